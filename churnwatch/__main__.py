@@ -1,0 +1,5 @@
+"""``python -m churnwatch`` runs the command line."""
+
+from churnwatch.cli import main
+
+main()

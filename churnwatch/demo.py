@@ -1,0 +1,196 @@
+"""``churnwatch demo``: broker, worker and simulator together on one machine.
+
+The embedded broker keeps topics in memory only, so the demo starts each run on
+a fresh SQLite file (``churnwatch-data/demo.db``) unless ``CHURNWATCH_DB_URL``
+names another store; counts are always taken as differences over the run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from churnwatch import store
+from churnwatch.broker import EmbeddedBroker
+from churnwatch.producing import produce
+from churnwatch.settings import DEFAULT_DATA_DIR, Settings
+from churnwatch.simulator import SimRecord, Simulation, customers_for, records
+from churnwatch.topics import DEAD_LETTERS, ensure_topics
+
+
+class DemoError(RuntimeError):
+    """The demo could not finish (the worker stalled or died)."""
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """The closing JSON object of ``churnwatch demo --json`` (DESIGN.md)."""
+
+    events_in: int
+    events_stored: int
+    dead_letters: int
+    alerts: int
+    winback_tasks: int
+    seconds: float
+    events_per_s: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class TopicCounter(threading.Thread):
+    """Counts every record on a topic, from the beginning, in the background.
+
+    It assigns partitions itself (no consumer group), so there is no group
+    join to wait for, and it does not rely on the broker's end offsets.
+    """
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        super().__init__(daemon=True, name=f"count-{topic}")
+        self.bootstrap, self.topic = bootstrap, topic
+        self.count = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        try:
+            parts = consumer.partitions_for_topic(self.topic) or set()
+            tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            while not self._stop_event.is_set():
+                for batch in consumer.poll(timeout_ms=200).values():
+                    self.count += len(batch)
+        finally:
+            consumer.close()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=5)
+
+
+def _paced(items: Iterator[SimRecord]) -> Iterator[SimRecord]:
+    """Hold back each record until the wall clock reaches its event time."""
+    for record in items:
+        if record.at is not None:
+            ahead = (record.at - datetime.now(UTC)).total_seconds()
+            if ahead > 0:
+                time.sleep(ahead)
+        yield record
+
+
+@contextmanager
+def worker_process(
+    settings: Settings, bootstrap: str, log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``churnwatch worker`` as a child process for the duration of the block."""
+    env = {
+        **os.environ,
+        "CHURNWATCH_BROKER": bootstrap,
+        "CHURNWATCH_DB_URL": settings.db_url,
+        "CHURNWATCH_PARTITIONS": str(settings.partitions),
+        "CHURNWATCH_WEB_PORT": str(settings.web_port),
+    }
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "churnwatch", "worker"], env=env, stdout=log, stderr=log
+        )
+        try:
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    events: int | None,
+    days: int = 365,
+    customers: int | None = None,
+    seed: int = 7,
+    bad_share: float = 0.01,
+    rate: float | None = None,
+    stall_timeout_s: float = 60.0,
+    on_record: Callable[[SimRecord], None] | None = None,
+) -> DemoSummary:
+    """Run the whole system; with ``events`` stop once all of them are processed."""
+    data_dir = DEFAULT_DATA_DIR
+    if "CHURNWATCH_DB_URL" not in os.environ:
+        demo_db = data_dir / "demo.db"
+        for stale in data_dir.glob("demo.db*"):
+            stale.unlink()
+        settings = Settings(**{**asdict(settings), "db_url": f"sqlite:///{demo_db}"})
+    engine = store.make_engine(settings.db_url)
+    store.upgrade(engine)
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = now - timedelta(days=days)
+    if customers is None:
+        customers = customers_for(events or 20_000, days)
+    sim = Simulation(customers, start, now, seed=seed)
+    if events is None:
+        stream = _paced(records(sim, bad_share=bad_share, until=now + timedelta(days=3650)))
+    else:
+        stream = records(sim, bad_share=bad_share, limit=events)
+
+    with ExitStack() as stack:
+        bootstrap = settings.broker
+        if bootstrap is None:
+            broker = EmbeddedBroker(log_path=data_dir / "broker.log")
+            bootstrap = stack.enter_context(broker).bootstrap
+        ensure_topics(bootstrap, settings.partitions)
+        stored_before = store.count_rows(engine, store.events)
+        alerts_before = store.count_rows(engine, store.alerts)
+        dead = TopicCounter(bootstrap, DEAD_LETTERS)
+        dead.start()
+        stack.callback(dead.stop)
+        worker_log = data_dir / "worker.log"
+        worker = stack.enter_context(worker_process(settings, bootstrap, worker_log))
+
+        started = time.monotonic()
+        counts = produce(stream, bootstrap, rate=rate, on_record=on_record)
+        events_in = counts.total()
+
+        def stored() -> int:
+            return store.count_rows(engine, store.events) - stored_before
+
+        done, last_progress, last_seen = stored() + dead.count, time.monotonic(), -1
+        while done < events_in:
+            if worker.poll() is not None:
+                raise DemoError(f"worker exited with code {worker.returncode} (see {worker_log})")
+            if done != last_seen:
+                last_seen, last_progress = done, time.monotonic()
+            elif time.monotonic() - last_progress > stall_timeout_s:
+                raise DemoError(
+                    f"worker stalled: {done} of {events_in} events accounted for after "
+                    f"{stall_timeout_s:.0f} s without progress (see {worker_log})"
+                )
+            time.sleep(0.1)
+            done = stored() + dead.count
+        seconds = time.monotonic() - started
+        return DemoSummary(
+            events_in=events_in,
+            events_stored=stored(),
+            dead_letters=dead.count,
+            alerts=store.count_rows(engine, store.alerts) - alerts_before,
+            winback_tasks=0,  # win-back tasks arrive with the alert policy issue
+            seconds=round(seconds, 3),
+            events_per_s=round(events_in / seconds, 1) if seconds > 0 else 0.0,
+        )

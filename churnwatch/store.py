@@ -1,0 +1,188 @@
+"""The event store: the source of truth (SQLAlchemy 2 Core, SQLite or PostgreSQL).
+
+``events`` is append-only and idempotent on ``event_id``; its ``seq`` is the
+store position, in the order the worker folded the events; ``customer_state``
+holds the folded state of every customer; ``alerts`` holds every churn alert.
+A worker writes all three for one batch in a single transaction, so a crash
+leaves either the whole batch or none of it (DESIGN.md, "the store decides").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+metadata = sa.MetaData()
+
+#: Store position: increases with every stored event, in the order of folding.
+SeqType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", SeqType, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(200), nullable=False, unique=True),
+    sa.Column("customer_id", sa.String(200), nullable=False, index=True),
+    sa.Column("topic", sa.String(40), nullable=False),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("payload", JSONType, nullable=False),
+    # where the event came from, e.g. "purchases/2/1734"; tells a redelivery
+    # (same place) from a second event that reuses an id (another place)
+    sa.Column("source", sa.String(300), nullable=True),
+    sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+customer_state = sa.Table(
+    "customer_state",
+    metadata,
+    sa.Column("customer_id", sa.String(200), primary_key=True),
+    sa.Column("partition", sa.Integer, nullable=False, index=True),
+    sa.Column("state", JSONType, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("alert_id", sa.String(64), primary_key=True),
+    sa.Column("customer_id", sa.String(200), nullable=False, index=True),
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("risk_level", sa.String(16), nullable=False),
+    sa.Column("value_tier", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("reason_codes", JSONType, nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="open"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; for a SQLite file, create its folder and enable WAL."""
+    url_obj = sa.make_url(url)
+    if url_obj.get_backend_name() == "sqlite":
+        if url_obj.database and url_obj.database != ":memory:":
+            Path(url_obj.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url_obj, json_serializer=_json_dumps, json_deserializer=orjson.loads
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+
+        return engine
+    return sa.create_engine(
+        url_obj, json_serializer=_json_dumps, json_deserializer=orjson.loads, pool_pre_ping=True
+    )
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands datetimes back naive; they were written in UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
+
+
+def append_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Insert event rows, skipping ids already stored; return the ids that were new."""
+    if not rows:
+        return set()
+    stmt = _insert(conn, events).on_conflict_do_nothing(index_elements=["event_id"])
+    result = conn.execute(stmt.returning(events.c.event_id), list(rows))
+    return {row[0] for row in result}
+
+
+def sources_of(conn: Connection, event_ids: Iterable[str]) -> dict[str, str | None]:
+    """Where each of these stored events came from."""
+    ids = list(event_ids)
+    if not ids:
+        return {}
+    query = sa.select(events.c.event_id, events.c.source).where(events.c.event_id.in_(ids))
+    return {key: value for key, value in conn.execute(query)}
+
+
+def save_states(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Upsert customer state rows (``customer_id``, ``partition``, ``state``)."""
+    if not rows:
+        return
+    now = utcnow()
+    stmt = _insert(conn, customer_state)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["customer_id"],
+        set_={
+            "partition": stmt.excluded.partition,
+            "state": stmt.excluded.state,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    conn.execute(stmt, [{**row, "updated_at": now} for row in rows])
+
+
+def load_states(conn: Connection, partitions: Iterable[int] | None = None) -> dict[str, Any]:
+    """Stored state per customer, for the given partitions or all of them."""
+    query = sa.select(customer_state.c.customer_id, customer_state.c.state)
+    if partitions is not None:
+        query = query.where(customer_state.c.partition.in_(list(partitions)))
+    return {key: value for key, value in conn.execute(query)}
+
+
+def add_alerts(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Insert alerts, ignoring ids already present; return the ids that were new."""
+    if not rows:
+        return set()
+    now = utcnow()
+    stmt = _insert(conn, alerts).on_conflict_do_nothing(index_elements=["alert_id"])
+    result = conn.execute(
+        stmt.returning(alerts.c.alert_id), [{**row, "created_at": now} for row in rows]
+    )
+    return {row[0] for row in result}
+
+
+def count_rows(engine: Engine, table: sa.Table) -> int:
+    """Number of rows in a store table."""
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())

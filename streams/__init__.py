@@ -1,0 +1,1 @@
+"""The only package that knows Faust: the app, its topics, table and agents."""

@@ -1,0 +1,140 @@
+"""The Faust application: topics, the customer-state table and the intake agent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import faust
+from faust.types import EventT
+from sqlalchemy.engine import Engine
+
+from churnwatch import store
+from churnwatch.events import INPUT_TOPICS
+from churnwatch.pipeline import BatchProcessor, BatchResult, RawRecord
+from churnwatch.settings import Settings
+from churnwatch.topics import CHURN_ALERTS, DEAD_LETTERS, REKEYED
+
+ORIGIN_HEADER = "churnwatch-origin"
+ORIGIN_TOPIC_HEADER = "churnwatch-origin-topic"
+
+
+def _header(headers: Any, name: str) -> str | None:
+    items: Iterable[tuple[str, bytes]] = (
+        headers.items() if isinstance(headers, dict) else (headers or ())
+    )
+    for key, value in items:
+        if key == name:
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return None
+
+
+def raw_record(event: EventT) -> RawRecord:
+    """The wire view of a Faust event, with the origin of re-keyed records."""
+    msg = event.message
+    return RawRecord(
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        key=msg.key,
+        value=msg.value,
+        origin_topic=_header(msg.headers, ORIGIN_TOPIC_HEADER),
+        origin=_header(msg.headers, ORIGIN_HEADER),
+    )
+
+
+def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
+    """Build the worker's Faust app against ``bootstrap`` and the store ``engine``."""
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_disable_leader=True,
+        # Fast group joins; the embedded broker otherwise stalls ~half the timeout.
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.session_timeout_s / 4,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=settings.web_port > 0,
+        web_port=settings.web_port or 6066,
+        web_host="127.0.0.1",
+    )
+    inputs = app.topic(*INPUT_TOPICS, REKEYED, key_serializer="raw", value_serializer="raw")
+    rekeyed = app.topic(REKEYED, key_serializer="raw", value_serializer="raw")
+    alerts_out = app.topic(CHURN_ALERTS, key_serializer="raw", value_serializer="json")
+    dead_out = app.topic(DEAD_LETTERS, key_serializer="raw", value_serializer="json")
+    # The hot copy of customer state. The store decides: after every rebalance
+    # the rows of the assigned partitions are reloaded from SQL, because the
+    # embedded broker's changelog recovery is not exact (DESIGN.md).
+    # Raw byte keys hash (murmur2) exactly like the input topics' keys, so each
+    # customer's changelog partition is the partition of their events.
+    table = app.Table(
+        "customer-state",
+        default=None,
+        partitions=settings.partitions,
+        use_partitioner=True,
+        key_type=bytes,
+    )
+    states = _TableView(table)
+    processor = BatchProcessor(engine, max_future_s=settings.max_future_s)
+
+    @table.on_recover
+    async def load_state_from_store() -> None:
+        partitions = sorted({tp.partition for tp in app.assignor.assigned_actives()})
+        rows = await asyncio.to_thread(_load_states, engine, partitions)
+        for customer_id, row in rows.items():
+            table.data[customer_id.encode()] = row
+        app.log.info("loaded %d customer states for partitions %s", len(rows), partitions)
+
+    async def publish(result: BatchResult) -> None:
+        for customer_id, record in result.misrouted:
+            await rekeyed.send(
+                key=customer_id.encode(),
+                value=record.value,
+                headers={
+                    ORIGIN_HEADER: record.source.encode(),
+                    ORIGIN_TOPIC_HEADER: record.event_topic.encode(),
+                },
+            )
+        for customer_id, row in result.states.items():
+            table[customer_id.encode()] = row
+        for alert in result.alerts:
+            await alerts_out.send(key=alert["customer_id"].encode(), value=alert)
+        for letter in result.dead_letters:
+            await dead_out.send(key=None, value=letter)
+
+    @app.agent(inputs, name="intake")
+    async def intake(stream: faust.StreamT) -> None:
+        batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)
+        async for events in batches:
+            records = [raw_record(event) for event in events]
+            # SQL runs in a thread so that heartbeats and fetches go on meanwhile.
+            result = await asyncio.to_thread(processor.process, records, states)
+            await publish(result)
+
+    return app
+
+
+class _TableView(Mapping[str, dict[str, Any]]):
+    """Read-only view of the table by ``customer_id`` text (the table keys are bytes)."""
+
+    def __init__(self, table: faust.Table) -> None:
+        self._table = table
+
+    def __getitem__(self, customer_id: str) -> dict[str, Any]:
+        row = self._table.get(customer_id.encode())
+        if row is None:
+            raise KeyError(customer_id)
+        return row
+
+    def __iter__(self) -> Iterator[str]:
+        return (key.decode() for key in self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
+def _load_states(engine: Engine, partitions: list[int]) -> dict[str, Any]:
+    with engine.connect() as conn:
+        return store.load_states(conn, partitions)

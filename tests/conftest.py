@@ -1,0 +1,73 @@
+"""Shared fixtures: a fresh embedded broker, and stores on SQLite and PostgreSQL.
+
+PostgreSQL runs at 127.0.0.1:5432 (database ``test``; override with
+``CHURNWATCH_TEST_PG_URL``). Each test gets a schema of its own, dropped after.
+When the server is unreachable the PostgreSQL cases are skipped, except under
+``CI=true``, where they fail: CI must not pass on a missing service.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from churnwatch import store
+from churnwatch.broker import EmbeddedBroker
+
+PG_URL = os.environ.get(
+    "CHURNWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture
+def kafka_broker() -> Iterator[EmbeddedBroker]:
+    """A tansu broker of this test's own on a free port."""
+    with EmbeddedBroker() as broker:
+        yield broker
+
+
+def _pg_unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
+    pytest.skip(f"PostgreSQL unavailable: {reason}")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """URL of a fresh PostgreSQL schema (the search path points at it)."""
+    schema = f"cw_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        _pg_unavailable(str(exc).splitlines()[0])
+    url = sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """The same test on a SQLite file and on a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[sa.Engine]:
+    """A migrated store."""
+    eng = store.make_engine(db_url)
+    store.upgrade(eng)
+    yield eng
+    eng.dispose()

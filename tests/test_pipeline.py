@@ -1,0 +1,157 @@
+"""A batch through validation, store, fold and alerts — no broker needed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import sqlalchemy as sa
+
+from churnwatch import store
+from churnwatch.pipeline import BatchProcessor, RawRecord
+from churnwatch.topics import REKEYED
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+T0 = NOW - timedelta(days=200)
+
+
+def purchase(eid: str, day: float, amount: float = 50.0, cid: str = "c1") -> dict:
+    return {
+        "event_id": eid,
+        "customer_id": cid,
+        "ts": (T0 + timedelta(days=day)).isoformat(),
+        "type": "purchase",
+        "amount": amount,
+        "currency": "EUR",
+        "order_id": eid,
+        "channel": "online",
+    }
+
+
+def rec(
+    obj: object,
+    offset: int,
+    topic: str = "purchases",
+    key: bytes | None = b"c1",
+    partition: int = 0,
+) -> RawRecord:
+    value = obj if isinstance(obj, bytes) else orjson.dumps(obj)
+    return RawRecord(topic=topic, partition=partition, offset=offset, key=key, value=value)
+
+
+def processor(engine: sa.Engine) -> BatchProcessor:
+    return BatchProcessor(engine, max_future_s=3600, clock=lambda: NOW)
+
+
+def test_bad_records_are_dead_lettered_and_their_neighbours_kept(engine: sa.Engine) -> None:
+    batch = [
+        rec(purchase("e1", 0), 0),
+        rec(b"{oops", 1),
+        rec([1, 2], 2),
+        rec({k: v for k, v in purchase("e2", 1).items() if k != "customer_id"}, 3),
+        rec({**purchase("e3", 2), "amount": "ten"}, 4),
+        rec({**purchase("e4", 3), "amount": -1}, 5),
+        rec({**purchase("e5", 4), "type": "gift"}, 6),
+        rec({**purchase("e6", 5), "ts": (NOW + timedelta(days=30)).isoformat()}, 7),
+        rec({**purchase("e1", 6), "amount": 999.0}, 8),  # reuses e1's id
+        rec(b"\xff\x00binary", 9),
+        rec(purchase("e7", 7), 10),
+    ]
+    result = processor(engine).process(batch, {})
+    assert result.stored == 2
+    errors = {d["offset"]: d["error"] for d in result.dead_letters}
+    assert sorted(errors) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert errors[1].startswith("not valid JSON")
+    assert errors[2] == "value must be a JSON object, got an array"
+    assert errors[3] == "customer_id: Field required"
+    assert errors[4].startswith("amount: Input should be a valid number")
+    assert errors[5].startswith("amount: Input should be greater than 0")
+    assert errors[6].startswith("unknown type 'gift' on topic purchases")
+    assert "in the future" in errors[7]
+    assert errors[8] == "duplicate event_id 'e1': already stored from purchases/0/0"
+    letter = next(d for d in result.dead_letters if d["offset"] == 9)
+    assert letter["raw_encoding"] == "base64" and letter["source_topic"] == "purchases"
+    assert next(d for d in result.dead_letters if d["offset"] == 1)["raw"] == "{oops"
+    assert store.count_rows(engine, store.events) == 2
+    features = result.states["c1"]["features"]
+    assert features["purchase_count"] == 2 and features["monetary_total"] == 100.0
+
+
+def test_redelivery_is_a_no_op_and_a_reused_id_is_reported(engine: sa.Engine) -> None:
+    proc = processor(engine)
+    batch = [rec(purchase("e1", 0), 0), rec(purchase("e2", 1), 1)]
+    first = proc.process(batch, {})
+    assert first.stored == 2
+    again = proc.process(batch, first.states)
+    assert (again.stored, again.redelivered, again.dead_letters, again.states) == (0, 2, [], {})
+    clash = proc.process([rec({**purchase("e2", 3), "amount": 7.0}, 5)], first.states)
+    assert clash.stored == 0
+    assert clash.dead_letters[0]["error"] == (
+        "duplicate event_id 'e2': already stored from purchases/0/1"
+    )
+    assert store.count_rows(engine, store.events) == 2
+
+
+def test_state_and_alerts_follow_the_rule(engine: sa.Engine) -> None:
+    proc = processor(engine)
+    login = {
+        "event_id": "l1",
+        "customer_id": "c1",
+        "type": "login",
+        "ts": (T0 + timedelta(days=60)).isoformat(),
+    }
+    complaint = {
+        "event_id": "k1",
+        "customer_id": "c1",
+        "type": "complaint_opened",
+        "ts": (T0 + timedelta(days=100)).isoformat(),
+        "complaint_id": "k1",
+        "category": "communication",
+        "severity": 3,
+    }
+    result = proc.process(
+        [
+            rec(purchase("e1", 0, 40.0), 0),
+            rec(login, 0, "engagement"),
+            rec(complaint, 0, "complaints"),
+        ],
+        {},
+    )
+    # day 60: 60/90*0.7 = 0.4667 -> watch; day 100: 0.7 + 0.3*0.5 = 0.85 -> critical
+    assert [(a["risk_level"], a["score"], a["reason"]) for a in result.alerts] == [
+        ("watch", 0.4667, "needs_changed"),
+        ("critical", 0.85, "communication"),
+    ]
+    assert result.states["c1"]["alert_level"] == "critical"
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(store.alerts.c.alert_id, store.alerts.c.value_tier)).all()
+        states = store.load_states(conn)
+    assert {r.alert_id for r in rows} == {a["alert_id"] for a in result.alerts}
+    assert {r.value_tier for r in rows} == {"general"}
+    assert states["c1"] == result.states["c1"]
+    # a purchase re-arms the customer
+    later = proc.process([rec(purchase("e2", 101), 1)], result.states)
+    assert later.states["c1"]["alert_level"] is None and later.alerts == []
+
+
+def test_misrouted_records_are_rekeyed_once(engine: sa.Engine) -> None:
+    proc = processor(engine)
+    wrong_key = rec(purchase("e1", 0), 3, key=b"someone-else")
+    result = proc.process([wrong_key, rec(purchase("e2", 0, cid="c2"), 4, key=None)], {})
+    assert [(cid, r.offset) for cid, r in result.misrouted] == [("c1", 3), ("c2", 4)]
+    assert result.stored == 0
+    forwarded = RawRecord(
+        topic=REKEYED,
+        partition=1,
+        offset=0,
+        key=b"c1",
+        value=wrong_key.value,
+        origin_topic="purchases",
+        origin="purchases/0/3",
+    )
+    done = proc.process([forwarded], {})
+    assert done.stored == 1 and done.misrouted == []
+    with engine.connect() as conn:
+        assert store.sources_of(conn, ["e1"]) == {"e1": "purchases/0/3"}
+        topic = conn.execute(sa.select(store.events.c.topic)).scalar_one()
+    assert topic == "purchases"

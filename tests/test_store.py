@@ -1,0 +1,90 @@
+"""The event store on SQLite and PostgreSQL: idempotent appends, states, alerts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from churnwatch import store
+
+TS = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+def _event(event_id: str, source: str = "purchases/0/1") -> dict:
+    return {
+        "event_id": event_id,
+        "customer_id": "c1",
+        "topic": "purchases",
+        "type": "purchase",
+        "ts": TS,
+        "payload": {"event_id": event_id, "amount": 3.5},
+        "source": source,
+        "stored_at": TS,
+    }
+
+
+def test_append_is_idempotent_on_event_id(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        assert store.append_events(conn, [_event("a"), _event("b")]) == {"a", "b"}
+    with engine.begin() as conn:
+        assert store.append_events(conn, [_event("b"), _event("c")]) == {"c"}
+        assert store.sources_of(conn, ["b"]) == {"b": "purchases/0/1"}
+    assert store.count_rows(engine, store.events) == 3
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(store.events).where(store.events.c.event_id == "a")).one()
+    assert row.payload == {"event_id": "a", "amount": 3.5}
+    assert store.as_utc(row.ts) == TS
+
+
+def test_a_failed_transaction_stores_nothing(engine: sa.Engine) -> None:
+    try:
+        with engine.begin() as conn:
+            store.append_events(conn, [_event("x")])
+            raise RuntimeError("crash mid-batch")
+    except RuntimeError:
+        pass
+    assert store.count_rows(engine, store.events) == 0
+
+
+def test_states_upsert_and_load_by_partition(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        store.save_states(
+            conn,
+            [
+                {"customer_id": "c1", "partition": 0, "state": {"n": 1}},
+                {"customer_id": "c2", "partition": 1, "state": {"n": 2}},
+            ],
+        )
+        store.save_states(conn, [{"customer_id": "c1", "partition": 0, "state": {"n": 5}}])
+    with engine.connect() as conn:
+        assert store.load_states(conn, [0]) == {"c1": {"n": 5}}
+        assert store.load_states(conn) == {"c1": {"n": 5}, "c2": {"n": 2}}
+
+
+def test_alerts_are_written_once(engine: sa.Engine) -> None:
+    alert = {
+        "alert_id": "a-1",
+        "customer_id": "c1",
+        "ts": TS,
+        "score": 0.7,
+        "risk_level": "high",
+        "value_tier": "general",
+        "reason": "needs_changed",
+        "reason_codes": [{"indicator": "days_since_purchase", "value": 80.0}],
+        "model_version": "rule-v1",
+    }
+    with engine.begin() as conn:
+        assert store.add_alerts(conn, [alert]) == {"a-1"}
+        assert store.add_alerts(conn, [alert]) == set()
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(store.alerts)).one()
+    assert row.status == "open"
+    assert row.reason_codes == [{"indicator": "days_since_purchase", "value": 80.0}]
+
+
+def test_upgrade_twice_is_a_no_op(engine: sa.Engine) -> None:
+    store.upgrade(engine)
+    with engine.connect() as conn:
+        version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
+    assert version == "0001"
