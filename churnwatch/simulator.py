@@ -22,7 +22,7 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -360,7 +360,9 @@ def _valid_record(event: dict, *, keyed: bool = True) -> SimRecord:
     return SimRecord(TOPIC_OF_TYPE[event["type"]], key, orjson.dumps(event), "valid", at)
 
 
-def _bad_record(kind: str, sample: dict, seen: list[dict], rng: random.Random) -> SimRecord:
+def _bad_record(
+    kind: str, sample: dict, seen: list[dict], rng: random.Random, end: datetime
+) -> SimRecord:
     """A record of ``kind`` that the worker must dead-letter, modelled on ``sample``."""
     if kind == "duplicate_event_id":
         # Same id and customer as an earlier valid event (so it arrives after it,
@@ -396,7 +398,7 @@ def _bad_record(kind: str, sample: dict, seen: list[dict], rng: random.Random) -
     elif kind == "unknown_type":
         bad["type"] = "teleport"
     elif kind == "far_future":
-        bad["ts"] = (datetime.now(UTC) + timedelta(days=400)).isoformat()
+        bad["ts"] = (end + timedelta(days=400)).isoformat()
     return SimRecord(topic, key, orjson.dumps(bad), kind)
 
 
@@ -424,7 +426,7 @@ def records(
         if bad_share > 0 and seen and rng.random() < bad_share:
             kind = BAD_KINDS[bad_index % len(BAD_KINDS)]
             bad_index += 1
-            yield _bad_record(kind, event, seen, rng)
+            yield _bad_record(kind, event, seen, rng, sim.end)
             emitted += 1
             if limit is not None and emitted >= limit:
                 return

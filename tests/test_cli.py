@@ -1,0 +1,68 @@
+"""The command line as a user runs it: simulate to a file, and the demo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+
+def _run(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHURNWATCH_")}
+    return subprocess.run(
+        [sys.executable, "-m", "churnwatch", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_help_lists_the_commands(tmp_path: Path) -> None:
+    out = _run(["--help"], tmp_path)
+    assert out.returncode == 0
+    for command in ("broker", "worker", "simulate", "demo"):
+        assert command in out.stdout
+
+
+def test_simulate_to_a_file_writes_events_and_ground_truth(tmp_path: Path) -> None:
+    out = _run(
+        ["simulate", "--events", "2000", "--out", "ev.jsonl", "--bad-share", "0.02"], tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    lines = (tmp_path / "ev.jsonl").read_bytes().splitlines()
+    assert len(lines) == 2000
+    truth = [orjson.loads(x) for x in (tmp_path / "ev.truth.jsonl").read_bytes().splitlines()]
+    assert truth and {"customer_id", "tier", "churns", "reason", "churn_date"} <= set(truth[0])
+    assert "2000 records" in out.stdout
+
+
+def test_simulate_rejects_a_bad_share(tmp_path: Path) -> None:
+    out = _run(["simulate", "--out", "x.jsonl", "--bad-share", "1.5"], tmp_path)
+    assert out.returncode != 0
+    assert "--bad-share" in out.stderr
+
+
+@pytest.mark.kafka
+def test_demo_ends_by_itself_with_a_summary_that_adds_up(tmp_path: Path) -> None:
+    out = _run(["demo", "--events", "3000", "--json"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = orjson.loads(out.stdout.strip().splitlines()[-1])
+    assert set(summary) == {
+        "events_in",
+        "events_stored",
+        "dead_letters",
+        "alerts",
+        "winback_tasks",
+        "seconds",
+        "events_per_s",
+    }
+    assert summary["events_in"] == 3000
+    assert summary["events_stored"] + summary["dead_letters"] == 3000
+    assert summary["dead_letters"] > 0 and summary["alerts"] > 0
+    assert (tmp_path / "churnwatch-data" / "demo.db").exists()
