@@ -9,28 +9,22 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 DEFAULT_DATA_DIR = Path("churnwatch-data")
+_N = TypeVar("_N", int, float)
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_number(name: str, default: _N, kind: type[_N]) -> _N:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not an integer") from None
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
+        raise ValueError(
+            f"{name}={raw!r} is not {'an integer' if kind is int else 'a number'}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -62,11 +56,13 @@ class Settings:
         return cls(
             broker=os.environ.get("CHURNWATCH_BROKER") or None,
             db_url=os.environ.get("CHURNWATCH_DB_URL") or cls.db_url,
-            partitions=_env_int("CHURNWATCH_PARTITIONS", cls.partitions),
-            web_port=_env_int("CHURNWATCH_WEB_PORT", cls.web_port),
+            partitions=_env_number("CHURNWATCH_PARTITIONS", cls.partitions, int),
+            web_port=_env_number("CHURNWATCH_WEB_PORT", cls.web_port, int),
             app_id=os.environ.get("CHURNWATCH_APP_ID") or cls.app_id,
-            max_future_s=_env_float("CHURNWATCH_MAX_FUTURE_S", cls.max_future_s),
-            batch_size=_env_int("CHURNWATCH_BATCH_SIZE", cls.batch_size),
-            batch_within_s=_env_float("CHURNWATCH_BATCH_WITHIN_S", cls.batch_within_s),
-            session_timeout_s=_env_float("CHURNWATCH_SESSION_TIMEOUT_S", cls.session_timeout_s),
+            max_future_s=_env_number("CHURNWATCH_MAX_FUTURE_S", cls.max_future_s, float),
+            batch_size=_env_number("CHURNWATCH_BATCH_SIZE", cls.batch_size, int),
+            batch_within_s=_env_number("CHURNWATCH_BATCH_WITHIN_S", cls.batch_within_s, float),
+            session_timeout_s=_env_number(
+                "CHURNWATCH_SESSION_TIMEOUT_S", cls.session_timeout_s, float
+            ),
         )

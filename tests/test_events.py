@@ -17,6 +17,15 @@ from churnwatch.events import (
 )
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
+COMPLAINT = {
+    "event_id": "k",
+    "customer_id": "c",
+    "ts": 1777629600000,
+    "type": "complaint_opened",
+    "complaint_id": "k1",
+    "category": "price",
+    "severity": 2,
+}
 PURCHASE = {
     "event_id": "e1",
     "customer_id": "c1",
@@ -51,15 +60,7 @@ def test_epoch_milliseconds_are_accepted() -> None:
 def test_types_of_each_topic() -> None:
     opened = _decode(
         "complaints",
-        {
-            "event_id": "k",
-            "customer_id": "c",
-            "ts": 1777629600000,
-            "type": "complaint_opened",
-            "complaint_id": "k1",
-            "category": "price",
-            "severity": 2,
-        },
+        COMPLAINT,
     )
     assert isinstance(opened, ComplaintOpened) and opened.category == "price"
     survey = _decode(
@@ -114,15 +115,7 @@ def test_types_of_each_topic() -> None:
         ),
         (
             "complaints",
-            {
-                "event_id": "k",
-                "customer_id": "c",
-                "ts": 1777629600000,
-                "type": "complaint_opened",
-                "complaint_id": "k1",
-                "category": "weather",
-                "severity": 2,
-            },
+            {**COMPLAINT, "category": "weather"},
             "category: Input should be",
         ),
     ],

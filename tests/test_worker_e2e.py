@@ -28,6 +28,14 @@ def _settings(broker: EmbeddedBroker, db_url: str) -> Settings:
     return Settings(broker=broker.bootstrap, db_url=db_url, partitions=PARTITIONS, web_port=0)
 
 
+def _prepare(broker: EmbeddedBroker, db_url: str, tmp_path: Path) -> tuple[sa.Engine, Path]:
+    """Topics and a migrated store for a worker run; returns the engine and log path."""
+    ensure_topics(broker.bootstrap, PARTITIONS)
+    engine = store.make_engine(db_url)
+    store.upgrade(engine)
+    return engine, tmp_path / "worker.log"
+
+
 def _ts(event: dict) -> float:
     return datetime.fromisoformat(event["ts"]).timestamp()
 
@@ -83,12 +91,8 @@ def test_ten_thousand_simulated_events(
     bad = [r for r in recs if r.kind != "valid"]
     assert len(recs) == 10_000 and set(BAD_KINDS) == {r.kind for r in bad}
 
-    settings = _settings(kafka_broker, db_url)
-    ensure_topics(kafka_broker.bootstrap, PARTITIONS)
-    engine = store.make_engine(db_url)
-    store.upgrade(engine)
-    log = tmp_path / "worker.log"
-    with worker_process(settings, kafka_broker.bootstrap, log):
+    engine, log = _prepare(kafka_broker, db_url, tmp_path)
+    with worker_process(_settings(kafka_broker, db_url), kafka_broker.bootstrap, log):
         produce(recs, kafka_broker.bootstrap)
         wait_for(lambda: store.count_rows(engine, store.events) >= len(valid), "events", log)
         letters = read_topic(kafka_broker.bootstrap, DEAD_LETTERS, len(bad))
@@ -198,12 +202,8 @@ def test_each_bad_input_next_to_valid_ones(
         r(p("v3", cid="c2"), "valid", key=None),  # no key: must be re-keyed, not lost
         r(p("v4"), "valid"),
     ]
-    settings = _settings(kafka_broker, db_url)
-    ensure_topics(kafka_broker.bootstrap, PARTITIONS)
-    engine = store.make_engine(db_url)
-    store.upgrade(engine)
-    log = tmp_path / "worker.log"
-    with worker_process(settings, kafka_broker.bootstrap, log):
+    engine, log = _prepare(kafka_broker, db_url, tmp_path)
+    with worker_process(_settings(kafka_broker, db_url), kafka_broker.bootstrap, log):
         produce(recs, kafka_broker.bootstrap)
         wait_for(lambda: store.count_rows(engine, store.events) >= 4, "events", log)
         dead = values(read_topic(kafka_broker.bootstrap, DEAD_LETTERS, 8))

@@ -1,0 +1,43 @@
+"""Settings from the environment, with clear errors for bad values."""
+
+from __future__ import annotations
+
+import pytest
+
+from churnwatch.settings import Settings
+
+
+def test_defaults_without_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CHURNWATCH_BROKER", "CHURNWATCH_DB_URL", "CHURNWATCH_PARTITIONS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings.from_env()
+    assert settings.broker is None
+    assert settings.db_url == "sqlite:///churnwatch-data/churnwatch.db"
+    assert settings.partitions == 4
+
+
+def test_values_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHURNWATCH_BROKER", "kafka1:9092")
+    monkeypatch.setenv("CHURNWATCH_PARTITIONS", "12")
+    monkeypatch.setenv("CHURNWATCH_MAX_FUTURE_S", "90.5")
+    settings = Settings.from_env()
+    assert (settings.broker, settings.partitions, settings.max_future_s) == (
+        "kafka1:9092",
+        12,
+        90.5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("CHURNWATCH_PARTITIONS", "many", "is not an integer"),
+        ("CHURNWATCH_BATCH_WITHIN_S", "soon", "is not a number"),
+    ],
+)
+def test_bad_values_are_named(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=f"{name}='{value}' {message}"):
+        Settings.from_env()
