@@ -119,8 +119,14 @@ class EmbeddedBroker:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_path.open("ab")
         out = self._log or subprocess.DEVNULL
+        # Own session: a terminal's Ctrl-C reaches the parent only, which then
+        # shuts down in order (worker first, broker last).
         self._proc = subprocess.Popen(
-            self.command(), stdout=out, stderr=out, preexec_fn=_die_with_parent
+            self.command(),
+            stdout=out,
+            stderr=out,
+            preexec_fn=_die_with_parent,
+            start_new_session=True,
         )
         atexit.register(self.stop)
         try:

@@ -105,7 +105,11 @@ def worker_process(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "churnwatch", "worker"], env=env, stdout=log, stderr=log
+            [sys.executable, "-m", "churnwatch", "worker"],
+            env=env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # Ctrl-C reaches the demo, which stops the worker
         )
         try:
             yield proc
