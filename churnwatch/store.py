@@ -113,11 +113,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands datetimes back naive; they were written in UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _insert(conn: Connection, table: sa.Table) -> Any:
     dialect = conn.dialect.name
     if dialect == "postgresql":

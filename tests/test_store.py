@@ -34,7 +34,8 @@ def test_append_is_idempotent_on_event_id(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         row = conn.execute(sa.select(store.events).where(store.events.c.event_id == "a")).one()
     assert row.payload == {"event_id": "a", "amount": 3.5}
-    assert store.as_utc(row.ts) == TS
+    # SQLite hands datetimes back naive; they were written in UTC
+    assert (row.ts if row.ts.tzinfo else row.ts.replace(tzinfo=UTC)) == TS
 
 
 def test_a_failed_transaction_stores_nothing(engine: sa.Engine) -> None:

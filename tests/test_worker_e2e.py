@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 import sqlalchemy as sa
+from churnwatch.alerts.policy import alert_id
 
 from churnwatch import store
 from churnwatch.broker import EmbeddedBroker
@@ -96,7 +97,6 @@ def test_ten_thousand_simulated_events(
         produce(recs, kafka_broker.bootstrap)
         wait_for(lambda: store.count_rows(engine, store.events) >= len(valid), "events", log)
         letters = read_topic(kafka_broker.bootstrap, DEAD_LETTERS, len(bad))
-        alerts = read_topic(kafka_broker.bootstrap, CHURN_ALERTS, 1, timeout_s=5)
 
     # The store holds exactly the valid events, once each.
     with engine.connect() as conn:
@@ -144,8 +144,6 @@ def test_ten_thousand_simulated_events(
     by_id = {e["event_id"]: e for e in valid}
     want = expected_alerts([by_id[eid] for eid in folded_order])
     assert want, "the simulated population should raise alerts"
-    from churnwatch.alerts.policy import alert_id
-
     topic_alerts = values(read_topic(kafka_broker.bootstrap, CHURN_ALERTS, len(want)))
     assert len(topic_alerts) == len(want) == len(alert_rows)
     assert (
@@ -162,7 +160,6 @@ def test_ten_thousand_simulated_events(
             score,
             reason,
         )
-    assert alerts  # the consumer saw alerts while the worker ran
 
 
 def test_each_bad_input_next_to_valid_ones(
