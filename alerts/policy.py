@@ -4,18 +4,18 @@ A customer is alerted when their risk level rises: first reaching ``watch``,
 ``high`` or ``critical``, or escalating from a lower level. While the level
 stays or falls back within the alerting range nothing new is raised; once the
 score drops below every threshold (say, after a purchase) the customer is
-re-armed. ``alert_id`` is derived from customer, level and the triggering
-event, so the same event can never yield two alerts.
+re-armed. ``alert_id`` is derived from customer, level and the trigger (the
+event, or the lifecycle change of a silent customer), so the same trigger can
+never yield two alerts.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from churnwatch.models.rule import Score
-
-from churnwatch.events import Event
 
 #: (level, minimum score), strongest first.
 RISK_THRESHOLDS: tuple[tuple[str, float], ...] = (("critical", 0.8), ("high", 0.6), ("watch", 0.4))
@@ -41,21 +41,31 @@ def next_level(previous: str | None, score: float) -> tuple[str | None, bool]:
     return previous, False
 
 
-def alert_id(customer_id: str, level: str, event_id: str) -> str:
+def alert_id(customer_id: str, level: str, trigger: str) -> str:
     """Deterministic id: the same customer, level and trigger give the same id."""
-    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{customer_id}\x1f{level}\x1f{event_id}"))
+    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{customer_id}\x1f{level}\x1f{trigger}"))
 
 
-def build_alert(event: Event, level: str, score: Score, value_tier: str) -> dict[str, Any]:
-    """The ``churn-alerts`` record (DESIGN.md) raised by ``event``."""
+def build_alert(
+    customer_id: str,
+    trigger: str,
+    ts: datetime,
+    level: str,
+    score: Score,
+    value_tier: str,
+    lifecycle_stage: str,
+) -> dict[str, Any]:
+    """The ``churn-alerts`` record (DESIGN.md) raised by ``trigger`` at event time ``ts``."""
     return {
-        "alert_id": alert_id(event.customer_id, level, event.event_id),
-        "customer_id": event.customer_id,
-        "ts": event.ts.isoformat(),
+        "alert_id": alert_id(customer_id, level, trigger),
+        "customer_id": customer_id,
+        "ts": ts.isoformat(),
         "score": score.value,
         "risk_level": level,
         "value_tier": value_tier,
         "reason": score.reason,
         "reason_codes": score.reason_codes,
         "model_version": score.model_version,
+        "lifecycle_stage": lifecycle_stage,
+        "trigger": trigger,
     }

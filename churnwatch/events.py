@@ -26,7 +26,8 @@ from pydantic import (
 PURCHASES = "purchases"
 COMPLAINTS = "complaints"
 ENGAGEMENT = "engagement"
-INPUT_TOPICS: tuple[str, ...] = (PURCHASES, COMPLAINTS, ENGAGEMENT)
+CUSTOMERS = "customers"
+INPUT_TOPICS: tuple[str, ...] = (PURCHASES, COMPLAINTS, ENGAGEMENT, CUSTOMERS)
 
 COMPLAINT_CATEGORIES = ("service_quality", "product", "price", "delivery", "communication", "other")
 ENGAGEMENT_TYPES = (
@@ -145,6 +146,16 @@ class SurveyResponse(Event):
         return self
 
 
+class CustomerProfile(Event):
+    """A profile upsert on the ``customers`` topic; the newest one (by ``ts``) wins."""
+
+    type: Literal["profile"]
+    signup_ts: EventTime | None = None
+    region: Text | None = None
+    industry: Text | None = None
+    segment: Text | None = None
+
+
 _MODELS_BY_TOPIC: dict[str, dict[str, type[Event]]] = {
     PURCHASES: {"purchase": PurchaseEvent, "refund": PurchaseEvent},
     COMPLAINTS: {"complaint_opened": ComplaintOpened, "complaint_resolved": ComplaintResolved},
@@ -152,6 +163,7 @@ _MODELS_BY_TOPIC: dict[str, dict[str, type[Event]]] = {
         **dict.fromkeys(ENGAGEMENT_TYPES, EngagementEvent),
         "survey_response": SurveyResponse,
     },
+    CUSTOMERS: {"profile": CustomerProfile},
 }
 
 #: Which topic each event ``type`` belongs to.

@@ -10,19 +10,20 @@ redelivered batch changes nothing (DESIGN.md, "the store decides").
 from __future__ import annotations
 
 import base64
+import heapq
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from churnwatch import store
-from churnwatch.alerts.policy import build_alert, next_level
+from churnwatch.customer import CustomerRecord
 from churnwatch.events import Event, InvalidEvent, decode, payload_of
-from churnwatch.features.state import CustomerState, apply
-from churnwatch.features.tier import value_tier
-from churnwatch.models.rule import rule_score
+from churnwatch.features.state import is_too_late
+from churnwatch.features.tier import Population
 from churnwatch.topics import REKEYED
 
 
@@ -55,9 +56,11 @@ class RawRecord:
 class BatchResult:
     """What a batch produced, for the caller to publish after the commit."""
 
-    #: customer_id → new state row (``{"alert_level": …, "features": {…}}``)
+    #: customer_id → new state row (:meth:`CustomerRecord.row`)
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    #: ``customer-changes`` records: lifecycle stage and value tier moves
+    changes: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     #: valid records whose Kafka key is not their customer_id: to be re-keyed
     misrouted: list[tuple[str, RawRecord]] = field(default_factory=list)
@@ -85,19 +88,63 @@ def dead_letter(record: RawRecord, error: str, now: datetime) -> dict[str, Any]:
     return letter
 
 
+class _Raced(Exception):
+    """Another writer stored one of this batch's event ids first: redo the batch."""
+
+
 class BatchProcessor:
-    """Validates, stores and folds batches of raw records."""
+    """Validates, stores and folds batches of raw records; ages silent customers.
+
+    Besides the store it keeps two derived indexes over the customers it owns,
+    rebuilt by :meth:`reload` after every rebalance: the value-tier population
+    and a wake-up queue of the times at which a silent customer's lifecycle
+    stage changes. *Stream time* is the newest event time seen; silence is
+    measured against it, so a replayed or simulated history ages like a live one.
+    """
 
     def __init__(
         self,
         engine: Engine,
         *,
         max_future_s: float,
+        allowed_lateness_s: float,
         clock: Callable[[], datetime] = store.utcnow,
     ) -> None:
         self.engine = engine
         self.max_future_s = max_future_s
+        self.allowed_lateness_s = allowed_lateness_s
         self.clock = clock
+        self.population = Population()
+        self.stream_time: float | None = None
+        self._due: list[tuple[float, str]] = []
+        self._scheduled: dict[str, float] = {}
+        # process/advance run in worker threads, reload on a rebalance: one at a time
+        self._lock = threading.Lock()
+
+    def reload(self, rows: Mapping[str, Mapping[str, Any]]) -> None:
+        """Rebuild the derived indexes from the rows of the customers now owned."""
+        with self._lock:
+            self.population = Population()
+            self._due, self._scheduled = [], {}
+            newest = None
+            for customer_id, row in rows.items():
+                record = CustomerRecord.from_row(customer_id, row)
+                self.population.update(customer_id, record.rfm)
+                self._schedule(record)
+                seen = record.features.last_event_s
+                if seen is not None and (newest is None or seen > newest):
+                    newest = seen
+            self.stream_time = newest
+
+    def _schedule(self, record: CustomerRecord) -> None:
+        due = record.next_due()
+        if due is None:
+            return
+        current = self._scheduled.get(record.customer_id)
+        if current is not None and current <= due:
+            return  # the earlier wake-up re-checks and reschedules
+        self._scheduled[record.customer_id] = due
+        heapq.heappush(self._due, (due, record.customer_id))
 
     def _decode_all(
         self, records: Sequence[RawRecord], result: BatchResult, now: datetime
@@ -121,105 +168,174 @@ class BatchProcessor:
     def process(
         self,
         records: Sequence[RawRecord],
-        states: Mapping[str, dict[str, Any]],
+        states: Mapping[str, Mapping[str, Any]],
     ) -> BatchResult:
         """Process one batch; ``states`` is the hot copy of customer state rows."""
         now = self.clock()
+        with self._lock:
+            try:
+                return self._process(records, states, now)
+            except _Raced:
+                return self._process(records, states, now)
+
+    def _process(
+        self,
+        records: Sequence[RawRecord],
+        states: Mapping[str, Mapping[str, Any]],
+        now: datetime,
+    ) -> BatchResult:
         result = BatchResult()
         accepted = self._decode_all(records, result, now)
 
         # A second record with an id already in this batch is a duplicate, not new.
         first_of_id: dict[str, tuple[RawRecord, Event]] = {}
-        rows = []
         for record, event in accepted:
             if event.event_id in first_of_id:
                 first = first_of_id[event.event_id][0]
                 error = _duplicate_message(event.event_id, first.source)
                 result.dead_letters.append(dead_letter(record, error, now))
-                continue
-            first_of_id[event.event_id] = (record, event)
-            rows.append(
-                {
-                    "event_id": event.event_id,
-                    "customer_id": event.customer_id,
-                    "topic": record.event_topic,
-                    "type": event.type,
-                    "ts": event.ts,
-                    "payload": payload_of(event),
-                    "source": record.source,
-                    "stored_at": now,
-                }
-            )
+            else:
+                first_of_id[event.event_id] = (record, event)
 
         with self.engine.begin() as conn:
-            new_ids = store.append_events(conn, rows)
-            clashes = [eid for eid in first_of_id if eid not in new_ids]
-            stored_from = store.sources_of(conn, clashes)
-            for eid in clashes:
-                record, _ = first_of_id[eid]
-                if stored_from.get(eid) == record.source:
-                    result.redelivered += 1
-                else:
-                    error = _duplicate_message(eid, stored_from[eid])
-                    result.dead_letters.append(dead_letter(record, error, now))
-
+            stored_from = store.sources_of(conn, first_of_id)
+            working: dict[str, CustomerRecord] = {}
+            trigger: dict[str, str] = {}
             partitions: dict[str, int] = {}
-            working: dict[str, _Working] = {}
-            for eid in first_of_id:
-                if eid not in new_ids:
+            rows = []
+            for eid, (record, event) in first_of_id.items():
+                if eid in stored_from:
+                    if stored_from[eid] == record.source:
+                        result.redelivered += 1
+                    else:
+                        error = _duplicate_message(eid, stored_from[eid])
+                        result.dead_letters.append(dead_letter(record, error, now))
                     continue
-                record, event = first_of_id[eid]
-                self._fold(event, states, working, result)
-                partitions[event.customer_id] = record.partition
+                cid = event.customer_id
+                current = working.get(cid)
+                if current is None:
+                    current = working[cid] = CustomerRecord.from_row(cid, states.get(cid))
+                if is_too_late(current.features, event.epoch_s, self.allowed_lateness_s):
+                    error = _too_late_message(event, current, self.allowed_lateness_s)
+                    result.dead_letters.append(dead_letter(record, error, now))
+                    continue
+                current.fold(event, result.changes)
+                trigger[cid] = eid
+                partitions[cid] = record.partition
+                rows.append(_event_row(record, event, now))
 
-            result.states = {cid: w.row() for cid, w in working.items()}
-            store.save_states(
-                conn,
-                [
-                    {"customer_id": cid, "partition": partitions[cid], "state": row}
-                    for cid, row in result.states.items()
-                ],
-            )
-            store.add_alerts(conn, [_alert_row(alert) for alert in result.alerts])
+            new_ids = store.append_events(conn, rows)
+            if len(new_ids) != len(rows):
+                raise _Raced
+            # scored as of each customer's newest event, triggered by their last one
+            triggers = {
+                cid: (eid, working[cid].features.last_event_s) for cid, eid in trigger.items()
+            }
+            self._assess(working, triggers, result)  # type: ignore[arg-type]
+            newest = max((at for _, at in triggers.values()), default=None)
+            if newest is not None and (self.stream_time is None or newest > self.stream_time):
+                self.stream_time = newest
+            self._save(conn, working, partitions, result)
         result.stored = len(new_ids)
         return result
 
-    @staticmethod
-    def _fold(
-        event: Event,
-        states: Mapping[str, dict[str, Any]],
-        working: dict[str, _Working],
+    def _assess(
+        self,
+        working: Mapping[str, CustomerRecord],
+        triggers: Mapping[str, tuple[str, float]],
         result: BatchResult,
     ) -> None:
-        """Advance the customer's state by ``event``; score and maybe alert."""
-        cid = event.customer_id
-        current = working.get(cid)
-        if current is None:
-            current = working[cid] = _Working.from_row(cid, states.get(cid))
-        apply(current.features, event)
-        score = rule_score(current.features, event.epoch_s)
-        level, raise_alert = next_level(current.alert_level, score.value)
-        current.alert_level = level
-        if raise_alert and level is not None:
-            result.alerts.append(build_alert(event, level, score, value_tier(current.features)))
+        """Score each triggered customer once: all ranks see the batch's new values."""
+        measured = {}
+        for cid, (_, at) in triggers.items():
+            record = working[cid]
+            measured[cid] = record.measure(at)
+            self.population.update(cid, record.rfm)
+        for cid, (trigger, at) in triggers.items():
+            alert = working[cid].assess(measured[cid], self.population, trigger, at, result.changes)
+            if alert is not None:
+                result.alerts.append(alert)
+
+    def _save(
+        self,
+        conn: Connection,
+        working: Mapping[str, CustomerRecord],
+        partitions: Mapping[str, int],
+        result: BatchResult,
+    ) -> None:
+        """Write changed customers, their changes and alerts; queue their wake-ups."""
+        rows = []
+        for cid, partition in partitions.items():
+            record = working[cid]
+            result.states[cid] = record.row()
+            rows.append(
+                {
+                    "customer_id": cid,
+                    "partition": partition,
+                    "state": result.states[cid],
+                    "lifecycle_stage": record.stage,
+                    "value_tier": record.value_tier,
+                }
+            )
+            self._schedule(record)
+        store.save_states(conn, rows)
+        store.add_changes(conn, result.changes)
+        store.add_alerts(conn, [_alert_row(alert) for alert in result.alerts])
+
+    def advance(
+        self,
+        states: Mapping[str, Mapping[str, Any]],
+        partition_of: Callable[[str], int],
+    ) -> BatchResult:
+        """Age silent customers to stream time: stage changes, re-scores, alerts."""
+        result = BatchResult()
+        with self._lock:
+            until = self.stream_time
+            if until is None:
+                return result
+            working: dict[str, CustomerRecord] = {}
+            triggers: dict[str, tuple[str, float]] = {}
+            partitions: dict[str, int] = {}
+            while self._due and self._due[0][0] <= until:
+                due, cid = heapq.heappop(self._due)
+                if self._scheduled.get(cid) != due:
+                    continue  # superseded by a later event
+                del self._scheduled[cid]
+                row = states.get(cid)
+                if row is None:
+                    continue  # no longer ours
+                record = working[cid] = CustomerRecord.from_row(cid, row)
+                partitions[cid] = partition_of(cid)
+                changed_at = record.advance_to(until, "silence", result.changes)
+                if changed_at is not None:
+                    triggers[cid] = (f"{record.stage}@{changed_at!r}", changed_at)
+            self._assess(working, triggers, result)
+            with self.engine.begin() as conn:
+                self._save(conn, working, partitions, result)
+        return result
 
 
-@dataclass(slots=True)
-class _Working:
-    """A customer's state while a batch is folded into it."""
+def _event_row(record: RawRecord, event: Event, now: datetime) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "customer_id": event.customer_id,
+        "topic": record.event_topic,
+        "type": event.type,
+        "ts": event.ts,
+        "payload": payload_of(event),
+        "source": record.source,
+        "stored_at": now,
+    }
 
-    features: CustomerState
-    alert_level: str | None
 
-    @classmethod
-    def from_row(cls, customer_id: str, row: Mapping[str, Any] | None) -> _Working:
-        if row is None:
-            return cls(CustomerState(customer_id), None)
-        return cls(CustomerState.from_dict(row["features"]), row["alert_level"])
-
-    def row(self) -> dict[str, Any]:
-        """The stored form: ``{"alert_level": …, "features": {…}}``."""
-        return {"alert_level": self.alert_level, "features": self.features.to_dict()}
+def _too_late_message(event: Event, record: CustomerRecord, lateness_s: float) -> str:
+    newest = datetime.fromtimestamp(record.features.last_event_s, tz=event.ts.tzinfo)  # type: ignore[arg-type]
+    behind = (newest - event.ts).total_seconds() / 3600
+    return (
+        f"too late: ts {event.ts.isoformat()} is {behind:.1f} h before the newest event "
+        f"of customer {event.customer_id!r} ({newest.isoformat()}); "
+        f"allowed lateness {lateness_s / 3600:.1f} h"
+    )
 
 
 def _duplicate_message(event_id: str, first_source: str | None) -> str:

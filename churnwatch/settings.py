@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from churnwatch.features.state import KEEP_DAYS
+
 DEFAULT_DATA_DIR = Path("churnwatch-data")
 _N = TypeVar("_N", int, float)
 
@@ -49,6 +51,17 @@ class Settings:
     batch_within_s: float = 0.05
     #: Kafka consumer session timeout; short, so group joins and failover are quick.
     session_timeout_s: float = 2.0
+    #: How far (seconds) an event may lag its customer's newest one and still count.
+    allowed_lateness_s: float = 7 * 86400.0
+    #: How often (wall seconds) the worker ages silent customers to stream time.
+    silence_check_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.allowed_lateness_s <= KEEP_DAYS * 86400:
+            raise ValueError(
+                f"allowed lateness must lie between 0 and {KEEP_DAYS} days "
+                f"(got {self.allowed_lateness_s} s)"
+            )
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -65,4 +78,8 @@ class Settings:
             session_timeout_s=_env_number(
                 "CHURNWATCH_SESSION_TIMEOUT_S", cls.session_timeout_s, float
             ),
+            allowed_lateness_s=_env_number(
+                "CHURNWATCH_ALLOWED_LATENESS_S", cls.allowed_lateness_s, float
+            ),
+            silence_check_s=_env_number("CHURNWATCH_SILENCE_CHECK_S", cls.silence_check_s, float),
         )

@@ -2,7 +2,8 @@
 
 ``events`` is append-only and idempotent on ``event_id``; its ``seq`` is the
 store position, in the order the worker folded the events; ``customer_state``
-holds the folded state of every customer; ``alerts`` holds every churn alert.
+holds the folded state of every customer; ``customer_changes`` every lifecycle
+stage and value tier move; ``alerts`` every churn alert.
 A worker writes all three for one batch in a single transaction, so a crash
 leaves either the whole batch or none of it (DESIGN.md, "the store decides").
 """
@@ -49,6 +50,22 @@ customer_state = sa.Table(
     sa.Column("partition", sa.Integer, nullable=False, index=True),
     sa.Column("state", JSONType, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # copies of the state's conclusions, for dashboards and outside readers
+    sa.Column("lifecycle_stage", sa.String(16), nullable=True),
+    sa.Column("value_tier", sa.String(16), nullable=True),
+)
+
+customer_changes = sa.Table(
+    "customer_changes",
+    metadata,
+    sa.Column("change_id", sa.String(64), primary_key=True),
+    sa.Column("customer_id", sa.String(200), nullable=False, index=True),
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("field", sa.String(32), nullable=False),
+    sa.Column("from_value", sa.String(32), nullable=True),
+    sa.Column("to_value", sa.String(32), nullable=False),
+    sa.Column("cause", sa.String(300), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 alerts = sa.Table(
@@ -63,6 +80,8 @@ alerts = sa.Table(
     sa.Column("reason", sa.String(32), nullable=False),
     sa.Column("reason_codes", JSONType, nullable=False),
     sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("lifecycle_stage", sa.String(16), nullable=True),
+    sa.Column("trigger", sa.String(300), nullable=True),
     sa.Column("status", sa.String(16), nullable=False, server_default="open"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -141,7 +160,7 @@ def sources_of(conn: Connection, event_ids: Iterable[str]) -> dict[str, str | No
 
 
 def save_states(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Upsert customer state rows (``customer_id``, ``partition``, ``state``)."""
+    """Upsert customer state rows (``customer_id``, ``partition``, ``state``, …)."""
     if not rows:
         return
     now = utcnow()
@@ -152,6 +171,8 @@ def save_states(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
             "partition": stmt.excluded.partition,
             "state": stmt.excluded.state,
             "updated_at": stmt.excluded.updated_at,
+            "lifecycle_stage": stmt.excluded.lifecycle_stage,
+            "value_tier": stmt.excluded.value_tier,
         },
     )
     conn.execute(stmt, [{**row, "updated_at": now} for row in rows])
@@ -165,16 +186,29 @@ def load_states(conn: Connection, partitions: Iterable[int] | None = None) -> di
     return {key: value for key, value in conn.execute(query)}
 
 
-def add_alerts(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Insert alerts, ignoring ids already present; return the ids that were new."""
+def _add_once(
+    conn: Connection, table: sa.Table, key: str, rows: Sequence[Mapping[str, Any]]
+) -> set[str]:
+    """Insert rows stamped ``created_at``, skipping keys already present; return new keys."""
     if not rows:
         return set()
     now = utcnow()
-    stmt = _insert(conn, alerts).on_conflict_do_nothing(index_elements=["alert_id"])
+    stmt = _insert(conn, table).on_conflict_do_nothing(index_elements=[key])
     result = conn.execute(
-        stmt.returning(alerts.c.alert_id), [{**row, "created_at": now} for row in rows]
+        stmt.returning(table.c[key]), [{**row, "created_at": now} for row in rows]
     )
     return {row[0] for row in result}
+
+
+def add_alerts(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Insert alerts, ignoring ids already present; return the ids that were new."""
+    return _add_once(conn, alerts, "alert_id", rows)
+
+
+def add_changes(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Insert ``customer-changes`` records (``ts`` as ISO text), once per ``change_id``."""
+    parsed = [{**row, "ts": datetime.fromisoformat(row["ts"])} for row in rows]
+    return _add_once(conn, customer_changes, "change_id", parsed)
 
 
 def count_rows(engine: Engine, table: sa.Table) -> int:

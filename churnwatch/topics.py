@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 
+from kafka.partitioner.default import murmur2
+
 from churnwatch.events import INPUT_TOPICS
 
 DEAD_LETTERS = "dead-letters"
 CHURN_ALERTS = "churn-alerts"
 WINBACK_TASKS = "winback-tasks"
 WINBACK_OUTCOMES = "winback-outcomes"
+#: Lifecycle stage and value tier moves of each customer.
+CUSTOMER_CHANGES = "customer-changes"
 #: Valid records whose Kafka key was not their customer_id, re-keyed so that a
 #: customer's events all meet in one partition.
 REKEYED = "churnwatch-rekeyed"
@@ -20,9 +24,15 @@ ALL_TOPICS: tuple[str, ...] = (
     REKEYED,
     DEAD_LETTERS,
     CHURN_ALERTS,
+    CUSTOMER_CHANGES,
     WINBACK_TASKS,
     WINBACK_OUTCOMES,
 )
+
+
+def partition_of(customer_id: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a record keyed by ``customer_id``."""
+    return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
 
 
 class TopicLayoutError(RuntimeError):

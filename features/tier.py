@@ -1,21 +1,123 @@
-"""Value tier of a customer (DOMAIN.md §1).
+"""Value tier (DOMAIN.md §1), relative to the current customer population.
 
-Interim rule: fixed cut-offs on net spend to date. Population-relative tiers
-that move with the customer base replace it (issue "Customer state").
+Each buying customer is ranked against the others on **R** (time of the last
+purchase: later is better), **F** (purchases in 365 days) and **M** (net spend
+in 365 days). Their mean percentile decides the tier: at least
+``HIGH_RANK`` is high-value, at least ``POTENTIAL_RANK`` potential, the rest
+general. A customer with no purchase in a year is general.
+
+The ranks come from exact counts of the population's current values in small
+bins (2 % wide for money), updated as customers change, so the tiers move with
+the population without any fixed spend cut-off.
 """
 
 from __future__ import annotations
 
-from churnwatch.features.state import CustomerState
+import bisect
+import math
+from dataclasses import dataclass
 
-HIGH_VALUE_MIN_SPEND = 2000.0
-POTENTIAL_MIN_SPEND = 500.0
+from churnwatch.features.state import DAY_S
+
+HIGH_RANK = 0.8
+POTENTIAL_RANK = 0.5
+TIERS = ("high", "potential", "general")
 
 
-def value_tier(state: CustomerState) -> str:
-    """``high``, ``potential`` or ``general`` from net spend to date."""
-    if state.monetary_total >= HIGH_VALUE_MIN_SPEND:
-        return "high"
-    if state.monetary_total >= POTENTIAL_MIN_SPEND:
-        return "potential"
-    return "general"
+class Distribution:
+    """How many members currently hold each bin; mid-ranks by binary search."""
+
+    def __init__(self) -> None:
+        self._counts: dict[int, int] = {}
+        self._bins: list[int] = []
+        self._below: list[int] = []
+        self._total = 0
+        self._dirty = False
+
+    def add(self, value_bin: int, delta: int = 1) -> None:
+        """Count one more (or, with ``delta=-1``, one fewer) member in ``value_bin``."""
+        count = self._counts.get(value_bin, 0) + delta
+        if count:
+            self._counts[value_bin] = count
+        else:
+            del self._counts[value_bin]
+        self._total += delta
+        self._dirty = True
+
+    def rank(self, value_bin: int) -> float:
+        """Share of members below ``value_bin``, plus half of those in it."""
+        if self._dirty:
+            self._bins = sorted(self._counts)
+            running, self._below = 0, []
+            for b in self._bins:
+                self._below.append(running)
+                running += self._counts[b]
+            self._dirty = False
+        if not self._total:
+            return 0.5
+        i = bisect.bisect_left(self._bins, value_bin)
+        below = self._below[i] if i < len(self._bins) else self._total
+        here = self._counts.get(value_bin, 0)
+        return (below + here / 2) / self._total
+
+
+@dataclass(frozen=True, slots=True)
+class RFM:
+    """A customer's tier inputs."""
+
+    last_purchase_s: float | None
+    frequency_365d: int
+    monetary_365d: float
+
+    def bins(self) -> tuple[int, int, int] | None:
+        """Histogram bins, or ``None`` for a customer outside the buying population."""
+        if self.last_purchase_s is None or self.frequency_365d <= 0:
+            return None
+        money = round(math.log1p(max(self.monetary_365d, 0.0)) * 50)
+        return int(self.last_purchase_s // DAY_S), self.frequency_365d, money
+
+
+class Population:
+    """The buying customers' R, F and M distributions."""
+
+    def __init__(self) -> None:
+        self._dists = (Distribution(), Distribution(), Distribution())
+        self._members: dict[str, tuple[int, int, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def update(self, customer_id: str, rfm: RFM) -> None:
+        """Record the customer's current values (replacing earlier ones)."""
+        old = self._members.pop(customer_id, None)
+        if old is not None:
+            for dist, b in zip(self._dists, old, strict=True):
+                dist.add(b, -1)
+        new = rfm.bins()
+        if new is not None:
+            self._members[customer_id] = new
+            for dist, b in zip(self._dists, new, strict=True):
+                dist.add(b)
+
+    def forget(self, customer_id: str) -> None:
+        """Remove a customer (say, when their partition moves to another worker)."""
+        self.update(customer_id, RFM(None, 0, 0.0))
+
+    def value_score(self, customer_id: str) -> float | None:
+        """Mean R, F and M percentile in [0, 1], or ``None`` outside the population."""
+        bins = self._members.get(customer_id)
+        if bins is None:
+            return None
+        ranks = [dist.rank(b) for dist, b in zip(self._dists, bins, strict=True)]
+        return sum(ranks) / 3
+
+    def tier(self, customer_id: str) -> str:
+        """``high``, ``potential`` or ``general``."""
+        score = self.value_score(customer_id)
+        if score is None:
+            return "general"
+        if score >= HIGH_RANK:
+            return "high"
+        if score >= POTENTIAL_RANK:
+            return "potential"
+        return "general"

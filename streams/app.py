@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -14,7 +15,13 @@ from churnwatch import store
 from churnwatch.events import INPUT_TOPICS
 from churnwatch.pipeline import BatchProcessor, BatchResult, RawRecord
 from churnwatch.settings import Settings
-from churnwatch.topics import CHURN_ALERTS, DEAD_LETTERS, REKEYED
+from churnwatch.topics import (
+    CHURN_ALERTS,
+    CUSTOMER_CHANGES,
+    DEAD_LETTERS,
+    REKEYED,
+    partition_of,
+)
 
 ORIGIN_HEADER = "churnwatch-origin"
 ORIGIN_TOPIC_HEADER = "churnwatch-origin-topic"
@@ -64,6 +71,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     rekeyed = app.topic(REKEYED, key_serializer="raw", value_serializer="raw")
     alerts_out = app.topic(CHURN_ALERTS, key_serializer="raw", value_serializer="json")
     dead_out = app.topic(DEAD_LETTERS, key_serializer="raw", value_serializer="json")
+    changes_out = app.topic(CUSTOMER_CHANGES, key_serializer="raw", value_serializer="json")
     # The hot copy of customer state. The store decides: after every rebalance
     # the rows of the assigned partitions are reloaded from SQL, because the
     # embedded broker's changelog recovery is not exact (DESIGN.md).
@@ -77,7 +85,11 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         key_type=bytes,
     )
     states = _TableView(table)
-    processor = BatchProcessor(engine, max_future_s=settings.max_future_s)
+    processor = BatchProcessor(
+        engine,
+        max_future_s=settings.max_future_s,
+        allowed_lateness_s=settings.allowed_lateness_s,
+    )
 
     @table.on_recover
     async def load_state_from_store() -> None:
@@ -85,6 +97,8 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         rows = await asyncio.to_thread(_load_states, engine, partitions)
         for customer_id, row in rows.items():
             table.data[customer_id.encode()] = row
+        # tiers and wake-ups cover exactly the customers this worker now owns
+        await asyncio.to_thread(processor.reload, rows)
         app.log.info("loaded %d customer states for partitions %s", len(rows), partitions)
 
     async def publish(result: BatchResult) -> None:
@@ -101,17 +115,28 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
             table[customer_id.encode()] = row
         for alert in result.alerts:
             await alerts_out.send(key=alert["customer_id"].encode(), value=alert)
+        for change in result.changes:
+            await changes_out.send(key=change["customer_id"].encode(), value=change)
         for letter in result.dead_letters:
             await dead_out.send(key=None, value=letter)
+
+    def owner(customer_id: str) -> int:
+        return partition_of(customer_id, settings.partitions)
 
     @app.agent(inputs, name="intake")
     async def intake(stream: faust.StreamT) -> None:
         batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)
+        aged_at = time.monotonic()
         async for events in batches:
             records = [raw_record(event) for event in events]
             # SQL runs in a thread so that heartbeats and fetches go on meanwhile.
             result = await asyncio.to_thread(processor.process, records, states)
             await publish(result)
+            # Silent customers age in the same loop, never beside a batch, so the
+            # two never work on one customer at once.
+            if time.monotonic() - aged_at >= settings.silence_check_s:
+                aged_at = time.monotonic()
+                await publish(await asyncio.to_thread(processor.advance, states, owner))
 
     return app
 

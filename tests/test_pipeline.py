@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import sqlalchemy as sa
+from churnwatch.features.row import feature_row
+from churnwatch.features.state import CustomerState
 
 from churnwatch import store
 from churnwatch.pipeline import BatchProcessor, RawRecord
@@ -40,7 +42,9 @@ def rec(
 
 
 def processor(engine: sa.Engine) -> BatchProcessor:
-    return BatchProcessor(engine, max_future_s=3600, clock=lambda: NOW)
+    return BatchProcessor(
+        engine, max_future_s=3600, allowed_lateness_s=7 * 86400, clock=lambda: NOW
+    )
 
 
 def test_bad_records_are_dead_lettered_and_their_neighbours_kept(engine: sa.Engine) -> None:
@@ -73,8 +77,8 @@ def test_bad_records_are_dead_lettered_and_their_neighbours_kept(engine: sa.Engi
     assert letter["raw_encoding"] == "base64" and letter["source_topic"] == "purchases"
     assert next(d for d in result.dead_letters if d["offset"] == 1)["raw"] == "{oops"
     assert store.count_rows(engine, store.events) == 2
-    features = result.states["c1"]["features"]
-    assert features["purchase_count"] == 2 and features["monetary_total"] == 100.0
+    row = feature_row(CustomerState.from_dict(result.states["c1"]["features"]))
+    assert (row["frequency_365d"], row["monetary_365d"]) == (2, 100.0)
 
 
 def test_redelivery_is_a_no_op_and_a_reused_id_is_reported(engine: sa.Engine) -> None:
@@ -109,25 +113,25 @@ def test_state_and_alerts_follow_the_rule(engine: sa.Engine) -> None:
         "category": "communication",
         "severity": 3,
     }
-    result = proc.process(
-        [
-            rec(purchase("e1", 0, 40.0), 0),
-            rec(login, 0, "engagement"),
-            rec(complaint, 0, "complaints"),
-        ],
-        {},
-    )
-    # day 60: 60/90*0.7 = 0.4667 -> watch; day 100: 0.7 + 0.3*0.5 = 0.85 -> critical
-    assert [(a["risk_level"], a["score"], a["reason"]) for a in result.alerts] == [
-        ("watch", 0.4667, "needs_changed"),
-        ("critical", 0.85, "communication"),
+    # one batch per event: each is scored as of the customer's newest event
+    results = [
+        proc.process([rec(purchase("e1", 0, 40.0), 0)], {}),
+    ]
+    for event, topic in ((login, "engagement"), (complaint, "complaints")):
+        results.append(proc.process([rec(event, 0, topic)], results[-1].states))
+    result = results[-1]
+    # day 60: 60/90*0.7 = 0.4667 -> watch; day 100: 0.7 + 0.3 * 1/(0+1) = 1.0 -> critical
+    alerts = [a for r in results for a in r.alerts]
+    assert [(a["risk_level"], a["score"], a["reason"], a["trigger"]) for a in alerts] == [
+        ("watch", 0.4667, "needs_changed", "l1"),
+        ("critical", 1.0, "communication", "k1"),
     ]
     assert result.states["c1"]["alert_level"] == "critical"
     with engine.connect() as conn:
         rows = conn.execute(sa.select(store.alerts.c.alert_id, store.alerts.c.value_tier)).all()
         states = store.load_states(conn)
-    assert {r.alert_id for r in rows} == {a["alert_id"] for a in result.alerts}
-    assert {r.value_tier for r in rows} == {"general"}
+    assert {r.alert_id for r in rows} == {a["alert_id"] for a in alerts}
+    assert {r.value_tier for r in rows} == {"potential"}  # a lone buyer is the median
     assert states["c1"] == result.states["c1"]
     # a purchase re-arms the customer
     later = proc.process([rec(purchase("e2", 101), 1)], result.states)
@@ -155,3 +159,76 @@ def test_misrouted_records_are_rekeyed_once(engine: sa.Engine) -> None:
         assert store.sources_of(conn, ["e1"]) == {"e1": "purchases/0/3"}
         topic = conn.execute(sa.select(store.events.c.topic)).scalar_one()
     assert topic == "purchases"
+
+
+def test_too_late_events_are_dead_lettered_and_not_stored(engine: sa.Engine) -> None:
+    proc = processor(engine)
+    first = proc.process([rec(purchase("e1", 100), 0)], {})
+    late = proc.process(
+        [rec(purchase("e2", 93), 1), rec(purchase("e3", 92.9), 2), rec(purchase("e4", 50), 3)],
+        first.states,
+    )
+    assert late.stored == 1  # e2: exactly 7 days behind
+    assert [d["offset"] for d in late.dead_letters] == [2, 3]
+    assert late.dead_letters[0]["error"] == (
+        "too late: ts 2026-02-13T21:36:00+00:00 is 170.4 h before the newest event of "
+        "customer 'c1' (2026-02-21T00:00:00+00:00); allowed lateness 168.0 h"
+    )
+    with engine.connect() as conn:
+        ids = conn.execute(sa.select(store.events.c.event_id)).scalars().all()
+    assert sorted(ids) == ["e1", "e2"]
+
+
+def test_silent_customers_age_in_stream_time(engine: sa.Engine) -> None:
+    proc = processor(engine)
+    states: dict = {}
+    # c1 buys every 10 days until day 20; c2 keeps the stream moving until day 80
+    for i, day in enumerate((0, 10, 20)):
+        states.update(proc.process([rec(purchase(f"a{i}", day), i)], states).states)
+    for i, day in enumerate(range(21, 81, 3)):
+        batch = [rec(purchase(f"b{i}", day, cid="c2"), 100 + i, key=b"c2")]
+        states.update(proc.process(batch, states).states)
+    assert proc.stream_time == (T0 + timedelta(days=78)).timestamp()
+
+    aged = proc.advance(states, lambda cid: 0)
+    moves = [
+        (c["to_value"], c["ts"][:10])
+        for c in aged.changes
+        if c["customer_id"] == "c1" and c["field"] == "lifecycle_stage"
+    ]
+    # new ends on day 30; a 10-day gap makes c1 cooling after 20 idle days, at risk after 30
+    assert moves == [
+        ("active", "2025-12-13"),
+        ("cooling", "2025-12-23"),
+        ("at_risk", "2026-01-02"),
+    ]
+    assert aged.states["c1"]["lifecycle_stage"] == "at_risk"
+    # rescored at the moment it became at risk: 30 idle days -> 0.2333, below every threshold
+    assert aged.alerts == []
+    with engine.connect() as conn:
+        stored = (
+            conn.execute(
+                sa.select(store.customer_changes.c.to_value)
+                .where(store.customer_changes.c.customer_id == "c1")
+                .where(store.customer_changes.c.field == "lifecycle_stage")
+                .order_by(store.customer_changes.c.ts)
+            )
+            .scalars()
+            .all()
+        )
+        stage = conn.execute(
+            sa.select(store.customer_state.c.lifecycle_stage).where(
+                store.customer_state.c.customer_id == "c1"
+            )
+        ).scalar_one()
+    assert stored == ["new", "active", "cooling", "at_risk"] and stage == "at_risk"
+    # nothing is due again until c1 lapses at day 110
+    assert proc.advance(states | aged.states, lambda cid: 0).changes == []
+
+    # a restarted worker rebuilds its wake-ups and tiers from the stored rows
+    fresh = processor(engine)
+    with engine.connect() as conn:
+        rows = store.load_states(conn)
+    fresh.reload(rows)
+    assert fresh.stream_time == proc.stream_time and len(fresh.population) == 2
+    assert fresh.advance(rows, lambda cid: 0).changes == []

@@ -1,0 +1,153 @@
+"""One customer's record and how an event, or time passing, moves it on.
+
+Plain Python shared by the worker and replay: the fold (features), the
+lifecycle stage and its changes, the tier and the score with the alert policy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from churnwatch.alerts.policy import build_alert, next_level
+from churnwatch.events import Event
+from churnwatch.features.lifecycle import changes_between, next_change, stage_at
+from churnwatch.features.row import feature_row
+from churnwatch.features.state import CustomerState, apply
+from churnwatch.features.tier import RFM, Population
+from churnwatch.models.rule import rule_score
+
+_CHANGE_NAMESPACE = uuid.UUID("0b5f7c2e-1d4a-4f86-b3c9-6e2a8d1f0c47")
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat()
+
+
+def change_record(
+    customer_id: str, at: float, name: str, old: str | None, new: str, cause: str
+) -> dict[str, Any]:
+    """A ``customer-changes`` record; its id is derived from what changed and when."""
+    key = f"{customer_id}\x1f{name}\x1f{new}\x1f{at!r}"
+    return {
+        "change_id": str(uuid.uuid5(_CHANGE_NAMESPACE, key)),
+        "customer_id": customer_id,
+        "ts": _iso(at),
+        "field": name,
+        "from_value": old,
+        "to_value": new,
+        "cause": cause,
+    }
+
+
+@dataclass(slots=True)
+class CustomerRecord:
+    """Features plus what was last concluded from them (stage, tier, alert level)."""
+
+    features: CustomerState
+    alert_level: str | None = None
+    stage: str = "prospect"
+    #: the time the stage was last evaluated at
+    stage_as_of: float | None = None
+    value_tier: str = "general"
+    #: tier inputs as of the last assessment
+    rfm: RFM = field(default_factory=lambda: RFM(None, 0, 0.0))
+
+    @property
+    def customer_id(self) -> str:
+        return self.features.customer_id
+
+    @classmethod
+    def from_row(cls, customer_id: str, row: Mapping[str, Any] | None) -> CustomerRecord:
+        """Rebuild from the stored form; ``None`` gives a new customer."""
+        if row is None:
+            return cls(CustomerState(customer_id))
+        return cls(
+            features=CustomerState.from_dict(row["features"]),
+            alert_level=row.get("alert_level"),
+            stage=row.get("lifecycle_stage", "prospect"),
+            stage_as_of=row.get("stage_as_of"),
+            value_tier=row.get("value_tier", "general"),
+            rfm=RFM(*row["rfm"]) if row.get("rfm") else RFM(None, 0, 0.0),
+        )
+
+    def row(self) -> dict[str, Any]:
+        """The stored, JSON-ready form."""
+        rfm = self.rfm
+        return {
+            "features": self.features.to_dict(),
+            "alert_level": self.alert_level,
+            "lifecycle_stage": self.stage,
+            "stage_as_of": self.stage_as_of,
+            "value_tier": self.value_tier,
+            "rfm": [rfm.last_purchase_s, rfm.frequency_365d, rfm.monetary_365d],
+        }
+
+    def next_due(self) -> float | None:
+        """When time alone may next change the stage."""
+        if self.stage_as_of is None:
+            return None
+        return next_change(self.features, self.stage_as_of)
+
+    def advance_to(self, until: float, cause: str, changes: list[dict[str, Any]]) -> float | None:
+        """Let time run to ``until`` with no new event, recording stage changes.
+
+        Returns the time of the last change, or ``None`` when the stage held.
+        """
+        if self.stage_as_of is None or until <= self.stage_as_of:
+            return None
+        last = None
+        for at, old, new in changes_between(self.features, self.stage, self.stage_as_of, until):
+            changes.append(change_record(self.customer_id, at, "lifecycle_stage", old, new, cause))
+            self.stage, last = new, at
+        self.stage_as_of = until
+        return last
+
+    def fold(self, event: Event, changes: list[dict[str, Any]]) -> None:
+        """Fold one accepted event: time first runs up to it, then the event counts."""
+        at = event.epoch_s
+        clock = max(at, self.features.last_event_s or at)
+        self.advance_to(clock, "silence", changes)
+        apply(self.features, event)
+        self._restage(clock, event.event_id, changes)
+
+    def _restage(self, at: float, cause: str, changes: list[dict[str, Any]]) -> None:
+        new = stage_at(self.features, at)
+        if new != self.stage:
+            changes.append(
+                change_record(self.customer_id, at, "lifecycle_stage", self.stage, new, cause)
+            )
+            self.stage = new
+        self.stage_as_of = at
+
+    def measure(self, as_of: float) -> dict[str, Any]:
+        """The feature row as of ``as_of``; remembers the tier inputs it holds."""
+        row = feature_row(self.features, as_of)
+        self.rfm = RFM(self.features.last_purchase_s, row["frequency_365d"], row["monetary_365d"])
+        return row
+
+    def assess(
+        self,
+        row: Mapping[str, Any],
+        population: Population,
+        trigger: str,
+        at: float,
+        changes: list[dict[str, Any]],
+    ) -> dict[str, Any] | None:
+        """Re-tier and score from ``row``; return the alert it raises, if any."""
+        tier = population.tier(self.customer_id)
+        if tier != self.value_tier:
+            changes.append(
+                change_record(self.customer_id, at, "value_tier", self.value_tier, tier, trigger)
+            )
+            self.value_tier = tier
+        score = rule_score(row)
+        level, raise_alert = next_level(self.alert_level, score.value)
+        self.alert_level = level
+        if not raise_alert or level is None:
+            return None
+        ts = datetime.fromtimestamp(at, tz=UTC)
+        return build_alert(self.customer_id, trigger, ts, level, score, tier, self.stage)

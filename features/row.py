@@ -1,0 +1,276 @@
+"""Feature rows: a customer's state read out as of a time ``T``.
+
+A window of N days holds the day buckets ``b(T) - N < b <= b(T)``: N whole days
+ending with the day of ``T``. When ``T`` lies on a bucket edge (midnight UTC for
+the worker; replay aligns the edges to its ``--as-of``), that is exactly
+DESIGN.md's ``T - N days < ts <= T``. :data:`FEATURES` documents every column;
+the README's feature table is checked against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from churnwatch.features import state as s
+from churnwatch.features.state import DAY_S, CustomerState, bucket_of
+
+from churnwatch.events import COMPLAINT_CATEGORIES
+
+#: Open complaints older than this many days count as overdue.
+OVERDUE_COMPLAINT_DAYS = 7.0
+#: Trend baseline: the 90 days before the last 30.
+_BASE_FROM, _BASE_TO = 30, 120
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One column of a feature row, as documented in the README."""
+
+    name: str
+    window: str
+    definition: str
+    indicator: str
+
+
+_ENGAGEMENT_TYPES = tuple(s.ENGAGEMENT_BY_TYPE)
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("recency_days", "-", "days from the last purchase to T; empty if none", "RFM: recency"),
+    Feature("frequency_30d", "30 d", "purchases in the window", "RFM: frequency"),
+    Feature("frequency_90d", "90 d", "purchases in the window", "RFM: frequency"),
+    Feature("frequency_365d", "365 d", "purchases in the window", "RFM: frequency"),
+    Feature("monetary_30d", "30 d", "purchase amounts minus refund amounts", "RFM: monetary"),
+    Feature("monetary_90d", "90 d", "purchase amounts minus refund amounts", "RFM: monetary"),
+    Feature("monetary_365d", "365 d", "purchase amounts minus refund amounts", "RFM: monetary"),
+    Feature(
+        "avg_order_value_365d",
+        "365 d",
+        "purchase amounts / purchases; empty if none",
+        "RFM: monetary",
+    ),
+    Feature("refunds_90d", "90 d", "refunds in the window", "RFM: monetary"),
+    Feature("refund_amount_90d", "90 d", "sum of refund amounts", "RFM: monetary"),
+    Feature(
+        "purchase_interval_days",
+        "lifetime",
+        "typical gap: (last - first purchase) / (purchases - 1); empty below 2 purchases",
+        "purchase frequency",
+    ),
+    Feature(
+        "last_interval_days",
+        "lifetime",
+        "gap between the last two purchases",
+        "purchase frequency",
+    ),
+    Feature(
+        "interval_ratio",
+        "-",
+        "recency_days / purchase_interval_days: >1 is overdue",
+        "purchase frequency trend",
+    ),
+    Feature(
+        "frequency_trend",
+        "30 d vs 90 d before",
+        "purchases in the last 30 d / (purchases in the 90 d before / 3); empty if no baseline",
+        "purchase frequency trend",
+    ),
+    Feature(
+        "spend_trend",
+        "30 d vs 90 d before",
+        "purchase amounts in the last 30 d / (those of the 90 d before / 3); empty if none",
+        "purchase frequency trend",
+    ),
+    Feature("complaints_30d", "30 d", "complaints opened", "complaint rate"),
+    Feature("complaints_90d", "90 d", "complaints opened", "complaint rate"),
+    Feature("complaints_365d", "365 d", "complaints opened", "complaint rate"),
+    *(
+        Feature(f"complaints_90d_{cat}", "90 d", f"complaints opened about {cat}", "complaint rate")
+        for cat in COMPLAINT_CATEGORIES
+    ),
+    Feature(
+        "last_complaint_category", "lifetime", "category of the newest complaint", "complaint rate"
+    ),
+    Feature(
+        "open_complaints",
+        "-",
+        "opened at or before T and not resolved at or before T",
+        "complaint handling",
+    ),
+    Feature(
+        "overdue_complaints",
+        "-",
+        f"open complaints opened more than {OVERDUE_COMPLAINT_DAYS:g} days before T",
+        "complaint handling",
+    ),
+    Feature("resolved_complaints_90d", "90 d", "complaints resolved", "complaint handling"),
+    Feature(
+        "resolution_hours_mean_90d",
+        "90 d",
+        "mean hours from opening to resolution of complaints resolved in the window",
+        "complaint handling",
+    ),
+    Feature(
+        "resolution_hours_max_90d",
+        "90 d",
+        "longest of those resolution times",
+        "complaint handling",
+    ),
+    Feature(
+        "satisfaction_latest",
+        "lifetime",
+        "newest satisfaction rating (survey or complaint resolution)",
+        "satisfaction",
+    ),
+    Feature(
+        "satisfaction_mean",
+        "90 d",
+        "mean of every satisfaction rating (surveys and resolutions); empty if none",
+        "satisfaction",
+    ),
+    Feature(
+        "post_resolution_satisfaction_90d",
+        "90 d",
+        "mean rating given when a complaint was resolved",
+        "satisfaction",
+    ),
+    Feature("nps_latest", "lifetime", "newest NPS answer (0-10)", "satisfaction"),
+    Feature("nps_mean_90d", "90 d", "mean NPS answer", "satisfaction"),
+    Feature("engagement_30d", "30 d", "engagement-topic events", "engagement"),
+    Feature("engagement_90d", "90 d", "engagement-topic events", "engagement"),
+    Feature(
+        "engagement_trend",
+        "30 d vs 90 d before",
+        "engagement events in the last 30 d / (those of the 90 d before / 3)",
+        "engagement",
+    ),
+    *(Feature(f"{kind}_30d", "30 d", f"{kind} events", "engagement") for kind in _ENGAGEMENT_TYPES),
+    Feature(
+        "days_since_engagement",
+        "-",
+        "days from the last engagement-topic event to T",
+        "engagement",
+    ),
+    Feature(
+        "points_earned_90d",
+        "90 d",
+        "sum of `points` on points_earned events",
+        "engagement (loyalty)",
+    ),
+    Feature(
+        "points_redeemed_90d",
+        "90 d",
+        "sum of `points` on points_redeemed events",
+        "engagement (loyalty)",
+    ),
+    Feature(
+        "unanswered_contacts_30d",
+        "30 d",
+        "support_contact events not marked `answered: true`",
+        "communication",
+    ),
+    Feature("tenure_days", "-", "days from the first event to T", "lifecycle"),
+    Feature(
+        "days_since_signup",
+        "-",
+        "days from the profile's signup_ts to T; empty if unknown",
+        "lifecycle",
+    ),
+)
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return None if den == 0 else num / den
+
+
+def _days(as_of_s: float, since: float | None) -> float | None:
+    return None if since is None else (as_of_s - since) / DAY_S
+
+
+def _sums(state: CustomerState, as_of_s: float) -> tuple[list[int], ...]:
+    """Counter totals over the 30, 90 and 365-day windows and the trend baseline."""
+    w30, w90, w365, base = ([0] * s.N_SLOTS for _ in range(4))
+    today = bucket_of(as_of_s, state.origin_s)
+    for day, slots in state.buckets.items():
+        age = today - day
+        if age < 0 or age >= s.KEEP_DAYS:
+            continue
+        targets = [w365]
+        if age < 90:
+            targets.append(w90)
+            if age < 30:
+                targets.append(w30)
+        if _BASE_FROM <= age < _BASE_TO:
+            targets.append(base)
+        for acc in targets:
+            for i, value in enumerate(slots):
+                if value:
+                    acc[i] = max(acc[i], value) if i in s.MAX_SLOTS else acc[i] + value
+    return w30, w90, w365, base
+
+
+def feature_row(state: CustomerState, as_of_s: float | None = None) -> dict[str, Any]:
+    """Every feature of :data:`FEATURES` as of ``as_of_s`` (default: the newest event)."""
+    t = state.last_event_s if as_of_s is None else as_of_s
+    if t is None:
+        raise ValueError(f"customer {state.customer_id!r} has no events")
+    w30, w90, w365, base = _sums(state, t)
+    row: dict[str, Any] = {}
+
+    recency = _days(t, state.last_purchase_s)
+    interval = None
+    if state.purchase_count >= 2 and state.first_purchase_s is not None:
+        span = state.last_purchase_s - state.first_purchase_s  # type: ignore[operator]
+        interval = span / DAY_S / (state.purchase_count - 1)
+    last_gap = None
+    if state.prev_purchase_s is not None:
+        last_gap = (state.last_purchase_s - state.prev_purchase_s) / DAY_S  # type: ignore[operator]
+    row["recency_days"] = recency
+    for n, w in ((30, w30), (90, w90), (365, w365)):
+        row[f"frequency_{n}d"] = w[s.PURCHASES]
+        row[f"monetary_{n}d"] = (w[s.PURCHASE_MILLI] - w[s.REFUND_MILLI]) / 1000
+    row["avg_order_value_365d"] = _ratio(w365[s.PURCHASE_MILLI] / 1000, w365[s.PURCHASES])
+    row["refunds_90d"] = w90[s.REFUNDS]
+    row["refund_amount_90d"] = w90[s.REFUND_MILLI] / 1000
+    row["purchase_interval_days"] = interval
+    row["last_interval_days"] = last_gap
+    row["interval_ratio"] = None if recency is None or not interval else recency / interval
+    row["frequency_trend"] = _ratio(w30[s.PURCHASES], base[s.PURCHASES] / 3)
+    row["spend_trend"] = _ratio(w30[s.PURCHASE_MILLI], base[s.PURCHASE_MILLI] / 3)
+
+    for n, w in ((30, w30), (90, w90), (365, w365)):
+        row[f"complaints_{n}d"] = w[s.COMPLAINTS]
+    for cat, slot in s.COMPLAINT_BY_CATEGORY.items():
+        row[f"complaints_90d_{cat}"] = w90[slot]
+    row["last_complaint_category"] = state.last_complaint[2] if state.last_complaint else None
+    row["open_complaints"] = len(state.open_complaints)
+    overdue_before = t - OVERDUE_COMPLAINT_DAYS * DAY_S
+    row["overdue_complaints"] = sum(
+        1 for opened, _ in state.open_complaints.values() if opened < overdue_before
+    )
+    row["resolved_complaints_90d"] = w90[s.RESOLVED]
+    mean_ms = _ratio(w90[s.RESOLUTION_MS_SUM], w90[s.RESOLVED])
+    row["resolution_hours_mean_90d"] = None if mean_ms is None else mean_ms / 3.6e6
+    row["resolution_hours_max_90d"] = w90[s.RESOLUTION_MS_MAX] / 3.6e6 if w90[s.RESOLVED] else None
+
+    row["satisfaction_latest"] = state.last_satisfaction[2] if state.last_satisfaction else None
+    row["satisfaction_mean"] = _ratio(w90[s.SAT_SUM], w90[s.SAT_N])
+    row["post_resolution_satisfaction_90d"] = _ratio(w90[s.POST_SAT_SUM], w90[s.POST_SAT_N])
+    row["nps_latest"] = state.last_nps[2] if state.last_nps else None
+    row["nps_mean_90d"] = _ratio(w90[s.NPS_SUM], w90[s.NPS_N])
+
+    row["engagement_30d"] = w30[s.ENGAGEMENT]
+    row["engagement_90d"] = w90[s.ENGAGEMENT]
+    row["engagement_trend"] = _ratio(w30[s.ENGAGEMENT], base[s.ENGAGEMENT] / 3)
+    for kind, slot in s.ENGAGEMENT_BY_TYPE.items():
+        row[f"{kind}_30d"] = w30[slot]
+    row["days_since_engagement"] = _days(t, state.last_engagement_s)
+    row["points_earned_90d"] = w90[s.POINTS_EARNED]
+    row["points_redeemed_90d"] = w90[s.POINTS_REDEEMED]
+    row["unanswered_contacts_30d"] = w30[s.UNANSWERED_CONTACTS]
+
+    row["tenure_days"] = _days(t, state.first_seen_s)
+    signup = state.profile[2] if state.profile else None
+    row["days_since_signup"] = _days(t, signup)
+    return row

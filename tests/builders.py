@@ -1,0 +1,30 @@
+"""Hand-built events for fold tests: ``ev(day, type, **fields)`` at T0 + day."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from churnwatch.events import TOPIC_OF_TYPE, Event, parse_object
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+_PURCHASE_FIELDS = {"currency": "EUR", "order_id": "o", "channel": "online"}
+
+
+def at(day: float) -> float:
+    """POSIX seconds of T0 + ``day`` days."""
+    return (T0 + timedelta(days=day)).timestamp()
+
+
+def ev(day: float, type_: str, cid: str = "c1", eid: str | None = None, **fields: Any) -> Event:
+    """A validated event of ``type_`` at T0 + ``day`` days."""
+    if type_ in ("purchase", "refund"):
+        fields = {**_PURCHASE_FIELDS, **fields}
+    obj = {
+        "event_id": eid or f"{cid}-{type_}-{day}-{sorted(fields.items())}",
+        "customer_id": cid,
+        "ts": (T0 + timedelta(days=day)).isoformat(),
+        "type": type_,
+        **fields,
+    }
+    return parse_object(TOPIC_OF_TYPE[type_], obj)

@@ -1,0 +1,208 @@
+"""Exact feature values for hand-built histories, edge cases included.
+
+T is T0 + 100 days, a midnight, so every window is DESIGN.md's
+``T - N days < ts <= T`` exactly; each history puts events on the edges.
+"""
+
+from __future__ import annotations
+
+import pytest
+from churnwatch.features.row import FEATURE_NAMES, feature_row
+from churnwatch.features.state import KEEP_DAYS, CustomerState, apply, is_too_late
+
+from tests.builders import at, ev
+
+T = at(100)
+
+
+def fold(events) -> CustomerState:
+    state = None
+    for event in events:
+        state = apply(state, event)
+    return state
+
+
+RFM_HISTORY = [
+    ev(-30, "purchase", amount=10),  # in 365 d only
+    ev(10, "purchase", amount=20),  # exactly T - 90 d: out of 90 d, in the trend baseline
+    ev(10.5, "purchase", amount=30),
+    ev(70, "purchase", amount=40),  # exactly T - 30 d: out of 30 d
+    ev(70.25, "purchase", amount=50),
+    ev(100, "purchase", amount=60),  # exactly T: in
+    ev(95, "refund", amount=500),  # more than the window's spend
+    ev(40, "refund", amount=5),
+]
+RFM_EXPECTED = {
+    "recency_days": 0.0,
+    "frequency_30d": 2,
+    "frequency_90d": 4,
+    "frequency_365d": 6,
+    "monetary_30d": -390.0,
+    "monetary_90d": -325.0,
+    "monetary_365d": -295.0,
+    "avg_order_value_365d": 35.0,
+    "refunds_90d": 2,
+    "refund_amount_90d": 505.0,
+    "purchase_interval_days": 26.0,
+    "last_interval_days": 29.75,
+    "interval_ratio": 0.0,
+    "frequency_trend": 2.0,  # 2 in 30 d against 3 in the 90 d before (1 per 30 d)
+    "spend_trend": pytest.approx(110 / 30),
+    "tenure_days": 130.0,
+    "days_since_signup": None,
+    "last_complaint_category": None,
+    "satisfaction_mean": None,
+}
+
+COMPLAINT_HISTORY = [
+    ev(80, "complaint_opened", complaint_id="k1", category="service_quality", severity=2),
+    ev(82, "complaint_resolved", complaint_id="k1", satisfaction=2),  # 48 h
+    ev(90, "complaint_opened", complaint_id="k2", category="price", severity=1),  # overdue
+    ev(95, "complaint_opened", complaint_id="k3", category="price", severity=3),
+    # resolved before it was opened, and heard of first: 0 h, never negative
+    ev(85.5, "complaint_resolved", complaint_id="k4"),
+    ev(86, "complaint_opened", complaint_id="k4", category="delivery", severity=1),
+    # opened exactly T - 90 d (out of 90 d), resolved inside it: counts as resolved
+    ev(10, "complaint_opened", complaint_id="k5", category="other", severity=1),
+    ev(12, "complaint_resolved", complaint_id="k5", satisfaction=5),
+    ev(75, "complaint_opened", complaint_id="k6", category="communication", severity=2),
+    ev(93, "complaint_opened", complaint_id="k7", category="other", severity=1),  # 7 d: not yet
+]
+COMPLAINT_EXPECTED = {
+    "complaints_30d": 6,
+    "complaints_90d": 6,
+    "complaints_365d": 7,
+    "complaints_90d_service_quality": 1,
+    "complaints_90d_product": 0,
+    "complaints_90d_price": 2,
+    "complaints_90d_delivery": 1,
+    "complaints_90d_communication": 1,
+    "complaints_90d_other": 1,
+    "last_complaint_category": "price",
+    "open_complaints": 4,
+    "overdue_complaints": 2,
+    "resolved_complaints_90d": 3,
+    "resolution_hours_mean_90d": 32.0,
+    "resolution_hours_max_90d": 48.0,
+    "satisfaction_latest": 2,
+    "satisfaction_mean": 3.5,
+    "post_resolution_satisfaction_90d": 3.5,
+    "recency_days": None,
+    "frequency_90d": 0,
+    "monetary_90d": 0.0,
+}
+
+ENGAGEMENT_HISTORY = [
+    ev(0, "profile", signup_ts="2025-01-01T00:00:00+00:00"),
+    ev(-5, "profile", signup_ts="2020-01-01T00:00:00+00:00"),  # older profile: ignored
+    ev(5, "survey_response", satisfaction=1, nps=2),  # outside 90 d
+    ev(60, "survey_response", satisfaction=4, nps=9),
+    ev(99, "survey_response", nps=7),
+    ev(71, "login"),
+    ev(80, "login"),
+    ev(69.5, "email_open"),  # T - 30.5 d
+    ev(99.75, "email_click"),
+    ev(98, "support_contact", answered=True),
+    ev(99.5, "support_contact"),
+    ev(85, "points_earned", points=120),
+    ev(88, "points_redeemed", points=20),
+    ev(5, "points_earned", points=999),  # outside 90 d
+    ev(72, "campaign_participation"),
+    ev(40, "member_event"),
+]
+ENGAGEMENT_EXPECTED = {
+    "satisfaction_latest": 4,
+    "satisfaction_mean": 4.0,
+    "post_resolution_satisfaction_90d": None,
+    "nps_latest": 7,
+    "nps_mean_90d": 8.0,
+    "engagement_30d": 9,
+    "engagement_90d": 12,
+    "engagement_trend": pytest.approx(5.4),  # 9 in 30 d against 5 in the 90 d before
+    "login_30d": 2,
+    "email_open_30d": 0,
+    "email_click_30d": 1,
+    "campaign_participation_30d": 1,
+    "member_event_30d": 0,
+    "points_earned_30d": 1,
+    "points_redeemed_30d": 1,
+    "support_contact_30d": 2,
+    "survey_response_30d": 1,
+    "days_since_engagement": 0.25,
+    "points_earned_90d": 120,
+    "points_redeemed_90d": 20,
+    "unanswered_contacts_30d": 1,
+    "tenure_days": 105.0,
+    "days_since_signup": 465.0,
+    "recency_days": None,
+    "frequency_30d": 0,
+    "avg_order_value_365d": None,
+    "purchase_interval_days": None,
+    "last_interval_days": None,
+    "interval_ratio": None,
+    "frequency_trend": None,
+    "spend_trend": None,
+    "open_complaints": 0,
+    "resolution_hours_mean_90d": None,
+    "resolution_hours_max_90d": None,
+}
+
+CASES = [
+    ("rfm", RFM_HISTORY, RFM_EXPECTED),
+    ("complaints", COMPLAINT_HISTORY, COMPLAINT_EXPECTED),
+    ("engagement", ENGAGEMENT_HISTORY, ENGAGEMENT_EXPECTED),
+]
+
+
+@pytest.mark.parametrize(("history", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_exact_feature_values(history, expected) -> None:
+    row = feature_row(fold(history), T)
+    assert set(row) == set(FEATURE_NAMES)
+    assert {name: row[name] for name in expected} == expected
+
+
+def test_the_hand_built_histories_cover_every_feature() -> None:
+    covered = set().union(*(expected for _, _, expected in CASES))
+    assert covered == set(FEATURE_NAMES)
+
+
+@pytest.mark.parametrize(("history", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_reverse_order_gives_the_same_state(history, expected) -> None:
+    forward, backward = fold(history), fold(reversed(history))
+    assert forward.to_dict() == backward.to_dict()
+
+
+def test_state_round_trips_through_its_dict() -> None:
+    state = fold(COMPLAINT_HISTORY + RFM_HISTORY)
+    assert CustomerState.from_dict(state.to_dict()) == state
+
+
+def test_memory_is_bounded_by_the_longest_window() -> None:
+    # ten years of daily purchases keep at most a year of day buckets
+    state = fold(ev(day + 0.5, "purchase", amount=1) for day in range(3650))
+    assert len(state.buckets) == KEEP_DAYS
+    row = feature_row(state, at(3650))
+    assert (row["frequency_30d"], row["frequency_365d"]) == (30, 365)
+    assert state.purchase_count == 3650
+    assert row["purchase_interval_days"] == 1.0
+
+
+def test_an_event_older_than_a_year_counts_only_in_lifetime_totals() -> None:
+    state = fold([ev(400, "purchase", amount=5), ev(10, "purchase", amount=7)])
+    assert state.purchase_count == 2 and len(state.buckets) == 1
+    assert feature_row(state)["monetary_365d"] == 5.0
+
+
+def test_silence_is_evaluated_as_of_any_later_time() -> None:
+    state = fold([ev(0, "purchase", amount=10), ev(0.5, "login")])
+    row = feature_row(state, at(45))
+    assert (row["recency_days"], row["frequency_30d"], row["frequency_90d"]) == (45.0, 0, 1)
+    assert (row["engagement_30d"], row["days_since_engagement"]) == (0, 44.5)
+
+
+def test_lateness_is_measured_from_the_customers_newest_event() -> None:
+    state = fold([ev(10, "login")])
+    week = 7 * 86400
+    assert not is_too_late(state, at(3), week)  # exactly the allowed lateness
+    assert is_too_late(state, at(2.99), week)
+    assert not is_too_late(None, at(-1000), week)  # a new customer has no clock yet

@@ -1,0 +1,91 @@
+"""Property: any arrival order within the allowed lateness gives the same state."""
+
+from __future__ import annotations
+
+from churnwatch.features.lifecycle import stage_at
+from churnwatch.features.row import feature_row
+from churnwatch.features.state import CustomerState, apply, is_too_late
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from churnwatch.events import ENGAGEMENT_TYPES
+from tests.builders import ev
+
+LATENESS_DAYS = 7.0
+
+
+@st.composite
+def histories(draw) -> list:
+    # short spans crowd events within the lateness; long ones cross the one-year horizon
+    span = draw(st.sampled_from([10, 60, 500]))
+    _days = st.floats(min_value=0, max_value=span, allow_nan=False).map(lambda d: round(d, 3))
+    events = []
+    for i in range(draw(st.integers(0, 12))):
+        kind = draw(st.sampled_from(["purchase", "refund"]))
+        amount = draw(st.floats(0.01, 5000, allow_nan=False).map(lambda a: round(a, 2)))
+        events.append(ev(draw(_days), kind, eid=f"p{i}", amount=amount))
+    for i in range(draw(st.integers(0, 6))):
+        opened = draw(_days)
+        category = draw(st.sampled_from(["price", "service_quality", "communication"]))
+        events.append(
+            ev(
+                opened,
+                "complaint_opened",
+                eid=f"o{i}",
+                complaint_id=f"k{i}",
+                category=category,
+                severity=1,
+            )
+        )
+        if draw(st.booleans()):
+            # may be stamped before the opening (clock skew)
+            resolved = max(0.0, opened + draw(st.floats(-2, 30, allow_nan=False)))
+            rating = draw(st.none() | st.integers(1, 5))
+            fields = {} if rating is None else {"satisfaction": rating}
+            events.append(
+                ev(resolved, "complaint_resolved", eid=f"r{i}", complaint_id=f"k{i}", **fields)
+            )
+    for i in range(draw(st.integers(0, 12))):
+        kind = draw(st.sampled_from([*ENGAGEMENT_TYPES, "survey_response"]))
+        fields = {}
+        if kind == "survey_response":
+            fields = {"satisfaction": draw(st.integers(1, 5)), "nps": draw(st.integers(0, 10))}
+        elif kind.startswith("points"):
+            fields = {"points": draw(st.integers(1, 500))}
+        elif kind == "support_contact":
+            fields = {"answered": draw(st.booleans())}
+        events.append(ev(draw(_days), kind, eid=f"e{i}", **fields))
+    for i in range(draw(st.integers(0, 2))):
+        events.append(ev(draw(_days), "profile", eid=f"f{i}", signup_ts="2025-03-01T00:00:00Z"))
+    return events
+
+
+def arrival_order(events: list, jitters: list[float]) -> list:
+    """Each event delayed by up to the lateness: none arrives too late."""
+    keyed = sorted(
+        zip(events, jitters, strict=False),
+        key=lambda pair: pair[0].epoch_s + pair[1] * LATENESS_DAYS * 86400,
+    )
+    return [event for event, _ in keyed]
+
+
+def fold(events: list) -> CustomerState | None:
+    state = None
+    for event in events:
+        assert not is_too_late(state, event.epoch_s, LATENESS_DAYS * 86400)
+        state = apply(state, event)
+    return state
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories(), st.lists(st.floats(0, 1), min_size=40, max_size=40))
+def test_any_order_within_the_lateness_gives_the_same_state(events, jitters) -> None:
+    in_order = fold(sorted(events, key=lambda e: (e.epoch_s, e.event_id)))
+    shuffled = fold(arrival_order(events, jitters))
+    if in_order is None:
+        assert shuffled is None
+        return
+    assert shuffled.to_dict() == in_order.to_dict()
+    end = in_order.last_event_s + 3 * 86400
+    assert feature_row(shuffled, end) == feature_row(in_order, end)
+    assert stage_at(shuffled, end) == stage_at(in_order, end)
