@@ -15,12 +15,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from churnwatch import store
 from churnwatch.broker import EmbeddedBroker
+from churnwatch.features.state import KEEP_DAYS
 from churnwatch.producing import produce
 from churnwatch.settings import DEFAULT_DATA_DIR, Settings
 from churnwatch.simulator import SimRecord, Simulation, customers_for, records
@@ -95,13 +96,7 @@ def worker_process(
     settings: Settings, bootstrap: str, log_path: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``churnwatch worker`` as a child process for the duration of the block."""
-    env = {
-        **os.environ,
-        "CHURNWATCH_BROKER": bootstrap,
-        "CHURNWATCH_DB_URL": settings.db_url,
-        "CHURNWATCH_PARTITIONS": str(settings.partitions),
-        "CHURNWATCH_WEB_PORT": str(settings.web_port),
-    }
+    env = {**os.environ, **settings.to_env(), "CHURNWATCH_BROKER": bootstrap}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
@@ -140,7 +135,11 @@ def run_demo(
         demo_db = data_dir / "demo.db"
         for stale in data_dir.glob("demo.db*"):
             stale.unlink()
-        settings = Settings(**{**asdict(settings), "db_url": f"sqlite:///{demo_db}"})
+        settings = replace(settings, db_url=f"sqlite:///{demo_db}")
+    if "CHURNWATCH_ALLOWED_LATENESS_S" not in os.environ:
+        # The demo plays a year of history in a minute, so its topics drift apart
+        # by weeks of event time; allow the most lateness the state supports.
+        settings = replace(settings, allowed_lateness_s=KEEP_DAYS * 86400.0)
     engine = store.make_engine(settings.db_url)
     store.upgrade(engine)
 

@@ -14,7 +14,7 @@ import heapq
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
@@ -95,11 +95,14 @@ class _Raced(Exception):
 class BatchProcessor:
     """Validates, stores and folds batches of raw records; ages silent customers.
 
-    Besides the store it keeps two derived indexes over the customers it owns,
-    rebuilt by :meth:`reload` after every rebalance: the value-tier population
-    and a wake-up queue of the times at which a silent customer's lifecycle
-    stage changes. *Stream time* is the newest event time seen; silence is
-    measured against it, so a replayed or simulated history ages like a live one.
+    It keeps the hot copy of the state rows of the customers it owns
+    (:attr:`states`); a customer missing from it is read from the store in the
+    batch's own transaction, so the copy is a cache and the store decides.
+    Two derived indexes, rebuilt by :meth:`reload` after every rebalance, cover
+    the same customers: the value-tier population and a wake-up queue of the
+    times at which a silent customer's lifecycle stage changes. *Stream time*
+    is the newest event time seen; silence is measured against it, so a
+    replayed or simulated history ages like a live one.
     """
 
     def __init__(
@@ -114,6 +117,7 @@ class BatchProcessor:
         self.max_future_s = max_future_s
         self.allowed_lateness_s = allowed_lateness_s
         self.clock = clock
+        self.states: dict[str, dict[str, Any]] = {}
         self.population = Population()
         self.stream_time: float | None = None
         self._due: list[tuple[float, str]] = []
@@ -121,13 +125,19 @@ class BatchProcessor:
         # process/advance run in worker threads, reload on a rebalance: one at a time
         self._lock = threading.Lock()
 
-    def reload(self, rows: Mapping[str, Mapping[str, Any]]) -> None:
-        """Rebuild the derived indexes from the rows of the customers now owned."""
+    def reload(self, partitions: Sequence[int] | None = None) -> int:
+        """Load the state of ``partitions`` (default: all) from the store; return the count.
+
+        Everything held for other partitions is dropped: it may be stale by the
+        time they come back.
+        """
         with self._lock:
+            with self.engine.connect() as conn:
+                self.states = store.load_states(conn, partitions)
             self.population = Population()
             self._due, self._scheduled = [], {}
             newest = None
-            for customer_id, row in rows.items():
+            for customer_id, row in self.states.items():
                 record = CustomerRecord.from_row(customer_id, row)
                 self.population.update(customer_id, record.rfm)
                 self._schedule(record)
@@ -135,6 +145,7 @@ class BatchProcessor:
                 if seen is not None and (newest is None or seen > newest):
                     newest = seen
             self.stream_time = newest
+            return len(self.states)
 
     def _schedule(self, record: CustomerRecord) -> None:
         due = record.next_due()
@@ -165,25 +176,16 @@ class BatchProcessor:
             accepted.append((record, event))
         return accepted
 
-    def process(
-        self,
-        records: Sequence[RawRecord],
-        states: Mapping[str, Mapping[str, Any]],
-    ) -> BatchResult:
-        """Process one batch; ``states`` is the hot copy of customer state rows."""
+    def process(self, records: Sequence[RawRecord]) -> BatchResult:
+        """Process one batch of consumed records."""
         now = self.clock()
         with self._lock:
             try:
-                return self._process(records, states, now)
+                return self._process(records, now)
             except _Raced:
-                return self._process(records, states, now)
+                return self._process(records, now)
 
-    def _process(
-        self,
-        records: Sequence[RawRecord],
-        states: Mapping[str, Mapping[str, Any]],
-        now: datetime,
-    ) -> BatchResult:
+    def _process(self, records: Sequence[RawRecord], now: datetime) -> BatchResult:
         result = BatchResult()
         accepted = self._decode_all(records, result, now)
 
@@ -199,6 +201,8 @@ class BatchProcessor:
 
         with self.engine.begin() as conn:
             stored_from = store.sources_of(conn, first_of_id)
+            missing = {e.customer_id for _, e in first_of_id.values()} - self.states.keys()
+            loaded = store.load_states(conn, customer_ids=missing) if missing else {}
             working: dict[str, CustomerRecord] = {}
             trigger: dict[str, str] = {}
             partitions: dict[str, int] = {}
@@ -214,7 +218,9 @@ class BatchProcessor:
                 cid = event.customer_id
                 current = working.get(cid)
                 if current is None:
-                    current = working[cid] = CustomerRecord.from_row(cid, states.get(cid))
+                    current = working[cid] = CustomerRecord.from_row(
+                        cid, self.states.get(cid) or loaded.get(cid)
+                    )
                 if is_too_late(current.features, event.epoch_s, self.allowed_lateness_s):
                     error = _too_late_message(event, current, self.allowed_lateness_s)
                     result.dead_letters.append(dead_letter(record, error, now))
@@ -267,7 +273,7 @@ class BatchProcessor:
         rows = []
         for cid, partition in partitions.items():
             record = working[cid]
-            result.states[cid] = record.row()
+            result.states[cid] = self.states[cid] = record.row()
             rows.append(
                 {
                     "customer_id": cid,
@@ -282,11 +288,7 @@ class BatchProcessor:
         store.add_changes(conn, result.changes)
         store.add_alerts(conn, [_alert_row(alert) for alert in result.alerts])
 
-    def advance(
-        self,
-        states: Mapping[str, Mapping[str, Any]],
-        partition_of: Callable[[str], int],
-    ) -> BatchResult:
+    def advance(self, partition_of: Callable[[str], int]) -> BatchResult:
         """Age silent customers to stream time: stage changes, re-scores, alerts."""
         result = BatchResult()
         with self._lock:
@@ -301,14 +303,15 @@ class BatchProcessor:
                 if self._scheduled.get(cid) != due:
                     continue  # superseded by a later event
                 del self._scheduled[cid]
-                row = states.get(cid)
+                row = self.states.get(cid)
                 if row is None:
                     continue  # no longer ours
                 record = working[cid] = CustomerRecord.from_row(cid, row)
                 partitions[cid] = partition_of(cid)
                 changed_at = record.advance_to(until, "silence", result.changes)
                 if changed_at is not None:
-                    triggers[cid] = (f"{record.stage}@{changed_at!r}", changed_at)
+                    when = datetime.fromtimestamp(changed_at, tz=UTC).isoformat()
+                    triggers[cid] = (f"{record.stage}@{when}", changed_at)
             self._assess(working, triggers, result)
             with self.engine.begin() as conn:
                 self._save(conn, working, partitions, result)

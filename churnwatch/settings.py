@@ -7,7 +7,7 @@ tests all agree on one value per run.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TypeVar
 
@@ -62,6 +62,14 @@ class Settings:
                 f"allowed lateness must lie between 0 and {KEEP_DAYS} days "
                 f"(got {self.allowed_lateness_s} s)"
             )
+
+    def to_env(self) -> dict[str, str]:
+        """The ``CHURNWATCH_*`` variables that make :meth:`from_env` return these settings."""
+        return {
+            f"CHURNWATCH_{f.name.upper()}": str(getattr(self, f.name))
+            for f in fields(self)
+            if getattr(self, f.name) is not None
+        }
 
     @classmethod
     def from_env(cls) -> Settings:

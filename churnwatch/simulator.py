@@ -67,7 +67,11 @@ BAD_KINDS = (
     "unknown_type",
     "far_future",
     "duplicate_event_id",
+    "too_late",
 )
+#: how far behind its customer's earlier event a ``too_late`` record is stamped
+#: (beyond the largest allowed lateness, 365 days)
+TOO_LATE_BY = timedelta(days=400)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +213,18 @@ class Simulation:
         def at() -> datetime:
             return day + timedelta(seconds=rng.uniform(0, 86399))
 
+        if day == self.start:
+            when = at()
+            signup = self.start - timedelta(days=rng.uniform(0, 1500))
+            profile = self._event(
+                c,
+                when,
+                "profile",
+                signup_ts=signup.isoformat(timespec="seconds"),
+                region=rng.choice(("north", "south", "east", "west")),
+            )
+            out.append((when, profile))
+
         # Purchases fade with the drift; a churned customer buys nothing.
         rate = 0.0 if churned else c.purchase_rate * (1 - 0.85 * p)
         basket = c.basket * (1 - (0.7 if c.reason == "competitor" else 0.4) * p)
@@ -263,6 +279,10 @@ class Simulation:
             fields: dict[str, Any] = {}
             if kind in ("points_earned", "points_redeemed"):
                 fields["points"] = rng.randint(10, 500)
+            elif kind == "support_contact":
+                # communication churners are the ones nobody gets back to
+                unheard = c.reason == "communication" and rng.random() < p
+                fields["answered"] = not unheard and rng.random() < 0.9
             out.append((when, self._event(c, when, kind, **fields)))
 
         # Complaints: service and price churners complain, and wait longer.
@@ -373,6 +393,20 @@ def _bad_record(
             TOPIC_OF_TYPE[original["type"]],
             original["customer_id"].encode(),
             orjson.dumps(clash),
+            kind,
+        )
+    if kind == "too_late":
+        # A new event of a customer already seen, stamped long before that sighting.
+        original = rng.choice(seen)
+        late = dict(
+            original,
+            event_id=f"late-{original['event_id']}",
+            ts=(datetime.fromisoformat(original["ts"]) - TOO_LATE_BY).isoformat(),
+        )
+        return SimRecord(
+            TOPIC_OF_TYPE[original["type"]],
+            original["customer_id"].encode(),
+            orjson.dumps(late),
             kind,
         )
     topic = TOPIC_OF_TYPE[sample["type"]]

@@ -178,11 +178,18 @@ def save_states(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     conn.execute(stmt, [{**row, "updated_at": now} for row in rows])
 
 
-def load_states(conn: Connection, partitions: Iterable[int] | None = None) -> dict[str, Any]:
-    """Stored state per customer, for the given partitions or all of them."""
+def load_states(
+    conn: Connection,
+    partitions: Iterable[int] | None = None,
+    *,
+    customer_ids: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """Stored state per customer: of some partitions, of some customers, or of all."""
     query = sa.select(customer_state.c.customer_id, customer_state.c.state)
     if partitions is not None:
         query = query.where(customer_state.c.partition.in_(list(partitions)))
+    if customer_ids is not None:
+        query = query.where(customer_state.c.customer_id.in_(list(customer_ids)))
     return {key: value for key, value in conn.execute(query)}
 
 

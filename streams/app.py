@@ -1,17 +1,16 @@
-"""The Faust application: topics, the customer-state table and the intake agent."""
+"""The Faust application: topics, the intake agent and state loading on rebalance."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import faust
-from faust.types import EventT
+from faust.types import TP, EventT
 from sqlalchemy.engine import Engine
 
-from churnwatch import store
 from churnwatch.events import INPUT_TOPICS
 from churnwatch.pipeline import BatchProcessor, BatchResult, RawRecord
 from churnwatch.settings import Settings
@@ -67,39 +66,28 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         web_port=settings.web_port or 6066,
         web_host="127.0.0.1",
     )
-    inputs = app.topic(*INPUT_TOPICS, REKEYED, key_serializer="raw", value_serializer="raw")
+    input_names = (*INPUT_TOPICS, REKEYED)
+    inputs = app.topic(*input_names, key_serializer="raw", value_serializer="raw")
     rekeyed = app.topic(REKEYED, key_serializer="raw", value_serializer="raw")
     alerts_out = app.topic(CHURN_ALERTS, key_serializer="raw", value_serializer="json")
     dead_out = app.topic(DEAD_LETTERS, key_serializer="raw", value_serializer="json")
     changes_out = app.topic(CUSTOMER_CHANGES, key_serializer="raw", value_serializer="json")
-    # The hot copy of customer state. The store decides: after every rebalance
-    # the rows of the assigned partitions are reloaded from SQL, because the
-    # embedded broker's changelog recovery is not exact (DESIGN.md).
-    # Raw byte keys hash (murmur2) exactly like the input topics' keys, so each
-    # customer's changelog partition is the partition of their events.
-    table = app.Table(
-        "customer-state",
-        default=None,
-        partitions=settings.partitions,
-        use_partitioner=True,
-        key_type=bytes,
-    )
-    states = _TableView(table)
     processor = BatchProcessor(
         engine,
         max_future_s=settings.max_future_s,
         allowed_lateness_s=settings.allowed_lateness_s,
     )
 
-    @table.on_recover
-    async def load_state_from_store() -> None:
-        partitions = sorted({tp.partition for tp in app.assignor.assigned_actives()})
-        rows = await asyncio.to_thread(_load_states, engine, partitions)
-        for customer_id, row in rows.items():
-            table.data[customer_id.encode()] = row
-        # tiers and wake-ups cover exactly the customers this worker now owns
-        await asyncio.to_thread(processor.reload, rows)
-        app.log.info("loaded %d customer states for partitions %s", len(rows), partitions)
+    # The hot copy of customer state lives in the processor and is reloaded from
+    # the store on every assignment: the store decides. A changelog-backed Faust
+    # table is deliberately not used: on the embedded broker its recovery after
+    # a restart stalls the input stream (measured; DESIGN.md's high-watermark
+    # bug), and a miss in the copy is read from the store anyway.
+    @app.on_partitions_assigned.connect
+    async def load_state_from_store(sender: Any, assigned: set[TP], **_: Any) -> None:
+        partitions = sorted({tp.partition for tp in assigned if tp.topic in input_names})
+        count = await asyncio.to_thread(processor.reload, partitions)
+        app.log.info("loaded %d customer states for partitions %s", count, partitions)
 
     async def publish(result: BatchResult) -> None:
         for customer_id, record in result.misrouted:
@@ -111,8 +99,6 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
                     ORIGIN_TOPIC_HEADER: record.event_topic.encode(),
                 },
             )
-        for customer_id, row in result.states.items():
-            table[customer_id.encode()] = row
         for alert in result.alerts:
             await alerts_out.send(key=alert["customer_id"].encode(), value=alert)
         for change in result.changes:
@@ -130,36 +116,12 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         async for events in batches:
             records = [raw_record(event) for event in events]
             # SQL runs in a thread so that heartbeats and fetches go on meanwhile.
-            result = await asyncio.to_thread(processor.process, records, states)
+            result = await asyncio.to_thread(processor.process, records)
             await publish(result)
             # Silent customers age in the same loop, never beside a batch, so the
             # two never work on one customer at once.
             if time.monotonic() - aged_at >= settings.silence_check_s:
                 aged_at = time.monotonic()
-                await publish(await asyncio.to_thread(processor.advance, states, owner))
+                await publish(await asyncio.to_thread(processor.advance, owner))
 
     return app
-
-
-class _TableView(Mapping[str, dict[str, Any]]):
-    """Read-only view of the table by ``customer_id`` text (the table keys are bytes)."""
-
-    def __init__(self, table: faust.Table) -> None:
-        self._table = table
-
-    def __getitem__(self, customer_id: str) -> dict[str, Any]:
-        row = self._table.get(customer_id.encode())
-        if row is None:
-            raise KeyError(customer_id)
-        return row
-
-    def __iter__(self) -> Iterator[str]:
-        return (key.decode() for key in self._table)
-
-    def __len__(self) -> int:
-        return len(self._table)
-
-
-def _load_states(engine: Engine, partitions: list[int]) -> dict[str, Any]:
-    with engine.connect() as conn:
-        return store.load_states(conn, partitions)

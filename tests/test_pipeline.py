@@ -61,7 +61,7 @@ def test_bad_records_are_dead_lettered_and_their_neighbours_kept(engine: sa.Engi
         rec(b"\xff\x00binary", 9),
         rec(purchase("e7", 7), 10),
     ]
-    result = processor(engine).process(batch, {})
+    result = processor(engine).process(batch)
     assert result.stored == 2
     errors = {d["offset"]: d["error"] for d in result.dead_letters}
     assert sorted(errors) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
@@ -84,11 +84,11 @@ def test_bad_records_are_dead_lettered_and_their_neighbours_kept(engine: sa.Engi
 def test_redelivery_is_a_no_op_and_a_reused_id_is_reported(engine: sa.Engine) -> None:
     proc = processor(engine)
     batch = [rec(purchase("e1", 0), 0), rec(purchase("e2", 1), 1)]
-    first = proc.process(batch, {})
+    first = proc.process(batch)
     assert first.stored == 2
-    again = proc.process(batch, first.states)
+    again = proc.process(batch)
     assert (again.stored, again.redelivered, again.dead_letters, again.states) == (0, 2, [], {})
-    clash = proc.process([rec({**purchase("e2", 3), "amount": 7.0}, 5)], first.states)
+    clash = proc.process([rec({**purchase("e2", 3), "amount": 7.0}, 5)])
     assert clash.stored == 0
     assert clash.dead_letters[0]["error"] == (
         "duplicate event_id 'e2': already stored from purchases/0/1"
@@ -115,10 +115,10 @@ def test_state_and_alerts_follow_the_rule(engine: sa.Engine) -> None:
     }
     # one batch per event: each is scored as of the customer's newest event
     results = [
-        proc.process([rec(purchase("e1", 0, 40.0), 0)], {}),
+        proc.process([rec(purchase("e1", 0, 40.0), 0)]),
     ]
     for event, topic in ((login, "engagement"), (complaint, "complaints")):
-        results.append(proc.process([rec(event, 0, topic)], results[-1].states))
+        results.append(proc.process([rec(event, 0, topic)]))
     result = results[-1]
     # day 60: 60/90*0.7 = 0.4667 -> watch; day 100: 0.7 + 0.3 * 1/(0+1) = 1.0 -> critical
     alerts = [a for r in results for a in r.alerts]
@@ -134,14 +134,14 @@ def test_state_and_alerts_follow_the_rule(engine: sa.Engine) -> None:
     assert {r.value_tier for r in rows} == {"potential"}  # a lone buyer is the median
     assert states["c1"] == result.states["c1"]
     # a purchase re-arms the customer
-    later = proc.process([rec(purchase("e2", 101), 1)], result.states)
+    later = proc.process([rec(purchase("e2", 101), 1)])
     assert later.states["c1"]["alert_level"] is None and later.alerts == []
 
 
 def test_misrouted_records_are_rekeyed_once(engine: sa.Engine) -> None:
     proc = processor(engine)
     wrong_key = rec(purchase("e1", 0), 3, key=b"someone-else")
-    result = proc.process([wrong_key, rec(purchase("e2", 0, cid="c2"), 4, key=None)], {})
+    result = proc.process([wrong_key, rec(purchase("e2", 0, cid="c2"), 4, key=None)])
     assert [(cid, r.offset) for cid, r in result.misrouted] == [("c1", 3), ("c2", 4)]
     assert result.stored == 0
     forwarded = RawRecord(
@@ -153,7 +153,7 @@ def test_misrouted_records_are_rekeyed_once(engine: sa.Engine) -> None:
         origin_topic="purchases",
         origin="purchases/0/3",
     )
-    done = proc.process([forwarded], {})
+    done = proc.process([forwarded])
     assert done.stored == 1 and done.misrouted == []
     with engine.connect() as conn:
         assert store.sources_of(conn, ["e1"]) == {"e1": "purchases/0/3"}
@@ -163,10 +163,9 @@ def test_misrouted_records_are_rekeyed_once(engine: sa.Engine) -> None:
 
 def test_too_late_events_are_dead_lettered_and_not_stored(engine: sa.Engine) -> None:
     proc = processor(engine)
-    first = proc.process([rec(purchase("e1", 100), 0)], {})
+    proc.process([rec(purchase("e1", 100), 0)])
     late = proc.process(
-        [rec(purchase("e2", 93), 1), rec(purchase("e3", 92.9), 2), rec(purchase("e4", 50), 3)],
-        first.states,
+        [rec(purchase("e2", 93), 1), rec(purchase("e3", 92.9), 2), rec(purchase("e4", 50), 3)]
     )
     assert late.stored == 1  # e2: exactly 7 days behind
     assert [d["offset"] for d in late.dead_letters] == [2, 3]
@@ -181,16 +180,15 @@ def test_too_late_events_are_dead_lettered_and_not_stored(engine: sa.Engine) -> 
 
 def test_silent_customers_age_in_stream_time(engine: sa.Engine) -> None:
     proc = processor(engine)
-    states: dict = {}
     # c1 buys every 10 days until day 20; c2 keeps the stream moving until day 80
     for i, day in enumerate((0, 10, 20)):
-        states.update(proc.process([rec(purchase(f"a{i}", day), i)], states).states)
+        proc.process([rec(purchase(f"a{i}", day), i)])
     for i, day in enumerate(range(21, 81, 3)):
         batch = [rec(purchase(f"b{i}", day, cid="c2"), 100 + i, key=b"c2")]
-        states.update(proc.process(batch, states).states)
+        proc.process(batch)
     assert proc.stream_time == (T0 + timedelta(days=78)).timestamp()
 
-    aged = proc.advance(states, lambda cid: 0)
+    aged = proc.advance(lambda cid: 0)
     moves = [
         (c["to_value"], c["ts"][:10])
         for c in aged.changes
@@ -223,12 +221,19 @@ def test_silent_customers_age_in_stream_time(engine: sa.Engine) -> None:
         ).scalar_one()
     assert stored == ["new", "active", "cooling", "at_risk"] and stage == "at_risk"
     # nothing is due again until c1 lapses at day 110
-    assert proc.advance(states | aged.states, lambda cid: 0).changes == []
+    assert proc.advance(lambda cid: 0).changes == []
 
     # a restarted worker rebuilds its wake-ups and tiers from the stored rows
     fresh = processor(engine)
-    with engine.connect() as conn:
-        rows = store.load_states(conn)
-    fresh.reload(rows)
+    assert fresh.reload() == 2
     assert fresh.stream_time == proc.stream_time and len(fresh.population) == 2
-    assert fresh.advance(rows, lambda cid: 0).changes == []
+    assert fresh.advance(lambda cid: 0).changes == []
+
+
+def test_a_customer_missing_from_the_hot_copy_is_read_from_the_store(engine: sa.Engine) -> None:
+    processor(engine).process([rec(purchase("e1", 0), 0), rec(purchase("e2", 5), 1)])
+    cold = processor(engine)  # say, a batch arrives before the rebalance reload ran
+    result = cold.process([rec(purchase("e3", 10), 2)])
+    state = CustomerState.from_dict(result.states["c1"]["features"])
+    assert (state.purchase_count, state.first_purchase_s) == (3, (T0).timestamp())
+    assert cold.states["c1"] == result.states["c1"]

@@ -41,3 +41,18 @@ def test_bad_values_are_named(
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=f"{name}='{value}' {message}"):
         Settings.from_env()
+
+
+def test_settings_survive_a_trip_through_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    wanted = Settings(
+        broker="b:1", partitions=3, allowed_lateness_s=3600.0, silence_check_s=0.5, web_port=0
+    )
+    for name, value in wanted.to_env().items():
+        monkeypatch.setenv(name, value)
+    assert Settings.from_env() == wanted
+
+
+def test_lateness_beyond_the_longest_window_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHURNWATCH_ALLOWED_LATENESS_S", str(400 * 86400))
+    with pytest.raises(ValueError, match="allowed lateness must lie between 0 and 365 days"):
+        Settings.from_env()

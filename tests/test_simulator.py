@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from churnwatch.events import TOPIC_OF_TYPE, InvalidEvent, decode
-from churnwatch.simulator import BAD_KINDS, REASONS, Simulation, records
+from churnwatch.simulator import BAD_KINDS, REASONS, TOO_LATE_BY, Simulation, records
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
 START = END - timedelta(days=365)
@@ -87,6 +87,13 @@ def test_valid_records_decode_and_bad_ones_are_rejected() -> None:
             clash = orjson.loads(r.value)
             earlier = [orjson.loads(x.value) for x in recs[: recs.index(r)] if x.kind == "valid"]
             assert clash["event_id"] in {e["event_id"] for e in earlier}
+        elif r.kind == "too_late":
+            # well-formed, but stamped 400 days before an earlier event of its customer
+            late = decode(r.topic, r.value, now=now, max_future_s=3600)
+            earlier = [orjson.loads(x.value) for x in recs[: recs.index(r)] if x.kind == "valid"]
+            original = next(e for e in earlier if e["event_id"] == late.event_id[len("late-") :])
+            assert datetime.fromisoformat(original["ts"]) - late.ts == TOO_LATE_BY
+            assert original["customer_id"] == late.customer_id
         else:
             with pytest.raises(InvalidEvent):
                 decode(r.topic, r.value, now=now, max_future_s=3600)
