@@ -152,34 +152,42 @@ def test_ten_thousand_simulated_events(
         assert alert["risk_level"] == risk_level(alert["score"])
 
 
-def test_fifty_thousand_events_live_equal_the_plain_fold(
-    kafka_broker: EmbeddedBroker, tmp_path: Path
-) -> None:
-    """Parity: the worker on the embedded broker and the plain fold, customer by customer."""
+@pytest.fixture
+def fifty_thousand(kafka_broker: EmbeddedBroker, tmp_path: Path):
+    """50,000 simulated events (1 % unkeyed), a SQLite store and worker settings."""
     recs, valid = _simulated(50_000, seed=5, unkeyed_share=0.01)
-    db_url = f"sqlite:///{tmp_path / 'parity.db'}"
+    db_url = f"sqlite:///{tmp_path / 'store.db'}"
     engine, log = _prepare(kafka_broker, db_url, tmp_path)
     settings = _settings(kafka_broker, db_url, allowed_lateness_s=LATENESS_S)
-    with worker_process(settings, kafka_broker.bootstrap, log):
-        produce(recs, kafka_broker.bootstrap)
-        wait_for(lambda: store.count_rows(engine, store.events) >= len(valid), "events", log)
+    return recs, valid, engine, log, settings
+
+
+def _all_stored_equal_the_plain_fold(engine: sa.Engine, valid: list[dict]) -> None:
     with engine.connect() as conn:
         states = store.load_states(conn)
     assert store.count_rows(engine, store.events) == len(valid)
     assert_same_features(states, plain_fold(valid))
 
 
+def test_fifty_thousand_events_live_equal_the_plain_fold(
+    kafka_broker: EmbeddedBroker, fifty_thousand
+) -> None:
+    """Parity: the worker on the embedded broker and the plain fold, customer by customer."""
+    recs, valid, engine, log, settings = fifty_thousand
+    with worker_process(settings, kafka_broker.bootstrap, log):
+        produce(recs, kafka_broker.bootstrap)
+        wait_for(lambda: store.count_rows(engine, store.events) >= len(valid), "events", log)
+    _all_stored_equal_the_plain_fold(engine, valid)
+
+
 def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(
-    kafka_broker: EmbeddedBroker, tmp_path: Path
+    kafka_broker: EmbeddedBroker, fifty_thousand
 ) -> None:
     """Recovery: kill -9 the worker half-way; the restarted one ends where an unbroken run does.
 
     The unbroken run's features are the plain fold's (the parity test shows so).
     """
-    recs, valid = _simulated(50_000, seed=5, unkeyed_share=0.01)
-    db_url = f"sqlite:///{tmp_path / 'recovery.db'}"
-    engine, log = _prepare(kafka_broker, db_url, tmp_path)
-    settings = _settings(kafka_broker, db_url, allowed_lateness_s=LATENESS_S)
+    recs, valid, engine, log, settings = fifty_thousand
     with worker_process(settings, kafka_broker.bootstrap, log) as first:
         produce(recs, kafka_broker.bootstrap)
         wait_for(lambda: store.count_rows(engine, store.events) >= len(valid) // 2, "half", log)
@@ -189,10 +197,7 @@ def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(
     assert killed_at < len(valid), "the worker finished before it could be killed"
     with worker_process(settings, kafka_broker.bootstrap, log):
         wait_for(lambda: store.count_rows(engine, store.events) >= len(valid), "events", log)
-    with engine.connect() as conn:
-        states = store.load_states(conn)
-    assert store.count_rows(engine, store.events) == len(valid)
-    assert_same_features(states, plain_fold(valid))
+    _all_stored_equal_the_plain_fold(engine, valid)
 
 
 def test_each_bad_input_next_to_valid_ones(
