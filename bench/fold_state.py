@@ -17,7 +17,7 @@ import orjson
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import KEEP_DAYS, CustomerState, apply
 
-from churnwatch.events import TOPIC_OF_TYPE, parse_object
+from churnwatch.events import TOPIC_OF_TYPE, from_payload, parse_object
 from churnwatch.simulator import Simulation
 
 
@@ -86,7 +86,7 @@ def main() -> None:
     simulate_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    events = [parse_object(TOPIC_OF_TYPE[o["type"]], o) for o in map(orjson.loads, raw)]
+    events = [from_payload(o) for o in map(orjson.loads, raw)]
     decode_s = time.perf_counter() - started
 
     started = time.perf_counter()

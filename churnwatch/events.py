@@ -225,6 +225,11 @@ def decode(topic: str, raw: bytes | None, *, now: datetime, max_future_s: float)
     return event
 
 
+def from_payload(payload: dict[str, Any]) -> Event:
+    """The event back from its stored payload (:func:`payload_of`)."""
+    return parse_object(TOPIC_OF_TYPE[payload["type"]], payload)
+
+
 def payload_of(event: Event) -> dict[str, Any]:
     """The event as stored: every field as received, ``ts`` normalised to UTC ISO."""
     data = event.model_dump(mode="json", exclude_none=True)

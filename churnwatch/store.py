@@ -10,7 +10,7 @@ leaves either the whole batch or none of it (DESIGN.md, "the store decides").
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -216,6 +216,19 @@ def add_changes(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]
     """Insert ``customer-changes`` records (``ts`` as ISO text), once per ``change_id``."""
     parsed = [{**row, "ts": datetime.fromisoformat(row["ts"])} for row in rows]
     return _add_once(conn, customer_changes, "change_id", parsed)
+
+
+def read_events(
+    conn: Connection, *, until: datetime | None = None, since: datetime | None = None
+) -> Iterator[dict[str, Any]]:
+    """Stored event payloads in event-time order (``since <= ts <= until``), streamed."""
+    query = sa.select(events.c.payload).order_by(events.c.ts, events.c.seq)
+    if since is not None:
+        query = query.where(events.c.ts >= since)
+    if until is not None:
+        query = query.where(events.c.ts <= until)
+    for (payload,) in conn.execution_options(yield_per=5000).execute(query):
+        yield payload
 
 
 def count_rows(engine: Engine, table: sa.Table) -> int:

@@ -19,7 +19,7 @@ from churnwatch.models.rule import rule_score
 from churnwatch import store
 from churnwatch.broker import EmbeddedBroker
 from churnwatch.demo import worker_process
-from churnwatch.events import INPUT_TOPICS, TOPIC_OF_TYPE, parse_object
+from churnwatch.events import INPUT_TOPICS, from_payload
 from churnwatch.producing import produce
 from churnwatch.settings import Settings
 from churnwatch.simulator import BAD_KINDS, SimRecord, Simulation, customers_for, records
@@ -59,7 +59,7 @@ def plain_fold(events: list[dict]) -> dict[str, CustomerState]:
     """The fold without Kafka or SQL, in event-time order: what replay computes."""
     states: dict[str, CustomerState] = {}
     for obj in sorted(events, key=lambda e: (e["ts"], e["event_id"])):
-        event = parse_object(TOPIC_OF_TYPE[obj["type"]], obj)
+        event = from_payload(obj)
         states[event.customer_id] = apply(states.get(event.customer_id), event)
     return states
 
@@ -127,7 +127,7 @@ def test_ten_thousand_simulated_events(
             continue
         state = None
         for row in by_customer[alert["customer_id"]]:
-            event = parse_object(TOPIC_OF_TYPE[row.payload["type"]], row.payload)
+            event = from_payload(row.payload)
             state = apply(state, event)
             if row.event_id == alert["trigger"]:
                 break

@@ -1,0 +1,107 @@
+"""Training snapshots from history: features as of a cutoff, churn label after it.
+
+A customer counts as churned as of cutoff ``T`` when they make no purchase in
+``(T, T + horizon]``. Snapshots are taken at midnight-UTC cutoffs every
+``every_days`` days, only where the label window has closed (``T + horizon``
+no later than the newest event), and only for customers *active* at ``T``: at
+least one purchase in the ``horizon`` before it (a customer already gone is no
+prediction). Features come from the plain fold of the events with ``ts <= T``
+and nothing else, so no later event can leak into them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from churnwatch.features.row import feature_row
+from churnwatch.features.state import DAY_S, CustomerState, apply
+
+from churnwatch.events import Event, PurchaseEvent
+
+DEFAULT_HORIZON_DAYS = 90.0
+DEFAULT_EVERY_DAYS = 14
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One training example."""
+
+    customer_id: str
+    cutoff_s: float
+    features: dict[str, Any]
+    #: True when the customer made no purchase within the horizon after the cutoff
+    churned: bool
+
+
+def cutoffs(
+    first_s: float,
+    last_s: float,
+    *,
+    every_days: int = DEFAULT_EVERY_DAYS,
+    horizon_days: float = DEFAULT_HORIZON_DAYS,
+    warm_up_days: float = DEFAULT_HORIZON_DAYS,
+) -> list[float]:
+    """Midnight cutoffs from ``first_s + warm_up`` whose label window closes by ``last_s``."""
+    start = math.ceil((first_s + warm_up_days * DAY_S) / DAY_S) * DAY_S
+    out = []
+    t = start
+    while t + horizon_days * DAY_S <= last_s:
+        out.append(t)
+        t += every_days * DAY_S
+    return out
+
+
+def _is_purchase(event: Event) -> bool:
+    return isinstance(event, PurchaseEvent) and event.type == "purchase"
+
+
+def snapshots(
+    events: Iterable[Event],
+    at: list[float],
+    *,
+    horizon_days: float = DEFAULT_HORIZON_DAYS,
+) -> Iterator[Snapshot]:
+    """Snapshots at the cutoffs ``at`` from ``events`` in event-time order."""
+    horizon_s = horizon_days * DAY_S
+    states: dict[str, CustomerState] = {}
+    purchases: dict[str, list[float]] = {}
+    pending: list[tuple[float, list[tuple[str, dict[str, Any]]]]] = []
+    cuts = sorted(at)
+    i = 0
+
+    def take(t: float) -> None:
+        rows = []
+        for cid, state in states.items():
+            last = state.last_purchase_s
+            if last is not None and t - last < horizon_s:
+                rows.append((cid, feature_row(state, t)))
+        pending.append((t, rows))
+
+    previous = -math.inf
+    for event in events:
+        ts = event.epoch_s
+        if ts < previous:
+            raise ValueError("snapshots need events in event-time order")
+        previous = ts
+        while i < len(cuts) and ts > cuts[i]:
+            take(cuts[i])
+            i += 1
+        cid = event.customer_id
+        states[cid] = apply(states.get(cid), event)
+        if _is_purchase(event):
+            purchases.setdefault(cid, []).append(ts)
+    while i < len(cuts):
+        take(cuts[i])
+        i += 1
+
+    # Labels need the purchases after each cutoff: known only once all are read.
+    for t, rows in pending:
+        for cid, features in rows:
+            times = purchases.get(cid, [])
+            j = bisect.bisect_right(times, t)
+            bought = j < len(times) and times[j] <= t + horizon_s
+            yield Snapshot(cid, t, features, churned=not bought)
