@@ -160,6 +160,78 @@ def demo(
             typer.echo(f"{key:>14}: {value}")
 
 
+def _date(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO date, e.g. 2026-06-30") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@app.command()
+def train(
+    since: Annotated[
+        str | None, typer.Option("--from", help="Learn from events at or after this date.")
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="Learn from events at or before this time (a date is its midnight, UTC)."
+        ),
+    ] = None,
+    horizon_days: Annotated[
+        float, typer.Option(help="Churned = no purchase within this many days after a cutoff.")
+    ] = 90.0,
+    every_days: Annotated[int, typer.Option(help="Days between snapshot cutoffs.")] = 14,
+    seed: Annotated[int, typer.Option(help="Random seed (training is deterministic).")] = 0,
+    models_dir: Annotated[
+        Path, typer.Option(help="Where model folders are written.")
+    ] = DEFAULT_DATA_DIR / "models",
+    promote: Annotated[bool, typer.Option(help="Make the new model the current one.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the model card as JSON.")] = False,
+) -> None:
+    """Train a churn model from the event store and compare it with an RFM baseline."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from churnwatch import store
+    from churnwatch.models.training import TrainingError
+    from churnwatch.train import train_from_store
+
+    console = Console(stderr=True)
+    engine = store.make_engine(_settings().db_url)
+    store.upgrade(engine)
+    try:
+        with console.status("training") as status:
+            card, folder = train_from_store(
+                engine,
+                models_dir,
+                since=_date(since),
+                until=_date(until),
+                horizon_days=horizon_days,
+                every_days=every_days,
+                seed=seed,
+                promote=promote,
+                on_step=lambda step: status.update(step),
+            )
+    except TrainingError as exc:
+        console.print(f"[red]cannot train:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if json_out:
+        print(card.to_json().decode())
+        return
+    table = Table(title=f"{card.version}  (held-out {card.n_valid:,} snapshots)")
+    table.add_column("metric")
+    for name in card.metrics:
+        table.add_column(name, justify="right")
+    for metric in card.metrics["model"]:
+        table.add_row(metric, *(f"{card.metrics[n][metric]:.4f}" for n in card.metrics))
+    Console().print(table)
+    print(f"saved {folder}{' (promoted: current model)' if promote else ''}")
+
+
 def _progress(total: int | None):
     """A per-record callback that redraws a one-line counter on stderr."""
     seen = 0

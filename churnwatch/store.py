@@ -87,6 +87,18 @@ alerts = sa.Table(
 )
 
 
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("path", sa.String(1000), nullable=False),
+    sa.Column("card", JSONType, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # the current model is the one promoted last
+    sa.Column("promoted_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -229,6 +241,33 @@ def read_events(
         query = query.where(events.c.ts <= until)
     for (payload,) in conn.execution_options(yield_per=5000).execute(query):
         yield payload
+
+
+def register_model(conn: Connection, version: str, path: str, card: Mapping[str, Any]) -> None:
+    """List a saved model in the registry."""
+    conn.execute(
+        sa.insert(models).values(version=version, path=path, card=dict(card), created_at=utcnow())
+    )
+
+
+def promote_model(conn: Connection, version: str) -> None:
+    """Make ``version`` the current model."""
+    done = conn.execute(
+        sa.update(models).where(models.c.version == version).values(promoted_at=utcnow())
+    )
+    if done.rowcount != 1:
+        raise LookupError(f"no model {version!r} in the registry")
+
+
+def current_model(conn: Connection) -> tuple[str, str] | None:
+    """``(version, path)`` of the model promoted last, or ``None``."""
+    row = conn.execute(
+        sa.select(models.c.version, models.c.path)
+        .where(models.c.promoted_at.is_not(None))
+        .order_by(models.c.promoted_at.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (row.version, row.path)
 
 
 def count_rows(engine: Engine, table: sa.Table) -> int:

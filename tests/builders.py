@@ -28,3 +28,22 @@ def ev(day: float, type_: str, cid: str = "c1", eid: str | None = None, **fields
         **fields,
     }
     return parse_object(TOPIC_OF_TYPE[type_], obj)
+
+
+def store_rows(events, stored_at: datetime | None = None) -> list[dict[str, Any]]:
+    """``events`` as rows for :func:`churnwatch.store.append_events`."""
+    from churnwatch.events import payload_of
+
+    return [
+        {
+            "event_id": e.event_id,
+            "customer_id": e.customer_id,
+            "topic": TOPIC_OF_TYPE[e.type],
+            "type": e.type,
+            "ts": e.ts,
+            "payload": payload_of(e),
+            "source": None,
+            "stored_at": stored_at or T0,
+        }
+        for e in events
+    ]

@@ -8,8 +8,8 @@ from churnwatch.features.state import apply
 from churnwatch.models.dataset import cutoffs, snapshots
 
 from churnwatch import store
-from churnwatch.events import from_payload, payload_of
-from tests.builders import at, ev
+from churnwatch.events import from_payload
+from tests.builders import at, ev, store_rows
 
 HISTORY = [
     ev(0, "purchase", cid="a", amount=10),
@@ -68,19 +68,7 @@ def test_later_events_never_change_a_cutoffs_features() -> None:
 
 
 def test_snapshots_from_the_store_equal_those_from_memory(engine: sa.Engine) -> None:
-    rows = [
-        {
-            "event_id": e.event_id,
-            "customer_id": e.customer_id,
-            "topic": "any",
-            "type": e.type,
-            "ts": e.ts,
-            "payload": payload_of(e),
-            "source": None,
-            "stored_at": store.utcnow(),
-        }
-        for e in reversed(HISTORY)  # stored out of order: read back in event time
-    ]
+    rows = store_rows(reversed(HISTORY))  # stored out of order: read back in event time
     with engine.begin() as conn:
         store.append_events(conn, rows)
     with engine.connect() as conn:

@@ -1,0 +1,113 @@
+"""Model artifacts: a folder per version with the fitted model, its card and plot.
+
+    <models dir>/<version>/model.joblib     the fitted scikit-learn model
+    <models dir>/<version>/card.json        version, features, window, horizon, metrics
+    <models dir>/<version>/calibration.png  model and RFM baseline on held-out cutoffs
+
+The store lists every version and which one is current (``models`` table).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import orjson
+from churnwatch.models.training import Trained
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model is, what it learned from and how well it did."""
+
+    version: str
+    created_at: str
+    features: list[str]
+    horizon_days: float
+    trained_from: str | None
+    trained_to: str | None
+    train_cutoffs: list[str]
+    valid_cutoffs: list[str]
+    n_train: int
+    n_valid: int
+    metrics: dict[str, dict[str, float]]
+    calibration: dict[str, list[list[float]]]
+    seed: int
+
+    def to_json(self) -> bytes:
+        """The card as indented JSON."""
+        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat()
+
+
+def make_card(
+    trained: Trained,
+    *,
+    horizon_days: float,
+    trained_from: datetime | None,
+    trained_to: datetime | None,
+    seed: int,
+    now: datetime,
+) -> ModelCard:
+    """The card of ``trained``; its version names the model kind, time and content."""
+    digest = hashlib.sha256(joblib.hash(trained.model).encode()).hexdigest()[:8]
+    return ModelCard(
+        version=f"gbm-{now.strftime('%Y%m%dT%H%M%S')}-{digest}",
+        created_at=now.isoformat(),
+        features=list(trained.features),
+        horizon_days=horizon_days,
+        trained_from=trained_from.isoformat() if trained_from else None,
+        trained_to=trained_to.isoformat() if trained_to else None,
+        train_cutoffs=[_iso(t) for t in trained.train_cutoffs],
+        valid_cutoffs=[_iso(t) for t in trained.valid_cutoffs],
+        n_train=trained.n_train,
+        n_valid=trained.n_valid,
+        metrics=trained.metrics,
+        calibration={k: [list(p) for p in v] for k, v in trained.calibration.items()},
+        seed=seed,
+    )
+
+
+def _plot_calibration(card: ModelCard, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfect")
+    for name, points in card.calibration.items():
+        auc = card.metrics[name]["roc_auc"]
+        xs, ys = zip(*points, strict=True) if points else ((), ())
+        ax.plot(xs, ys, marker="o", label=f"{name} (ROC AUC {auc:.3f})")
+    ax.set_xlabel("predicted churn probability")
+    ax.set_ylabel("observed churn rate")
+    ax.set_title(f"{card.version}\nheld-out cutoffs, horizon {card.horizon_days:g} days")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save(models_dir: Path, trained: Trained, card: ModelCard) -> Path:
+    """Write the artifact folder for ``card.version``; return it."""
+    folder = Path(models_dir) / card.version
+    folder.mkdir(parents=True, exist_ok=False)
+    joblib.dump(trained.model, folder / "model.joblib")
+    (folder / "card.json").write_bytes(card.to_json())
+    _plot_calibration(card, folder / "calibration.png")
+    return folder
+
+
+def load(folder: Path) -> tuple[Any, ModelCard]:
+    """The fitted model and card saved in ``folder``."""
+    folder = Path(folder)
+    card = ModelCard(**orjson.loads((folder / "card.json").read_bytes()))
+    return joblib.load(folder / "model.joblib"), card
