@@ -232,6 +232,29 @@ def train(
     print(f"saved {folder}{' (promoted: current model)' if promote else ''}")
 
 
+@app.command()
+def replay(
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="Rows as of this time (events with ts <= it count).")
+    ],
+    scores_out: Annotated[
+        Path, typer.Option(help="CSV file: one row per customer, DESIGN.md's columns first.")
+    ],
+) -> None:
+    """Replay the event store without a broker: every customer's row as of a time."""
+    from churnwatch import store
+    from churnwatch.events import from_payload
+    from churnwatch.replay import rows_as_of, write_csv
+
+    when = _date(as_of)
+    engine = store.make_engine(_settings().db_url)
+    store.upgrade(engine)
+    with engine.connect() as conn:
+        events = (from_payload(p) for p in store.read_events(conn, until=when))
+        count = write_csv(rows_as_of(events, when.timestamp()), scores_out)
+    print(f"{count} customers as of {when.isoformat()} written to {scores_out}")
+
+
 def _progress(total: int | None):
     """A per-record callback that redraws a one-line counter on stderr."""
     seen = 0

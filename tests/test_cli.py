@@ -26,7 +26,7 @@ def _run(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.Complet
 def test_help_lists_the_commands(tmp_path: Path) -> None:
     out = _run(["--help"], tmp_path)
     assert out.returncode == 0
-    for command in ("broker", "worker", "simulate", "demo", "train"):
+    for command in ("broker", "worker", "simulate", "demo", "train", "replay"):
         assert command in out.stdout
 
 

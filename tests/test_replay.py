@@ -1,0 +1,126 @@
+"""``replay --as-of``: every customer's row exactly as DESIGN.md defines it."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from churnwatch.features.state import DAY_S
+
+from churnwatch import store
+from churnwatch.events import ENGAGEMENT, TOPIC_OF_TYPE
+from churnwatch.replay import COLUMNS, DESIGN_COLUMNS, rows_as_of
+from tests.builders import at, ev, store_rows
+
+T = at(100.5)  # midday: the windows must follow T, not midnight
+
+
+def _complaint(day: float, cid: str, kid: str, resolved: float | None = None, sat=None) -> list:
+    out = [ev(day, "complaint_opened", cid=cid, complaint_id=kid, category="price", severity=1)]
+    if resolved is not None:
+        fields = {} if sat is None else {"satisfaction": sat}
+        out.append(ev(resolved, "complaint_resolved", cid=cid, complaint_id=kid, **fields))
+    return out
+
+
+HISTORY = sorted(
+    [
+        ev(70.5, "purchase", cid="a", amount=10),  # exactly T - 30 d: out of 30 d
+        ev(70.51, "purchase", cid="a", amount=20),
+        ev(10.5, "purchase", cid="a", amount=40),  # exactly T - 90 d: out of 90 d
+        ev(10.6, "purchase", cid="a", amount=80),
+        ev(100.5, "purchase", cid="a", amount=5),  # exactly T: in
+        ev(101, "purchase", cid="a", amount=999),  # after T: not counted
+        ev(99, "refund", cid="a", amount=100),
+        ev(70.5, "login", cid="a"),  # T - 30 d: out
+        ev(100, "email_open", cid="a"),
+        ev(99.9, "survey_response", cid="a", satisfaction=2),
+        ev(10.5, "survey_response", cid="a", satisfaction=5),  # T - 90 d: out
+        *_complaint(20, "b", "k1", resolved=30, sat=4),
+        *_complaint(60, "b", "k2", resolved=100.6),  # resolved after T: still open
+        *_complaint(95, "b", "k3"),
+        ev(100.4, "support_contact", cid="b"),
+        ev(5, "purchase", cid="c", amount=12),  # bought once, long ago
+    ],
+    key=lambda e: (e.epoch_s, e.event_id),
+)
+
+
+def design_row(events: list, customer: str) -> dict:
+    """DESIGN.md's definitions, computed straight from the events."""
+    mine = [e for e in events if e.customer_id == customer and e.epoch_s <= T]
+
+    def within(e, days: int) -> bool:
+        return T - days * DAY_S < e.epoch_s <= T
+
+    def spend(days: int) -> float:
+        bought = sum(e.amount for e in mine if e.type == "purchase" and within(e, days))
+        return bought - sum(e.amount for e in mine if e.type == "refund" and within(e, days))
+
+    buys = [e.epoch_s for e in mine if e.type == "purchase"]
+    ratings = [
+        e.satisfaction
+        for e in mine
+        if e.type in ("survey_response", "complaint_resolved")
+        and getattr(e, "satisfaction", None) is not None
+        and within(e, 90)
+    ]
+    opened = {e.complaint_id for e in mine if e.type == "complaint_opened"}
+    resolved = {e.complaint_id for e in mine if e.type == "complaint_resolved"}
+    return {
+        "recency_days": (T - max(buys)) / DAY_S if buys else None,
+        "frequency_30d": sum(e.type == "purchase" and within(e, 30) for e in mine),
+        "frequency_90d": sum(e.type == "purchase" and within(e, 90) for e in mine),
+        "monetary_30d": pytest.approx(spend(30)),
+        "monetary_90d": pytest.approx(spend(90)),
+        "complaints_90d": sum(e.type == "complaint_opened" and within(e, 90) for e in mine),
+        "open_complaints": len(opened - resolved),
+        "satisfaction_mean": sum(ratings) / len(ratings) if ratings else None,
+        "engagement_30d": sum(TOPIC_OF_TYPE[e.type] == ENGAGEMENT and within(e, 30) for e in mine),
+    }
+
+
+def test_rows_follow_the_design_definitions_at_any_time_of_day() -> None:
+    rows = {r["customer_id"]: r for r in rows_as_of(HISTORY, T)}
+    assert sorted(rows) == ["a", "b", "c"]
+    for cid, row in rows.items():
+        expected = design_row(HISTORY, cid)
+        assert {k: row[k] for k in expected} == expected, cid
+    a = rows["a"]
+    assert (a["frequency_30d"], a["frequency_90d"], a["monetary_30d"]) == (2, 4, -75.0)
+    assert (a["satisfaction_mean"], a["engagement_30d"]) == (2.0, 2)
+    assert rows["b"]["open_complaints"] == 2
+    # c last bought 95.5 days before T: lapsed, and scored 0.7 * 1 for it
+    c = rows["c"]
+    assert (c["lifecycle_stage"], c["score"], c["risk_level"]) == ("lapsed", 0.7, "high")
+    assert all(set(r) == set(COLUMNS) for r in rows.values())
+
+
+def test_replay_command_writes_the_csv(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = store.make_engine(db_url)
+    store.upgrade(engine)
+    with engine.begin() as conn:
+        store.append_events(conn, store_rows(HISTORY))
+    out_file = tmp_path / "scores.csv"
+    as_of = "2026-04-11T12:00:00+00:00"  # T
+    done = subprocess.run(
+        [sys.executable, "-m", "churnwatch", "replay", "--as-of", as_of, "--scores-out", out_file],
+        env={**os.environ, "CHURNWATCH_DB_URL": db_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "3 customers as of 2026-04-11T12:00:00+00:00" in done.stdout
+    with out_file.open() as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames[: len(DESIGN_COLUMNS)]) == DESIGN_COLUMNS
+        rows = {r["customer_id"]: r for r in reader}
+    expected = {k: str(v) for k, v in rows_as_of(HISTORY, T)[0].items() if v is not None}
+    assert {k: v for k, v in rows["a"].items() if v != ""} == expected
+    assert rows["c"]["satisfaction_mean"] == ""  # empty, not "None"
