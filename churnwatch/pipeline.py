@@ -242,6 +242,7 @@ class BatchProcessor:
             if newest is not None and (self.stream_time is None or newest > self.stream_time):
                 self.stream_time = newest
             self._save(conn, working, partitions, result)
+        self.states.update(result.states)
         result.stored = len(new_ids)
         return result
 
@@ -269,11 +270,16 @@ class BatchProcessor:
         partitions: Mapping[str, int],
         result: BatchResult,
     ) -> None:
-        """Write changed customers, their changes and alerts; queue their wake-ups."""
+        """Write changed customers, their changes and alerts; queue their wake-ups.
+
+        The hot copy is updated by the caller once the transaction has
+        committed: a failed batch must leave it as the store has it, or a retry
+        would fold its events twice.
+        """
         rows = []
         for cid, partition in partitions.items():
             record = working[cid]
-            result.states[cid] = self.states[cid] = record.row()
+            result.states[cid] = record.row()
             rows.append(
                 {
                     "customer_id": cid,
@@ -315,6 +321,7 @@ class BatchProcessor:
             self._assess(working, triggers, result)
             with self.engine.begin() as conn:
                 self._save(conn, working, partitions, result)
+            self.states.update(result.states)
         return result
 
 

@@ -28,9 +28,9 @@ from typing import Any
 import orjson
 
 from churnwatch.events import TOPIC_OF_TYPE
+from churnwatch.features.tier import TIERS
 
 REASONS = ("service_quality", "competitor", "needs_changed", "communication")
-TIERS = ("high", "potential", "general")
 CATEGORIES = ("grocery", "electronics", "fashion", "home", "beauty", "sports")
 DAY = timedelta(days=1)
 

@@ -99,10 +99,6 @@ class Population:
             for dist, b in zip(self._dists, new, strict=True):
                 dist.add(b)
 
-    def forget(self, customer_id: str) -> None:
-        """Remove a customer (say, when their partition moves to another worker)."""
-        self.update(customer_id, RFM(None, 0, 0.0))
-
     def value_score(self, customer_id: str) -> float | None:
         """Mean R, F and M percentile in [0, 1], or ``None`` outside the population."""
         bins = self._members.get(customer_id)

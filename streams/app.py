@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import faust
@@ -24,6 +24,8 @@ from churnwatch.topics import (
 
 ORIGIN_HEADER = "churnwatch-origin"
 ORIGIN_TOPIC_HEADER = "churnwatch-origin-topic"
+#: back-off between retries of a failed store step (seconds)
+RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
 
 
 def _header(headers: Any, name: str) -> str | None:
@@ -106,6 +108,24 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         for letter in result.dead_letters:
             await dead_out.send(key=None, value=letter)
 
+    async def until_stored(step: Callable[..., BatchResult], *args: Any) -> BatchResult:
+        """Run a store step in a thread, retrying until it commits.
+
+        A step that raised must not end the agent: Faust would ack the batch on
+        the way out and its events would be lost. The store is idempotent and a
+        failed step leaves nothing behind, so retrying the same batch is safe;
+        while the store is unreachable the worker waits rather than drops data.
+        """
+        delay = RETRY_FIRST_S
+        while True:
+            try:
+                # SQL runs in a thread so that heartbeats and fetches go on meanwhile.
+                return await asyncio.to_thread(step, *args)
+            except Exception:
+                app.log.exception("store step failed; retrying in %.1f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+
     def owner(customer_id: str) -> int:
         return partition_of(customer_id, settings.partitions)
 
@@ -115,13 +135,12 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         aged_at = time.monotonic()
         async for events in batches:
             records = [raw_record(event) for event in events]
-            # SQL runs in a thread so that heartbeats and fetches go on meanwhile.
-            result = await asyncio.to_thread(processor.process, records)
+            result = await until_stored(processor.process, records)
             await publish(result)
             # Silent customers age in the same loop, never beside a batch, so the
             # two never work on one customer at once.
             if time.monotonic() - aged_at >= settings.silence_check_s:
                 aged_at = time.monotonic()
-                await publish(await asyncio.to_thread(processor.advance, owner))
+                await publish(await until_stored(processor.advance, owner))
 
     return app

@@ -107,5 +107,3 @@ def test_tiers_are_relative_to_the_population() -> None:
     # a customer with no purchase in a year leaves the ranking
     population.update("c20", RFM(at(20), 0, 0.0))
     assert population.tier("c20") == "general" and len(population) == 19
-    population.forget("c19")
-    assert len(population) == 18

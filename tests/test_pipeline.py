@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import orjson
+import pytest
 import sqlalchemy as sa
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import CustomerState
@@ -237,3 +238,31 @@ def test_a_customer_missing_from_the_hot_copy_is_read_from_the_store(engine: sa.
     state = CustomerState.from_dict(result.states["c1"]["features"])
     assert (state.purchase_count, state.first_purchase_s) == (3, (T0).timestamp())
     assert cold.states["c1"] == result.states["c1"]
+
+
+def test_a_batch_that_fails_to_commit_changes_nothing_and_its_retry_counts_once(
+    engine: sa.Engine, monkeypatch
+) -> None:
+    proc = processor(engine)
+    proc.process([rec(purchase("e1", 0), 0)])
+    before = proc.states["c1"]
+    real_add_changes = store.add_changes
+    failures = iter([True])
+
+    def flaky(conn, rows):  # the store fails once, after the state rows were written
+        if next(failures, False):
+            raise sa.exc.OperationalError("INSERT", {}, Exception("connection lost"))
+        return real_add_changes(conn, rows)
+
+    monkeypatch.setattr(store, "add_changes", flaky)
+    batch = [rec(purchase("e2", 40), 1)]  # 40 idle days: the stage changes too
+    with pytest.raises(sa.exc.OperationalError):
+        proc.process(batch)
+    assert proc.states["c1"] == before
+    assert store.count_rows(engine, store.events) == 1
+    again = proc.process(batch)
+    assert again.stored == 1
+    assert CustomerState.from_dict(again.states["c1"]["features"]).purchase_count == 2
+    with engine.connect() as conn:
+        stored = store.load_states(conn)["c1"]
+    assert stored == proc.states["c1"] == again.states["c1"]
