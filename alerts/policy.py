@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from churnwatch.models.rule import Score
+from churnwatch.models.scoring import Score
 
 #: (level, minimum score), strongest first.
 RISK_THRESHOLDS: tuple[tuple[str, float], ...] = (("critical", 0.8), ("high", 0.6), ("watch", 0.4))

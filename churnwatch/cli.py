@@ -7,7 +7,7 @@ import signal
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -170,6 +170,17 @@ def _date(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _scorer(engine: Any, model: Path | None) -> Any:
+    """The scorer of ``model``, else the promoted model, else the rule; exit 2 if unloadable."""
+    from churnwatch.model_source import ModelSource
+
+    try:
+        return ModelSource(engine, pinned=model)()
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"cannot load model {model}: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def train(
     since: Annotated[
@@ -184,7 +195,7 @@ def train(
     horizon_days: Annotated[
         float, typer.Option(help="Churned = no purchase within this many days after a cutoff.")
     ] = 90.0,
-    every_days: Annotated[int, typer.Option(help="Days between snapshot cutoffs.")] = 14,
+    every_days: Annotated[int, typer.Option(help="Days between snapshot cutoffs.")] = 7,
     seed: Annotated[int, typer.Option(help="Random seed (training is deterministic).")] = 0,
     models_dir: Annotated[
         Path, typer.Option(help="Where model folders are written.")
@@ -240,6 +251,10 @@ def replay(
     scores_out: Annotated[
         Path, typer.Option(help="CSV file: one row per customer, DESIGN.md's columns first.")
     ],
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Model folder to score with (default: the promoted model, or the rule)."),
+    ] = None,
 ) -> None:
     """Replay the event store without a broker: every customer's row as of a time."""
     from churnwatch import store
@@ -249,10 +264,14 @@ def replay(
     when = _date(as_of)
     engine = store.make_engine(_settings().db_url)
     store.upgrade(engine)
+    scorer = _scorer(engine, model)
     with engine.connect() as conn:
         events = (from_payload(p) for p in store.read_events(conn, until=when))
-        count = write_csv(rows_as_of(events, when.timestamp()), scores_out)
-    print(f"{count} customers as of {when.isoformat()} written to {scores_out}")
+        count = write_csv(rows_as_of(events, when.timestamp(), scorer), scores_out)
+    print(
+        f"{count} customers as of {when.isoformat()} scored by {scorer.version} "
+        f"written to {scores_out}"
+    )
 
 
 def _progress(total: int | None):

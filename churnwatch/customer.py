@@ -18,7 +18,7 @@ from churnwatch.features.lifecycle import changes_between, next_change, stage_at
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import CustomerState, apply
 from churnwatch.features.tier import RFM, Population
-from churnwatch.models.rule import rule_score
+from churnwatch.models.scoring import Scorer, explain
 
 _CHANGE_NAMESPACE = uuid.UUID("0b5f7c2e-1d4a-4f86-b3c9-6e2a8d1f0c47")
 
@@ -129,25 +129,61 @@ class CustomerRecord:
         self.rfm = RFM(self.features.last_purchase_s, row["frequency_365d"], row["monetary_365d"])
         return row
 
-    def assess(
-        self,
-        row: Mapping[str, Any],
-        population: Population,
-        trigger: str,
-        at: float,
-        changes: list[dict[str, Any]],
-    ) -> dict[str, Any] | None:
-        """Re-tier and score from ``row``; return the alert it raises, if any."""
+    def retier(
+        self, population: Population, trigger: str, at: float, changes: list[dict[str, Any]]
+    ) -> None:
+        """Take the tier ``population`` gives now, recording a move."""
         tier = population.tier(self.customer_id)
         if tier != self.value_tier:
             changes.append(
                 change_record(self.customer_id, at, "value_tier", self.value_tier, tier, trigger)
             )
             self.value_tier = tier
-        score = rule_score(row)
-        level, raise_alert = next_level(self.alert_level, score.value)
+
+    def escalate(self, score: float) -> str | None:
+        """Apply the alert policy to a new score; return the level to alert at, if any."""
+        level, raise_alert = next_level(self.alert_level, score)
         self.alert_level = level
-        if not raise_alert or level is None:
-            return None
-        ts = datetime.fromtimestamp(at, tz=UTC)
-        return build_alert(self.customer_id, trigger, ts, level, score, tier, self.stage)
+        return level if raise_alert else None
+
+
+def assess_all(
+    records: Mapping[str, CustomerRecord],
+    triggers: Mapping[str, tuple[str, float]],
+    population: Population,
+    scorer: Scorer,
+    changes: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Re-tier, score and apply the alert policy to each triggered customer once.
+
+    ``triggers`` maps a customer to (trigger, time to assess at). Ranks are
+    updated for all of them before any is tiered, so every tier sees the
+    batch's new values; all are scored in one call, and only those that raise
+    an alert are explained. Returns the alerts.
+    """
+    rows = {}
+    for cid, (_, at) in triggers.items():
+        rows[cid] = records[cid].measure(at)
+        population.update(cid, records[cid].rfm)
+    values = scorer.values(list(rows.values()))
+    raised = []
+    for (cid, (trigger, at)), value in zip(triggers.items(), values, strict=True):
+        record = records[cid]
+        record.retier(population, trigger, at, changes)
+        # a prospect has bought nothing yet: nothing to lose, no churn alert
+        level = None if record.stage == "prospect" else record.escalate(value)
+        if level is not None:
+            raised.append((cid, trigger, at, level, value))
+    scores = explain(scorer, [rows[r[0]] for r in raised], [r[4] for r in raised])
+    return [
+        build_alert(
+            cid,
+            trigger,
+            datetime.fromtimestamp(at, tz=UTC),
+            level,
+            score,
+            records[cid].value_tier,
+            records[cid].stage,
+        )
+        for (cid, trigger, at, level, _), score in zip(raised, scores, strict=True)
+    ]

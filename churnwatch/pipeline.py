@@ -20,10 +20,12 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from churnwatch import store
-from churnwatch.customer import CustomerRecord
+from churnwatch.customer import CustomerRecord, assess_all
 from churnwatch.events import Event, InvalidEvent, decode, payload_of
 from churnwatch.features.state import is_too_late
 from churnwatch.features.tier import Population
+from churnwatch.models.rule import RuleScorer
+from churnwatch.models.scoring import Scorer
 from churnwatch.topics import REKEYED
 
 
@@ -112,8 +114,11 @@ class BatchProcessor:
         max_future_s: float,
         allowed_lateness_s: float,
         clock: Callable[[], datetime] = store.utcnow,
+        scorer: Callable[[], Scorer] = RuleScorer,
     ) -> None:
         self.engine = engine
+        #: returns the scorer to use now (a newly promoted model, say)
+        self.scorer = scorer
         self.max_future_s = max_future_s
         self.allowed_lateness_s = allowed_lateness_s
         self.clock = clock
@@ -237,7 +242,7 @@ class BatchProcessor:
             triggers = {
                 cid: (eid, working[cid].features.last_event_s) for cid, eid in trigger.items()
             }
-            self._assess(working, triggers, result)  # type: ignore[arg-type]
+            self._assess(working, triggers, result)
             newest = max((at for _, at in triggers.values()), default=None)
             if newest is not None and (self.stream_time is None or newest > self.stream_time):
                 self.stream_time = newest
@@ -252,16 +257,10 @@ class BatchProcessor:
         triggers: Mapping[str, tuple[str, float]],
         result: BatchResult,
     ) -> None:
-        """Score each triggered customer once: all ranks see the batch's new values."""
-        measured = {}
-        for cid, (_, at) in triggers.items():
-            record = working[cid]
-            measured[cid] = record.measure(at)
-            self.population.update(cid, record.rfm)
-        for cid, (trigger, at) in triggers.items():
-            alert = working[cid].assess(measured[cid], self.population, trigger, at, result.changes)
-            if alert is not None:
-                result.alerts.append(alert)
+        """Score each triggered customer once, with the scorer current now."""
+        if triggers:
+            scorer = self.scorer()
+            result.alerts += assess_all(working, triggers, self.population, scorer, result.changes)
 
     def _save(
         self,
@@ -291,8 +290,13 @@ class BatchProcessor:
             )
             self._schedule(record)
         store.save_states(conn, rows)
-        store.add_changes(conn, result.changes)
-        store.add_alerts(conn, [_alert_row(alert) for alert in result.alerts])
+        # A late event can move a customer's stage back in time, so that silence
+        # re-derives a change (and its alert) already recorded: the id is the
+        # same, the store keeps the first, and only new records are published.
+        new_changes = store.add_changes(conn, result.changes)
+        result.changes = [c for c in result.changes if c["change_id"] in new_changes]
+        new_alerts = store.add_alerts(conn, [_alert_row(alert) for alert in result.alerts])
+        result.alerts = [a for a in result.alerts if a["alert_id"] in new_alerts]
 
     def advance(self, partition_of: Callable[[str], int]) -> BatchResult:
         """Age silent customers to stream time: stage changes, re-scores, alerts."""

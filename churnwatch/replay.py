@@ -19,7 +19,8 @@ from churnwatch.events import Event
 from churnwatch.features.row import FEATURE_NAMES
 from churnwatch.features.state import DAY_S, CustomerState
 from churnwatch.features.tier import Population
-from churnwatch.models.rule import rule_score
+from churnwatch.models.reasons import primary_reason
+from churnwatch.models.scoring import Scorer
 
 #: DESIGN.md's columns of ``replay --as-of``; every other feature follows them.
 DESIGN_COLUMNS = (
@@ -46,8 +47,11 @@ COLUMNS = (
 )
 
 
-def rows_as_of(events: Iterable[Event], as_of_s: float) -> list[dict[str, Any]]:
-    """One row per customer from ``events`` (event-time order; later ones are ignored)."""
+def rows_as_of(events: Iterable[Event], as_of_s: float, scorer: Scorer) -> list[dict[str, Any]]:
+    """One row per customer from ``events`` (event-time order; later ones are ignored).
+
+    Every customer is scored by ``scorer`` in one call.
+    """
     origin = as_of_s % DAY_S
     records: dict[str, CustomerRecord] = {}
     changes: list[dict[str, Any]] = []  # the stage history is not part of the rows
@@ -65,20 +69,21 @@ def rows_as_of(events: Iterable[Event], as_of_s: float) -> list[dict[str, Any]]:
         record.advance_to(as_of_s, "silence", changes)
         measured[cid] = record.measure(as_of_s)
         population.update(cid, record.rfm)
+    order = sorted(records)
+    values = scorer.values([measured[cid] for cid in order])
     rows = []
-    for cid in sorted(records):
+    for cid, value in zip(order, values, strict=True):
         features = measured[cid]
-        score = rule_score(features)
         rows.append(
             {
                 **features,
                 "customer_id": cid,
-                "score": score.value,
-                "risk_level": risk_level(score.value),
+                "score": value,
+                "risk_level": risk_level(value),
                 "value_tier": population.tier(cid),
                 "lifecycle_stage": records[cid].stage,
-                "reason": score.reason,
-                "model_version": score.model_version,
+                "reason": primary_reason(features),
+                "model_version": scorer.version,
             }
         )
     return rows

@@ -55,6 +55,10 @@ class Settings:
     allowed_lateness_s: float = 7 * 86400.0
     #: How often (wall seconds) the worker ages silent customers to stream time.
     silence_check_s: float = 1.0
+    #: A model artifact folder to score with always; ``None``: the promoted model.
+    model: Path | None = None
+    #: How often (wall seconds) the worker asks the registry for a newly promoted model.
+    model_check_s: float = 5.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.allowed_lateness_s <= KEEP_DAYS * 86400:
@@ -90,4 +94,8 @@ class Settings:
                 "CHURNWATCH_ALLOWED_LATENESS_S", cls.allowed_lateness_s, float
             ),
             silence_check_s=_env_number("CHURNWATCH_SILENCE_CHECK_S", cls.silence_check_s, float),
+            model=Path(os.environ["CHURNWATCH_MODEL"])
+            if os.environ.get("CHURNWATCH_MODEL")
+            else None,
+            model_check_s=_env_number("CHURNWATCH_MODEL_CHECK_S", cls.model_check_s, float),
         )

@@ -23,7 +23,7 @@ def train_from_store(
     since: datetime | None = None,
     until: datetime | None = None,
     horizon_days: float = 90.0,
-    every_days: int = 14,
+    every_days: int = 7,
     seed: int = 0,
     promote: bool = False,
     on_step: Callable[[str], None] = lambda _: None,

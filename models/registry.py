@@ -37,6 +37,8 @@ class ModelCard:
     metrics: dict[str, dict[str, float]]
     calibration: dict[str, list[list[float]]]
     seed: int
+    #: the reference customer of the reason codes (see :class:`Trained`)
+    reference: dict[str, float | None]
 
     def to_json(self) -> bytes:
         """The card as indented JSON."""
@@ -72,6 +74,7 @@ def make_card(
         metrics=trained.metrics,
         calibration={k: [list(p) for p in v] for k, v in trained.calibration.items()},
         seed=seed,
+        reference=trained.reference,
     )
 
 

@@ -1,63 +1,71 @@
-"""The documented rule score, used until a trained model exists.
+"""The documented rule score, used until a trained model is promoted.
 
     idle      = recency_days (tenure_days when the customer never bought)
     recency   = min(idle / RECENCY_FULL_DAYS, 1)
     complaint = min(complaints_90d / (frequency_90d + 1), 1)
     score     = RECENCY_WEIGHT * recency + COMPLAINT_WEIGHT * complaint
 
-Both parts lie in [0, 1], so the score does too. The primary reason follows the
-evidence: complaints about price point to a competitor, about communication to
-poor communication, any other complaint to service quality; with no complaint
-in 90 days, a customer drifting away has changed needs.
+Both parts lie in [0, 1], so the score does too; each part is a reason code.
+The primary reason comes from :mod:`churnwatch.models.reasons`, as for a model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
-RULE_VERSION = "rule-v2"
+from churnwatch.models.scoring import Row, Score, score_rows
+
+RULE_VERSION = "rule-v3"
 RECENCY_FULL_DAYS = 90.0
 RECENCY_WEIGHT = 0.7
 COMPLAINT_WEIGHT = 0.3
 
-_REASON_OF_COMPLAINT = {"price": "competitor", "communication": "communication"}
 
-
-@dataclass(frozen=True, slots=True)
-class Score:
-    """A churn score in [0, 1] with what drove it."""
-
-    value: float
-    reason: str
-    reason_codes: list[dict[str, Any]]
-    model_version: str
-
-
-def rule_score(row: Mapping[str, Any]) -> Score:
-    """Score a feature row (:func:`churnwatch.features.row.feature_row`) with the rule."""
+def _parts(row: Row) -> tuple[float, float, float]:
+    """(idle days, recency part, complaint part) of the rule."""
     idle = row["recency_days"] if row["recency_days"] is not None else row["tenure_days"]
     idle = max(0.0, idle or 0.0)
     recency = min(idle / RECENCY_FULL_DAYS, 1.0)
     complaint = min(row["complaints_90d"] / (row["frequency_90d"] + 1), 1.0)
-    value = round(RECENCY_WEIGHT * recency + COMPLAINT_WEIGHT * complaint, 4)
+    return idle, recency, complaint
 
-    if row["complaints_90d"] == 0:
-        reason = "needs_changed"
-    else:
-        reason = _REASON_OF_COMPLAINT.get(row["last_complaint_category"] or "", "service_quality")
-    codes = [
-        {
-            "indicator": "days_since_purchase",
-            "value": round(idle, 2),
-            "contribution": round(RECENCY_WEIGHT * recency, 4),
-        },
-        {
-            "indicator": "complaints_per_purchase_90d",
-            "value": round(complaint, 4),
-            "contribution": round(COMPLAINT_WEIGHT * complaint, 4),
-        },
-    ]
-    codes.sort(key=lambda code: code["contribution"], reverse=True)
-    return Score(value=value, reason=reason, reason_codes=codes, model_version=RULE_VERSION)
+
+class RuleScorer:
+    """The rule as a :class:`~churnwatch.models.scoring.Scorer`."""
+
+    version = RULE_VERSION
+
+    def values(self, rows: Sequence[Row]) -> list[float]:
+        """The rule's score of each row."""
+        out = []
+        for row in rows:
+            _, recency, complaint = _parts(row)
+            out.append(round(RECENCY_WEIGHT * recency + COMPLAINT_WEIGHT * complaint, 4))
+        return out
+
+    def reason_codes(self, rows: Sequence[Row], values: Sequence[float]) -> list[list[dict]]:
+        """The rule's two parts, larger first."""
+        out = []
+        for row in rows:
+            idle, recency, complaint = _parts(row)
+            codes: list[dict[str, Any]] = [
+                {
+                    "indicator": "days_since_purchase",
+                    "value": round(idle, 2),
+                    "contribution": round(RECENCY_WEIGHT * recency, 4),
+                },
+                {
+                    "indicator": "complaints_per_purchase_90d",
+                    "value": round(complaint, 4),
+                    "contribution": round(COMPLAINT_WEIGHT * complaint, 4),
+                },
+            ]
+            codes.sort(key=lambda code: code["contribution"], reverse=True)
+            out.append(codes)
+        return out
+
+
+def rule_score(row: Row) -> Score:
+    """Score one feature row with the rule (reason codes included)."""
+    return score_rows(RuleScorer(), [row])[0]

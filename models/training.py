@@ -28,15 +28,15 @@ from sklearn.preprocessing import StandardScaler
 
 from churnwatch.events import COMPLAINT_CATEGORIES
 
-_CATEGORICAL = "last_complaint_category"
+CATEGORICAL = "last_complaint_category"
 #: Days since the first event grow with the cutoff as long as the history is
 #: younger than the customers, so the model would learn the calendar, not the
 #: customer; days_since_signup (from the profile) carries true tenure.
-_NOT_MODELLED = (_CATEGORICAL, "tenure_days")
+_NOT_MODELLED = (CATEGORICAL, "tenure_days")
 #: model inputs: every numeric feature, plus the newest complaint's category one-hot
 MODEL_FEATURES: tuple[str, ...] = (
     *(f.name for f in FEATURES if f.name not in _NOT_MODELLED),
-    *(f"{_CATEGORICAL}_{cat}" for cat in COMPLAINT_CATEGORIES),
+    *(f"{CATEGORICAL}_{cat}" for cat in COMPLAINT_CATEGORIES),
 )
 RFM_FEATURES = ("recency_days", "frequency_90d", "monetary_90d")
 
@@ -93,11 +93,11 @@ def feature_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Model inputs from feature rows (empty values become NaN)."""
     frame = pd.DataFrame.from_records(list(rows), columns=[f.name for f in FEATURES])
     for cat in COMPLAINT_CATEGORIES:
-        frame[f"{_CATEGORICAL}_{cat}"] = (frame[_CATEGORICAL] == cat).astype(float)
+        frame[f"{CATEGORICAL}_{cat}"] = (frame[CATEGORICAL] == cat).astype(float)
     return frame[list(MODEL_FEATURES)].astype(float)
 
 
-def _rfm_frame(frame: pd.DataFrame) -> pd.DataFrame:
+def rfm_frame(frame: pd.DataFrame) -> pd.DataFrame:
     # a customer with no purchase is as far from buying as the window allows
     return frame[list(RFM_FEATURES)].fillna({"recency_days": 365.0})
 
@@ -131,6 +131,11 @@ class Trained:
     n_valid: int
     train_cutoffs: tuple[float, float]
     valid_cutoffs: tuple[float, float]
+    #: the reference customer of the reason codes: per column, the median over
+    #: the training snapshots of customers who stayed (``None``: never observed)
+    reference: dict[str, float | None]
+    #: the RFM baseline fitted on the same snapshots (not saved with the model)
+    baseline: Any = None
 
 
 def time_split(cutoffs: np.ndarray, horizon_days: float) -> tuple[np.ndarray, np.ndarray]:
@@ -184,13 +189,15 @@ def train(snapshots: Sequence[Snapshot], *, horizon_days: float, seed: int = 0) 
     model = CalibratedClassifierCV(boosted, method="isotonic", cv=3)
     model.fit(frame[train_mask], y[train_mask])
     baseline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    baseline.fit(_rfm_frame(frame[train_mask]), y[train_mask])
+    baseline.fit(rfm_frame(frame[train_mask]), y[train_mask])
 
     y_valid = y[valid_mask]
     scores = {
         "model": model.predict_proba(frame[valid_mask])[:, 1],
-        "rfm_baseline": baseline.predict_proba(_rfm_frame(frame[valid_mask]))[:, 1],
+        "rfm_baseline": baseline.predict_proba(rfm_frame(frame[valid_mask]))[:, 1],
     }
+    stayed = frame[train_mask & (y == 0)].median()
+    reference = {c: (None if np.isnan(v) else round(float(v), 4)) for c, v in stayed.items()}
     calibration = {}
     for name, p in scores.items():
         observed, predicted = calibration_curve(y_valid, p, n_bins=10, strategy="quantile")
@@ -207,4 +214,6 @@ def train(snapshots: Sequence[Snapshot], *, horizon_days: float, seed: int = 0) 
         n_valid=int(valid_mask.sum()),
         train_cutoffs=(float(cutoffs[train_mask].min()), float(cutoffs[train_mask].max())),
         valid_cutoffs=(float(cutoffs[valid_mask].min()), float(cutoffs[valid_mask].max())),
+        reference=reference,
+        baseline=baseline,
     )

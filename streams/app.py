@@ -12,6 +12,7 @@ from faust.types import TP, EventT
 from sqlalchemy.engine import Engine
 
 from churnwatch.events import INPUT_TOPICS
+from churnwatch.model_source import ModelSource
 from churnwatch.pipeline import BatchProcessor, BatchResult, RawRecord
 from churnwatch.settings import Settings
 from churnwatch.topics import (
@@ -78,6 +79,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         engine,
         max_future_s=settings.max_future_s,
         allowed_lateness_s=settings.allowed_lateness_s,
+        scorer=ModelSource(engine, pinned=settings.model, check_every_s=settings.model_check_s),
     )
 
     # The hot copy of customer state lives in the processor and is reloaded from

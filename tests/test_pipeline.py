@@ -266,3 +266,32 @@ def test_a_batch_that_fails_to_commit_changes_nothing_and_its_retry_counts_once(
     with engine.connect() as conn:
         stored = store.load_states(conn)["c1"]
     assert stored == proc.states["c1"] == again.states["c1"]
+
+
+def test_a_late_event_never_publishes_a_silence_alert_twice(engine: sa.Engine) -> None:
+    proc = BatchProcessor(
+        engine, max_future_s=3600, allowed_lateness_s=365 * 86400, clock=lambda: NOW
+    )
+    for i, day in enumerate((0, 10, 20)):
+        proc.process([rec(purchase(f"a{i}", day), i)])
+    proc.process([rec(purchase("b1", 115, cid="c2"), 100, key=b"c2")])
+    first = proc.advance(lambda cid: 0)
+    # lapsed 90 days after the last purchase: 0.7 -> a high alert, triggered by the move
+    assert [(a["customer_id"], a["risk_level"], a["trigger"][:17]) for a in first.alerts] == [
+        ("c1", "high", "lapsed@2026-03-03")
+    ]
+    # A login from day 30 arrives late: as of day 30 c1 was active, so silence
+    # re-derives the same moves and the same alert, which must not go out again.
+    login = {
+        "event_id": "late",
+        "customer_id": "c1",
+        "type": "login",
+        "ts": (T0 + timedelta(days=30)).isoformat(),
+    }
+    late = proc.process([rec(login, 3, topic="engagement")])
+    assert late.states["c1"]["lifecycle_stage"] == "active" and late.alerts == []
+    again = proc.advance(lambda cid: 0)
+    assert again.alerts == []
+    assert [c["to_value"] for c in again.changes if c["customer_id"] == "c1"] == []
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(store.alerts)).scalar() == 1

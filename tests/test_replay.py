@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from churnwatch.features.state import DAY_S
+from churnwatch.models.rule import RuleScorer
 
 from churnwatch import store
 from churnwatch.events import ENGAGEMENT, TOPIC_OF_TYPE
@@ -85,7 +86,7 @@ def design_row(events: list, customer: str) -> dict:
 
 
 def test_rows_follow_the_design_definitions_at_any_time_of_day() -> None:
-    rows = {r["customer_id"]: r for r in rows_as_of(HISTORY, T)}
+    rows = {r["customer_id"]: r for r in rows_as_of(HISTORY, T, RuleScorer())}
     assert sorted(rows) == ["a", "b", "c"]
     for cid, row in rows.items():
         expected = design_row(HISTORY, cid)
@@ -108,19 +109,29 @@ def test_replay_command_writes_the_csv(tmp_path: Path) -> None:
         store.append_events(conn, store_rows(HISTORY))
     out_file = tmp_path / "scores.csv"
     as_of = "2026-04-11T12:00:00+00:00"  # T
-    done = subprocess.run(
-        [sys.executable, "-m", "churnwatch", "replay", "--as-of", as_of, "--scores-out", out_file],
-        env={**os.environ, "CHURNWATCH_DB_URL": db_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    command = [sys.executable, "-m", "churnwatch", "replay", "--as-of", as_of]
+
+    def replay(*extra: object) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*command, "--scores-out", out_file, *extra],
+            env={**os.environ, "CHURNWATCH_DB_URL": db_url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    missing = replay("--model", tmp_path / "no-such-model")
+    assert missing.returncode == 2 and not out_file.exists()
+    assert f"cannot load model {tmp_path / 'no-such-model'}: " in missing.stderr
+    done = replay()
     assert done.returncode == 0, done.stderr
-    assert "3 customers as of 2026-04-11T12:00:00+00:00" in done.stdout
+    assert "3 customers as of 2026-04-11T12:00:00+00:00 scored by rule-v3" in done.stdout
     with out_file.open() as f:
         reader = csv.DictReader(f)
         assert tuple(reader.fieldnames[: len(DESIGN_COLUMNS)]) == DESIGN_COLUMNS
         rows = {r["customer_id"]: r for r in reader}
-    expected = {k: str(v) for k, v in rows_as_of(HISTORY, T)[0].items() if v is not None}
+    expected = {
+        k: str(v) for k, v in rows_as_of(HISTORY, T, RuleScorer())[0].items() if v is not None
+    }
     assert {k: v for k, v in rows["a"].items() if v != ""} == expected
     assert rows["c"]["satisfaction_mean"] == ""  # empty, not "None"

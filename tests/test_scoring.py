@@ -87,7 +87,7 @@ def test_alerts_are_deterministic_per_trigger() -> None:
         "value_tier": "general",
         "reason": "needs_changed",
         "reason_codes": score.reason_codes,
-        "model_version": "rule-v2",
+        "model_version": "rule-v3",
         "lifecycle_stage": "lapsed",
         "trigger": "e100",
     }

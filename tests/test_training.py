@@ -15,10 +15,13 @@ import pytest
 import sqlalchemy as sa
 from churnwatch.models import registry
 from churnwatch.models.dataset import cutoffs, snapshots
+from churnwatch.models.trained_scorer import ModelScorer, RFMScorer, load_scorer
 from churnwatch.models.training import TrainingError, feature_frame, train
 
 from churnwatch import store
 from churnwatch.events import from_payload
+from churnwatch.ground_truth import alert_evidence, pipeline_alerts, roc_on_truth
+from churnwatch.model_source import ModelSource
 from churnwatch.simulator import Simulation, customers_for
 from tests.builders import store_rows
 
@@ -134,3 +137,99 @@ def test_train_command_on_a_stored_history(tmp_path: Path) -> None:
     # a window with too little history is refused with a reason, not a traceback
     out = train_cli("--from", "2026-05-01")
     assert out.returncode == 2 and "cannot train:" in out.stderr
+
+
+def _scorer_and_rows(tmp_path: Path):
+    trained = trained_once()
+    card = registry.make_card(
+        trained, horizon_days=90, trained_from=None, trained_to=END, seed=0, now=END
+    )
+    folder = registry.save(tmp_path, trained, card)
+    rows = [s.features for s in snaps_of(history())[-400:]]
+    return ModelScorer(trained.model, card), load_scorer(folder), rows
+
+
+def test_model_scores_in_one_batch_equal_one_by_one_and_survive_a_round_trip(
+    tmp_path: Path,
+) -> None:
+    scorer, loaded, rows = _scorer_and_rows(tmp_path)
+    batch = scorer.values(rows)
+    assert batch == [scorer.values([row])[0] for row in rows[:50]] + batch[50:]
+    assert loaded.values(rows) == batch and loaded.version == scorer.version
+    assert all(0.0 <= v <= 1.0 for v in batch)
+
+
+def test_reason_codes_are_contributions_against_the_reference_customer(tmp_path: Path) -> None:
+    scorer, _, rows = _scorer_and_rows(tmp_path)
+    values = scorer.values(rows)
+    risky = sorted(range(len(rows)), key=lambda i: values[i])[-20:]
+    picked = [rows[i] for i in risky]
+    codes = scorer.reason_codes(picked, [values[i] for i in risky])
+    reference = trained_once().reference
+    checked = 0
+    for row, row_codes in zip(picked, codes, strict=True):
+        assert 0 < len(row_codes) <= 5
+        gains = [c["contribution"] for c in row_codes]
+        assert gains == sorted(gains, reverse=True) and min(gains) > 0
+        orjson.dumps(row_codes)  # plain JSON values only
+        for code in row_codes:
+            name = code["indicator"]
+            if name == "last_complaint_category":
+                continue
+            assert code["value"] == (None if row[name] is None else round(row[name], 4))
+            # the contribution is the score drop when this one value is the reference's
+            swapped = {**row, name: reference[name]}
+            drop = scorer.values([row])[0] - scorer.values([swapped])[0]
+            assert abs(code["contribution"] - drop) <= 1.5e-4, code  # three roundings
+            checked += 1
+    assert checked >= 20
+
+
+def test_on_ground_truth_the_model_ranks_leavers_and_names_their_reason(tmp_path: Path) -> None:
+    """Judged on another population, where each churner's date and reason are known."""
+    trained = trained_once()
+    card = registry.make_card(
+        trained, horizon_days=90, trained_from=None, trained_to=END, seed=0, now=END
+    )
+    scorers = {"model": ModelScorer(trained.model, card), "rfm": RFMScorer(trained.baseline)}
+    sim = Simulation(customers_for(40_000, 365), END - timedelta(days=365), END, seed=10)
+    payloads = list(sim.events())
+    events = [from_payload(p) for p in payloads]
+    truth = {t.customer_id: t for t in sim.truth()}
+    auc = roc_on_truth(events, truth, scorers)
+    assert auc["model"] > auc["rfm"] + 0.03, auc
+
+    alerts = pipeline_alerts(payloads, scorers["model"], f"sqlite:///{tmp_path / 'gt.db'}", now=END)
+    assert {a["model_version"] for a in alerts} == {card.version}
+    found = alert_evidence(alerts, truth)
+    assert found["caught_share"] > 0.1 and found["median_lead_days"] > 7, found
+    assert found["reason_accuracy"] > 0.5, found  # chance is 0.25
+
+
+def test_the_model_source_follows_promotions_and_survives_a_bad_one(
+    tmp_path: Path, engine: sa.Engine
+) -> None:
+    trained = trained_once()
+    card = registry.make_card(
+        trained, horizon_days=90, trained_from=None, trained_to=END, seed=0, now=END
+    )
+    folder = registry.save(tmp_path, trained, card)
+    now = [0.0]
+    source = ModelSource(engine, check_every_s=5, clock=lambda: now[0])
+    assert source().version == "rule-v3"  # nothing promoted: the rule
+    with engine.begin() as conn:
+        store.register_model(conn, card.version, str(folder), {"version": card.version})
+        store.promote_model(conn, card.version)
+    now[0] = 4.9
+    assert source().version == "rule-v3"  # not asked again yet
+    now[0] = 5.0
+    assert source().version == card.version
+    with engine.begin() as conn:
+        store.register_model(conn, "broken", str(tmp_path / "missing"), {"version": "broken"})
+        store.promote_model(conn, "broken")
+    now[0] = 10.0
+    assert source().version == card.version  # logged; the previous model stays
+    pinned = ModelSource(engine, pinned=folder)
+    assert pinned().version == card.version
+    with pytest.raises(FileNotFoundError):
+        ModelSource(engine, pinned=tmp_path / "missing")

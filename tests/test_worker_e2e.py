@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,10 @@ from churnwatch.alerts.policy import alert_id, risk_level
 from churnwatch.features.lifecycle import STAGES
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import KEEP_DAYS, CustomerState, apply
+from churnwatch.models import registry
+from churnwatch.models.dataset import cutoffs, snapshots
 from churnwatch.models.rule import rule_score
+from churnwatch.models.training import train
 
 from churnwatch import store
 from churnwatch.broker import EmbeddedBroker
@@ -268,3 +272,49 @@ def test_each_bad_input_next_to_valid_ones(
     assert by_raw[orjson.dumps({**p("v1"), "amount": 1.0}).decode()].startswith(
         "duplicate event_id 'v1': already stored from purchases/"
     )
+
+
+def _small_model(folder: Path) -> tuple[registry.ModelCard, Path]:
+    """A model trained on another small simulated year, saved under ``folder``."""
+    end = datetime.now(UTC)
+    sim = Simulation(customers_for(30_000, 365), end - timedelta(days=365), end, seed=21)
+    events = [from_payload(p) for p in sim.events()]
+    at = cutoffs(events[0].epoch_s, events[-1].epoch_s, every_days=14)
+    trained = train(list(snapshots(events, at)), horizon_days=90)
+    card = registry.make_card(
+        trained, horizon_days=90, trained_from=None, trained_to=end, seed=0, now=end
+    )
+    return card, registry.save(folder, trained, card)
+
+
+def test_a_model_promoted_while_the_worker_runs_scores_what_follows(
+    kafka_broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    recs, valid = _simulated(20_000, seed=17)
+    half = len(recs) // 2
+    card, folder = _small_model(tmp_path / "models")
+    db_url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine, log = _prepare(kafka_broker, db_url, tmp_path)
+    settings = _settings(kafka_broker, db_url, allowed_lateness_s=LATENESS_S, model_check_s=0.2)
+    with worker_process(settings, kafka_broker.bootstrap, log):
+        produce(recs[:half], kafka_broker.bootstrap)
+        wait_for(lambda: store.count_rows(engine, store.events) >= half, "first half", log)
+        with engine.begin() as conn:
+            before = {r.alert_id for r in conn.execute(sa.select(store.alerts.c.alert_id))}
+            store.register_model(conn, card.version, str(folder), {"version": card.version})
+            store.promote_model(conn, card.version)
+        time.sleep(0.5)  # past the worker's next registry check (every 0.2 s)
+        produce(recs[half:], kafka_broker.bootstrap)
+        wait_for(lambda: store.count_rows(engine, store.events) >= len(valid), "events", log)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(store.alerts)).all()
+    published = values(read_topic(kafka_broker.bootstrap, CHURN_ALERTS, len(rows)))
+
+    assert store.count_rows(engine, store.events) == len(valid)
+    assert sorted(a["alert_id"] for a in published) == sorted(r.alert_id for r in rows)
+    versions = {r.alert_id: r.model_version for r in rows}
+    assert before and {versions[a] for a in before} == {"rule-v3"}
+    later = [r for r in rows if r.alert_id not in before]
+    assert later and {r.model_version for r in later} == {card.version}
+    for row in later:  # the model's own explanation, not the rule's two parts
+        assert row.reason_codes and "reference" in row.reason_codes[0]
