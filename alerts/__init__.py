@@ -1,5 +1,1 @@
-"""Alert policy: from scores to churn alerts. Plain Python, shared with replay."""
-
-from churnwatch.alerts.policy import RISK_THRESHOLDS, alert_id, build_alert, next_level
-
-__all__ = ["RISK_THRESHOLDS", "alert_id", "build_alert", "next_level"]
+"""Alert policy and win-back tasks: from scores to actions. Plain Python, shared with replay."""

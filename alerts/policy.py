@@ -1,49 +1,124 @@
-"""When a score becomes an alert.
+"""When a score becomes an alert, and how an open alert ends.
 
-A customer is alerted when their risk level rises: first reaching ``watch``,
-``high`` or ``critical``, or escalating from a lower level. While the level
-stays or falls back within the alerting range nothing new is raised; once the
-score drops below every threshold (say, after a purchase) the customer is
-re-armed. ``alert_id`` is derived from customer, level and the trigger (the
-event, or the lifecycle change of a silent customer), so the same trigger can
-never yield two alerts.
+Plain Python over one customer's :class:`AlertState`, driven by event time
+only, so the worker and replay decide alike. With the thresholds of the
+customer's value tier (``alerts/policy.toml``):
+
+* **raise**: the score reaches a level and no alert is open — unless an alert
+  at the same or a higher level was raised within ``cooldown_days``;
+* **escalate**: an open alert's level is exceeded: a new alert at the higher
+  level is raised at once (no cooldown) and the earlier one ends ``escalated``;
+* **hold**: while an alert is open, nothing new at the same or a lower level;
+* **won back**: a purchase after the alert and within ``winback_window_days``
+  ends it ``won_back``;
+* **expired**: an alert still open ``expire_days`` after it was raised ends
+  ``expired``, at that moment (recorded when the customer is next assessed).
+
+``alert_id`` is derived from customer, level and trigger (the event, or the
+lifecycle change of a silent customer), so the same trigger can never yield two
+alerts.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from churnwatch.alerts.config import LEVELS, Policy
+from churnwatch.features.state import DAY_S
 from churnwatch.models.scoring import Score
 
-#: (level, minimum score), strongest first.
-RISK_THRESHOLDS: tuple[tuple[str, float], ...] = (("critical", 0.8), ("high", 0.6), ("watch", 0.4))
-_RANK = {None: 0, "watch": 1, "high": 2, "critical": 3}
+_RANK = {None: 0, **{level: i + 1 for i, level in enumerate(LEVELS)}}
 _ALERT_NAMESPACE = uuid.UUID("6f1c8e9a-3b1d-4c55-9a59-0c1f2f3e4d5a")
+#: statuses an alert can end in without the CRM
+WON_BACK, EXPIRED, ESCALATED = "won_back", "expired", "escalated"
 
 
-def risk_level(score: float) -> str | None:
-    """The strongest level whose threshold ``score`` reaches, or ``None``."""
-    for level, minimum in RISK_THRESHOLDS:
-        if score >= minimum:
-            return level
-    return None
+@dataclass(slots=True)
+class AlertState:
+    """One customer's alert history, as the policy needs it."""
+
+    open_id: str | None = None
+    open_level: str | None = None
+    open_since: float | None = None
+    last_at: float | None = None
+    last_level: str | None = None
+
+    def to_list(self) -> list[Any]:
+        """Stored form."""
+        return [self.open_id, self.open_level, self.open_since, self.last_at, self.last_level]
+
+    @classmethod
+    def from_list(cls, items: list[Any] | None) -> AlertState:
+        """Inverse of :meth:`to_list`; ``None`` gives a fresh state."""
+        return cls(*items) if items else cls()
 
 
-def next_level(previous: str | None, score: float) -> tuple[str | None, bool]:
-    """Return the customer's new alert level and whether to raise an alert now."""
-    level = risk_level(score)
-    if level is None:
-        return None, False
-    if _RANK[level] > _RANK[previous]:
-        return level, True
-    return previous, False
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """An open alert came to an end: its new status and when."""
+
+    alert_id: str
+    status: str
+    at: float
 
 
 def alert_id(customer_id: str, level: str, trigger: str) -> str:
     """Deterministic id: the same customer, level and trigger give the same id."""
     return str(uuid.uuid5(_ALERT_NAMESPACE, f"{customer_id}\x1f{level}\x1f{trigger}"))
+
+
+def settle(
+    state: AlertState, policy: Policy, last_purchase_s: float | None, at: float
+) -> Ending | None:
+    """End the open alert if a purchase won the customer back or it expired by ``at``."""
+    if state.open_id is None or state.open_since is None:
+        return None
+    since = state.open_since
+    expires = since + policy.expire_days * DAY_S
+    window = since + policy.winback_window_days * DAY_S
+    ending = None
+    if last_purchase_s is not None and since < last_purchase_s <= min(window, expires):
+        ending = Ending(state.open_id, WON_BACK, last_purchase_s)
+    elif at >= expires:
+        ending = Ending(state.open_id, EXPIRED, expires)
+    if ending is not None:
+        state.open_id = state.open_level = state.open_since = None
+    return ending
+
+
+def decide(
+    state: AlertState,
+    policy: Policy,
+    tier: str,
+    score: float,
+    at: float,
+) -> str | None:
+    """Apply the policy to a new score; return the level to raise an alert at, if any.
+
+    The caller records the raised alert with :func:`opened`.
+    """
+    level = policy.thresholds[tier].level(score)  # type: ignore[index]
+    if level is None:
+        return None
+    if state.open_id is not None:
+        return level if _RANK[level] > _RANK[state.open_level] else None
+    cooling = (
+        state.last_at is not None
+        and at - state.last_at < policy.cooldown_days * DAY_S
+        and _RANK[level] <= _RANK[state.last_level]
+    )
+    return None if cooling else level
+
+
+def opened(state: AlertState, new_id: str, level: str, at: float) -> Ending | None:
+    """Record a raised alert; an alert it escalates ends ``escalated``."""
+    ending = Ending(state.open_id, ESCALATED, at) if state.open_id is not None else None
+    state.open_id, state.open_level, state.open_since = new_id, level, at
+    state.last_at, state.last_level = at, level
+    return ending
 
 
 def build_alert(
@@ -69,3 +144,8 @@ def build_alert(
         "lifecycle_stage": lifecycle_stage,
         "trigger": trigger,
     }
+
+
+def iso(at: float) -> str:
+    """Event time as ISO-8601 UTC."""
+    return datetime.fromtimestamp(at, tz=UTC).isoformat()

@@ -57,9 +57,14 @@ def worker(
     log_level: Annotated[str, typer.Option(help="Faust log level.")] = "warning",
 ) -> None:
     """Run the stream worker against CHURNWATCH_BROKER (embedded broker when unset)."""
+    from churnwatch.alerts.config import ConfigError
     from churnwatch.streams.worker import run_worker
 
-    run_worker(_settings(), log_level=log_level)
+    try:
+        run_worker(_settings(), log_level=log_level)
+    except ConfigError as exc:
+        print(f"cannot start the worker: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -170,6 +175,17 @@ def _date(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _policy() -> Any:
+    """The alert policy of the settings; exit 2 with the reasons if it is invalid."""
+    from churnwatch.alerts.config import DEFAULT_POLICY, ConfigError, load_policy
+
+    try:
+        return load_policy(_settings().policy_file or DEFAULT_POLICY)
+    except ConfigError as exc:
+        print(f"cannot use the alert policy: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
 def _scorer(engine: Any, model: Path | None) -> Any:
     """The scorer of ``model``, else the promoted model, else the rule; exit 2 if unloadable."""
     from churnwatch.model_source import ModelSource
@@ -265,9 +281,10 @@ def replay(
     engine = store.make_engine(_settings().db_url)
     store.upgrade(engine)
     scorer = _scorer(engine, model)
+    policy = _policy()
     with engine.connect() as conn:
         events = (from_payload(p) for p in store.read_events(conn, until=when))
-        count = write_csv(rows_as_of(events, when.timestamp(), scorer), scores_out)
+        count = write_csv(rows_as_of(events, when.timestamp(), scorer, policy), scores_out)
     print(
         f"{count} customers as of {when.isoformat()} scored by {scorer.version} "
         f"written to {scores_out}"

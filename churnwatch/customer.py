@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from churnwatch.alerts.policy import build_alert, next_level
+from churnwatch.alerts.config import Playbook, Policy
+from churnwatch.alerts.policy import AlertState, Ending, build_alert, decide, iso, opened, settle
+from churnwatch.alerts.tasks import build_task
 from churnwatch.events import Event
 from churnwatch.features.lifecycle import changes_between, next_change, stage_at
 from churnwatch.features.row import feature_row
@@ -23,10 +25,6 @@ from churnwatch.models.scoring import Scorer, explain
 _CHANGE_NAMESPACE = uuid.UUID("0b5f7c2e-1d4a-4f86-b3c9-6e2a8d1f0c47")
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat()
-
-
 def change_record(
     customer_id: str, at: float, name: str, old: str | None, new: str, cause: str
 ) -> dict[str, Any]:
@@ -35,7 +33,7 @@ def change_record(
     return {
         "change_id": str(uuid.uuid5(_CHANGE_NAMESPACE, key)),
         "customer_id": customer_id,
-        "ts": _iso(at),
+        "ts": iso(at),
         "field": name,
         "from_value": old,
         "to_value": new,
@@ -45,10 +43,10 @@ def change_record(
 
 @dataclass(slots=True)
 class CustomerRecord:
-    """Features plus what was last concluded from them (stage, tier, alert level)."""
+    """Features plus what was last concluded from them (stage, tier, alerts)."""
 
     features: CustomerState
-    alert_level: str | None = None
+    alerts: AlertState = field(default_factory=AlertState)
     stage: str = "prospect"
     #: the time the stage was last evaluated at
     stage_as_of: float | None = None
@@ -67,7 +65,7 @@ class CustomerRecord:
             return cls(CustomerState(customer_id))
         return cls(
             features=CustomerState.from_dict(row["features"]),
-            alert_level=row.get("alert_level"),
+            alerts=AlertState.from_list(row.get("alert")),
             stage=row.get("lifecycle_stage", "prospect"),
             stage_as_of=row.get("stage_as_of"),
             value_tier=row.get("value_tier", "general"),
@@ -79,7 +77,7 @@ class CustomerRecord:
         rfm = self.rfm
         return {
             "features": self.features.to_dict(),
-            "alert_level": self.alert_level,
+            "alert": self.alerts.to_list(),
             "lifecycle_stage": self.stage,
             "stage_as_of": self.stage_as_of,
             "value_tier": self.value_tier,
@@ -140,11 +138,22 @@ class CustomerRecord:
             )
             self.value_tier = tier
 
-    def escalate(self, score: float) -> str | None:
-        """Apply the alert policy to a new score; return the level to alert at, if any."""
-        level, raise_alert = next_level(self.alert_level, score)
-        self.alert_level = level
-        return level if raise_alert else None
+
+@dataclass
+class Assessment:
+    """What assessing a batch of customers raised and ended."""
+
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    #: ``{"alert_id", "status", "ts"}`` of alerts that came to an end
+    endings: list[dict[str, Any]] = field(default_factory=list)
+
+    def end(self, ending: Ending | None) -> None:
+        """Record ``ending``, if any."""
+        if ending is not None:
+            self.endings.append(
+                {"alert_id": ending.alert_id, "status": ending.status, "ts": iso(ending.at)}
+            )
 
 
 def assess_all(
@@ -153,14 +162,17 @@ def assess_all(
     population: Population,
     scorer: Scorer,
     changes: list[dict[str, Any]],
-) -> list[dict[str, Any]]:
+    policy: Policy,
+    playbook: Playbook,
+) -> Assessment:
     """Re-tier, score and apply the alert policy to each triggered customer once.
 
     ``triggers`` maps a customer to (trigger, time to assess at). Ranks are
     updated for all of them before any is tiered, so every tier sees the
     batch's new values; all are scored in one call, and only those that raise
-    an alert are explained. Returns the alerts.
+    an alert are explained. Each raised alert gets its playbook task.
     """
+    out = Assessment()
     rows = {}
     for cid, (_, at) in triggers.items():
         rows[cid] = records[cid].measure(at)
@@ -170,20 +182,26 @@ def assess_all(
     for (cid, (trigger, at)), value in zip(triggers.items(), values, strict=True):
         record = records[cid]
         record.retier(population, trigger, at, changes)
+        out.end(settle(record.alerts, policy, record.features.last_purchase_s, at))
         # a prospect has bought nothing yet: nothing to lose, no churn alert
-        level = None if record.stage == "prospect" else record.escalate(value)
+        if record.stage == "prospect":
+            continue
+        level = decide(record.alerts, policy, record.value_tier, value, at)
         if level is not None:
             raised.append((cid, trigger, at, level, value))
     scores = explain(scorer, [rows[r[0]] for r in raised], [r[4] for r in raised])
-    return [
-        build_alert(
+    for (cid, trigger, at, level, _), score in zip(raised, scores, strict=True):
+        record = records[cid]
+        alert = build_alert(
             cid,
             trigger,
             datetime.fromtimestamp(at, tz=UTC),
             level,
             score,
-            records[cid].value_tier,
-            records[cid].stage,
+            record.value_tier,
+            record.stage,
         )
-        for (cid, trigger, at, level, _), score in zip(raised, scores, strict=True)
-    ]
+        out.end(opened(record.alerts, alert["alert_id"], level, at))
+        out.alerts.append(alert)
+        out.tasks.append(build_task(alert, playbook))
+    return out

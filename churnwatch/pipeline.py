@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from churnwatch import store
+from churnwatch.alerts.config import Playbook, Policy, load_playbook, load_policy
 from churnwatch.customer import CustomerRecord, assess_all
 from churnwatch.events import Event, InvalidEvent, decode, payload_of
 from churnwatch.features.state import is_too_late
@@ -61,6 +62,10 @@ class BatchResult:
     #: customer_id → new state row (:meth:`CustomerRecord.row`)
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    #: ``winback-tasks`` records, one per new alert
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    #: alerts (and their tasks) that ended: won back, expired, escalated
+    endings: list[dict[str, Any]] = field(default_factory=list)
     #: ``customer-changes`` records: lifecycle stage and value tier moves
     changes: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
@@ -115,8 +120,12 @@ class BatchProcessor:
         allowed_lateness_s: float,
         clock: Callable[[], datetime] = store.utcnow,
         scorer: Callable[[], Scorer] = RuleScorer,
+        policy: Policy | None = None,
+        playbook: Playbook | None = None,
     ) -> None:
         self.engine = engine
+        self.policy = policy or load_policy()
+        self.playbook = playbook or load_playbook()
         #: returns the scorer to use now (a newly promoted model, say)
         self.scorer = scorer
         self.max_future_s = max_future_s
@@ -259,8 +268,18 @@ class BatchProcessor:
     ) -> None:
         """Score each triggered customer once, with the scorer current now."""
         if triggers:
-            scorer = self.scorer()
-            result.alerts += assess_all(working, triggers, self.population, scorer, result.changes)
+            done = assess_all(
+                working,
+                triggers,
+                self.population,
+                self.scorer(),
+                result.changes,
+                self.policy,
+                self.playbook,
+            )
+            result.alerts += done.alerts
+            result.tasks += done.tasks
+            result.endings += done.endings
 
     def _save(
         self,
@@ -297,6 +316,9 @@ class BatchProcessor:
         result.changes = [c for c in result.changes if c["change_id"] in new_changes]
         new_alerts = store.add_alerts(conn, [_alert_row(alert) for alert in result.alerts])
         result.alerts = [a for a in result.alerts if a["alert_id"] in new_alerts]
+        new_tasks = store.add_tasks(conn, result.tasks)
+        result.tasks = [t for t in result.tasks if t["task_id"] in new_tasks]
+        store.end_alerts(conn, result.endings)
 
     def advance(self, partition_of: Callable[[str], int]) -> BatchResult:
         """Age silent customers to stream time: stage changes, re-scores, alerts."""

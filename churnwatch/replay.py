@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from churnwatch.alerts.policy import risk_level
+from churnwatch.alerts.config import Policy
 from churnwatch.customer import CustomerRecord
 from churnwatch.events import Event
 from churnwatch.features.row import FEATURE_NAMES
@@ -47,10 +47,13 @@ COLUMNS = (
 )
 
 
-def rows_as_of(events: Iterable[Event], as_of_s: float, scorer: Scorer) -> list[dict[str, Any]]:
+def rows_as_of(
+    events: Iterable[Event], as_of_s: float, scorer: Scorer, policy: Policy
+) -> list[dict[str, Any]]:
     """One row per customer from ``events`` (event-time order; later ones are ignored).
 
-    Every customer is scored by ``scorer`` in one call.
+    Every customer is scored by ``scorer`` in one call; ``risk_level`` uses
+    ``policy``'s thresholds for the customer's value tier.
     """
     origin = as_of_s % DAY_S
     records: dict[str, CustomerRecord] = {}
@@ -74,13 +77,14 @@ def rows_as_of(events: Iterable[Event], as_of_s: float, scorer: Scorer) -> list[
     rows = []
     for cid, value in zip(order, values, strict=True):
         features = measured[cid]
+        tier = population.tier(cid)
         rows.append(
             {
                 **features,
                 "customer_id": cid,
                 "score": value,
-                "risk_level": risk_level(value),
-                "value_tier": population.tier(cid),
+                "risk_level": policy.thresholds[tier].level(value),  # type: ignore[index]
+                "value_tier": tier,
                 "lifecycle_stage": records[cid].stage,
                 "reason": primary_reason(features),
                 "model_version": scorer.version,

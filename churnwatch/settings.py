@@ -29,6 +29,11 @@ def _env_number(name: str, default: _N, kind: type[_N]) -> _N:
         ) from None
 
 
+def _env_path(name: str) -> Path | None:
+    raw = os.environ.get(name)
+    return Path(raw) if raw else None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Run-time configuration of every churnwatch process."""
@@ -59,6 +64,10 @@ class Settings:
     model: Path | None = None
     #: How often (wall seconds) the worker asks the registry for a newly promoted model.
     model_check_s: float = 5.0
+    #: Alert policy file (TOML); ``None``: the shipped ``alerts/policy.toml``.
+    policy_file: Path | None = None
+    #: Win-back playbook file (TOML); ``None``: the shipped ``alerts/playbook.toml``.
+    playbook_file: Path | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.allowed_lateness_s <= KEEP_DAYS * 86400:
@@ -94,8 +103,8 @@ class Settings:
                 "CHURNWATCH_ALLOWED_LATENESS_S", cls.allowed_lateness_s, float
             ),
             silence_check_s=_env_number("CHURNWATCH_SILENCE_CHECK_S", cls.silence_check_s, float),
-            model=Path(os.environ["CHURNWATCH_MODEL"])
-            if os.environ.get("CHURNWATCH_MODEL")
-            else None,
+            model=_env_path("CHURNWATCH_MODEL"),
             model_check_s=_env_number("CHURNWATCH_MODEL_CHECK_S", cls.model_check_s, float),
+            policy_file=_env_path("CHURNWATCH_POLICY_FILE"),
+            playbook_file=_env_path("CHURNWATCH_PLAYBOOK_FILE"),
         )

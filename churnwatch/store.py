@@ -83,6 +83,27 @@ alerts = sa.Table(
     sa.Column("lifecycle_stage", sa.String(16), nullable=True),
     sa.Column("trigger", sa.String(300), nullable=True),
     sa.Column("status", sa.String(16), nullable=False, server_default="open"),
+    sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+winback_tasks = sa.Table(
+    "winback_tasks",
+    metadata,
+    sa.Column("task_id", sa.String(64), primary_key=True),
+    sa.Column("alert_id", sa.String(64), nullable=False, index=True),
+    sa.Column("customer_id", sa.String(200), nullable=False, index=True),
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("action", sa.String(300), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("due_by", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("owner_queue", sa.String(100), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("value_tier", sa.String(16), nullable=False),
+    sa.Column("risk_level", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="open"),
+    sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
@@ -222,6 +243,40 @@ def _add_once(
 def add_alerts(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
     """Insert alerts, ignoring ids already present; return the ids that were new."""
     return _add_once(conn, alerts, "alert_id", rows)
+
+
+def add_tasks(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Insert win-back tasks (``ts``, ``due_by`` as ISO text), once per ``task_id``."""
+    parsed = [
+        {
+            **row,
+            "ts": datetime.fromisoformat(row["ts"]),
+            "due_by": datetime.fromisoformat(row["due_by"]),
+        }
+        for row in rows
+    ]
+    return _add_once(conn, winback_tasks, "task_id", parsed)
+
+
+def end_alerts(conn: Connection, endings: Sequence[Mapping[str, Any]]) -> None:
+    """Give ended alerts, and their tasks, their final status and time.
+
+    Each ending is ``{"alert_id", "status", "ts"}``; an alert already ended
+    keeps its first ending, so a replayed batch changes nothing.
+    """
+    if not endings:
+        return
+    params = [
+        {"b_id": e["alert_id"], "b_status": e["status"], "b_at": datetime.fromisoformat(e["ts"])}
+        for e in endings
+    ]
+    for table in (alerts, winback_tasks):
+        conn.execute(
+            sa.update(table)
+            .where(table.c.alert_id == sa.bindparam("b_id"), table.c.ended_at.is_(None))
+            .values(status=sa.bindparam("b_status"), ended_at=sa.bindparam("b_at")),
+            params,
+        )
 
 
 def add_changes(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import faust
+from churnwatch.alerts.config import DEFAULT_PLAYBOOK, DEFAULT_POLICY, load_playbook, load_policy
 from faust.types import TP, EventT
 from sqlalchemy.engine import Engine
 
@@ -20,6 +21,7 @@ from churnwatch.topics import (
     CUSTOMER_CHANGES,
     DEAD_LETTERS,
     REKEYED,
+    WINBACK_TASKS,
     partition_of,
 )
 
@@ -73,6 +75,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     inputs = app.topic(*input_names, key_serializer="raw", value_serializer="raw")
     rekeyed = app.topic(REKEYED, key_serializer="raw", value_serializer="raw")
     alerts_out = app.topic(CHURN_ALERTS, key_serializer="raw", value_serializer="json")
+    tasks_out = app.topic(WINBACK_TASKS, key_serializer="raw", value_serializer="json")
     dead_out = app.topic(DEAD_LETTERS, key_serializer="raw", value_serializer="json")
     changes_out = app.topic(CUSTOMER_CHANGES, key_serializer="raw", value_serializer="json")
     processor = BatchProcessor(
@@ -80,6 +83,8 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         max_future_s=settings.max_future_s,
         allowed_lateness_s=settings.allowed_lateness_s,
         scorer=ModelSource(engine, pinned=settings.model, check_every_s=settings.model_check_s),
+        policy=load_policy(settings.policy_file or DEFAULT_POLICY),
+        playbook=load_playbook(settings.playbook_file or DEFAULT_PLAYBOOK),
     )
 
     # The hot copy of customer state lives in the processor and is reloaded from
@@ -105,6 +110,8 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
             )
         for alert in result.alerts:
             await alerts_out.send(key=alert["customer_id"].encode(), value=alert)
+        for task in result.tasks:
+            await tasks_out.send(key=task["customer_id"].encode(), value=task)
         for change in result.changes:
             await changes_out.send(key=change["customer_id"].encode(), value=change)
         for letter in result.dead_letters:

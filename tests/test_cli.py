@@ -65,4 +65,5 @@ def test_demo_ends_by_itself_with_a_summary_that_adds_up(tmp_path: Path) -> None
     assert summary["events_in"] == 3000
     assert summary["events_stored"] + summary["dead_letters"] == 3000
     assert summary["dead_letters"] > 0 and summary["alerts"] > 0
+    assert summary["winback_tasks"] == summary["alerts"]  # one task per alert
     assert (tmp_path / "churnwatch-data" / "demo.db").exists()

@@ -127,16 +127,30 @@ def test_state_and_alerts_follow_the_rule(engine: sa.Engine) -> None:
         ("watch", 0.4667, "needs_changed", "l1"),
         ("critical", 1.0, "communication", "k1"),
     ]
-    assert result.states["c1"]["alert_level"] == "critical"
+    assert result.states["c1"]["alert"][:2] == [alerts[1]["alert_id"], "critical"]
     with engine.connect() as conn:
         rows = conn.execute(sa.select(store.alerts.c.alert_id, store.alerts.c.value_tier)).all()
         states = store.load_states(conn)
     assert {r.alert_id for r in rows} == {a["alert_id"] for a in alerts}
     assert {r.value_tier for r in rows} == {"potential"}  # a lone buyer is the median
+    # one playbook task per alert: communication for a potential customer
+    tasks = [t for r in results for t in r.tasks]
+    assert [(t["alert_id"], t["owner_queue"]) for t in tasks] == [
+        (alerts[0]["alert_id"], "personalisation"),
+        (alerts[1]["alert_id"], "customer-care"),
+    ]
+    assert store.count_rows(engine, store.winback_tasks) == 2
+    # the watch alert of day 60 had expired 30 days later, before the critical one
+    assert results[-1].endings == [
+        {"alert_id": alerts[0]["alert_id"], "status": "expired", "ts": "2026-02-11T00:00:00+00:00"}
+    ]
     assert states["c1"] == result.states["c1"]
     # a purchase re-arms the customer
     later = proc.process([rec(purchase("e2", 101), 1)])
-    assert later.states["c1"]["alert_level"] is None and later.alerts == []
+    assert later.states["c1"]["alert"][0] is None and later.alerts == []
+    assert later.endings == [
+        {"alert_id": alerts[1]["alert_id"], "status": "won_back", "ts": purchase("e2", 101)["ts"]}
+    ]
 
 
 def test_misrouted_records_are_rekeyed_once(engine: sa.Engine) -> None:

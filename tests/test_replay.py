@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from churnwatch.alerts.config import load_policy
 from churnwatch.features.state import DAY_S
 from churnwatch.models.rule import RuleScorer
 
@@ -86,7 +87,7 @@ def design_row(events: list, customer: str) -> dict:
 
 
 def test_rows_follow_the_design_definitions_at_any_time_of_day() -> None:
-    rows = {r["customer_id"]: r for r in rows_as_of(HISTORY, T, RuleScorer())}
+    rows = {r["customer_id"]: r for r in rows_as_of(HISTORY, T, RuleScorer(), load_policy())}
     assert sorted(rows) == ["a", "b", "c"]
     for cid, row in rows.items():
         expected = design_row(HISTORY, cid)
@@ -131,7 +132,9 @@ def test_replay_command_writes_the_csv(tmp_path: Path) -> None:
         assert tuple(reader.fieldnames[: len(DESIGN_COLUMNS)]) == DESIGN_COLUMNS
         rows = {r["customer_id"]: r for r in reader}
     expected = {
-        k: str(v) for k, v in rows_as_of(HISTORY, T, RuleScorer())[0].items() if v is not None
+        k: str(v)
+        for k, v in rows_as_of(HISTORY, T, RuleScorer(), load_policy())[0].items()
+        if v is not None
     }
     assert {k: v for k, v in rows["a"].items() if v != ""} == expected
     assert rows["c"]["satisfaction_mean"] == ""  # empty, not "None"

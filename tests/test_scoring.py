@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from churnwatch.alerts.policy import alert_id, build_alert, next_level, risk_level
+from churnwatch.alerts.policy import alert_id, build_alert
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import apply
 from churnwatch.models.rule import rule_score
@@ -60,16 +60,6 @@ def test_reason_without_complaints_is_needs_changed() -> None:
 
 def test_customer_who_never_bought_is_scored_from_first_sight() -> None:
     assert rule_score(row_of([ev(0, "login")], 90)).value == 0.7
-
-
-def test_risk_levels_and_policy_transitions() -> None:
-    assert [risk_level(s) for s in (0.39, 0.4, 0.6, 0.8)] == [None, "watch", "high", "critical"]
-    assert next_level(None, 0.45) == ("watch", True)
-    assert next_level("watch", 0.5) == ("watch", False)
-    assert next_level("watch", 0.65) == ("high", True)  # escalation
-    assert next_level("high", 0.45) == ("high", False)  # no new alert on the way down
-    assert next_level("high", 0.1) == (None, False)  # re-armed
-    assert next_level(None, 0.9) == ("critical", True)
 
 
 def test_alerts_are_deterministic_per_trigger() -> None:

@@ -84,8 +84,50 @@ def test_alerts_are_written_once(engine: sa.Engine) -> None:
     assert row.reason_codes == [{"indicator": "days_since_purchase", "value": 80.0}]
 
 
+def test_tasks_once_and_an_alert_ends_once(engine: sa.Engine) -> None:
+    alert = {
+        "alert_id": "a-1",
+        "customer_id": "c1",
+        "ts": datetime(2026, 3, 1, tzinfo=UTC),
+        "score": 0.7,
+        "risk_level": "high",
+        "value_tier": "general",
+        "reason": "competitor",
+        "reason_codes": [],
+        "model_version": "rule-v3",
+    }
+    task = {
+        "task_id": "t-1",
+        "alert_id": "a-1",
+        "customer_id": "c1",
+        "ts": "2026-03-01T00:00:00+00:00",
+        "action": "promotional coupon",
+        "channel": "email",
+        "priority": 3,
+        "due_by": "2026-03-04T00:00:00+00:00",
+        "owner_queue": "offers",
+        "reason": "competitor",
+        "value_tier": "general",
+        "risk_level": "high",
+    }
+    with engine.begin() as conn:
+        store.add_alerts(conn, [alert])
+        assert store.add_tasks(conn, [task]) == {"t-1"}
+        assert store.add_tasks(conn, [task]) == set()
+        won = {"alert_id": "a-1", "status": "won_back", "ts": "2026-03-05T00:00:00+00:00"}
+        store.end_alerts(conn, [won])
+        store.end_alerts(conn, [{**won, "status": "expired", "ts": "2026-03-31T00:00:00+00:00"}])
+    with engine.connect() as conn:
+        a = conn.execute(sa.select(store.alerts)).one()
+        t = conn.execute(sa.select(store.winback_tasks)).one()
+    for row in (a, t):
+        assert row.status == "won_back"
+        assert row.ended_at.replace(tzinfo=UTC) == datetime(2026, 3, 5, tzinfo=UTC)
+    assert t.due_by.replace(tzinfo=UTC) == datetime(2026, 3, 4, tzinfo=UTC) and t.priority == 3
+
+
 def test_upgrade_twice_is_a_no_op(engine: sa.Engine) -> None:
     store.upgrade(engine)
     with engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert version == "0003"
+    assert version == "0004"

@@ -11,7 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 import sqlalchemy as sa
-from churnwatch.alerts.policy import alert_id, risk_level
+from churnwatch.alerts.config import load_policy
+from churnwatch.alerts.policy import alert_id
 from churnwatch.features.lifecycle import STAGES
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import KEEP_DAYS, CustomerState, apply
@@ -27,7 +28,13 @@ from churnwatch.events import INPUT_TOPICS, from_payload
 from churnwatch.producing import produce
 from churnwatch.settings import Settings
 from churnwatch.simulator import BAD_KINDS, SimRecord, Simulation, customers_for, records
-from churnwatch.topics import CHURN_ALERTS, CUSTOMER_CHANGES, DEAD_LETTERS, ensure_topics
+from churnwatch.topics import (
+    CHURN_ALERTS,
+    CUSTOMER_CHANGES,
+    DEAD_LETTERS,
+    WINBACK_TASKS,
+    ensure_topics,
+)
 from tests.kafka_helpers import read_topic, values, wait_for
 
 pytestmark = pytest.mark.kafka
@@ -35,6 +42,7 @@ PARTITIONS = 4
 #: The records of a year are produced before the worker starts, and Faust drains
 #: one topic well ahead of another: the tests allow the most lateness there is.
 LATENESS_S = KEEP_DAYS * 86400.0
+POLICY = load_policy()
 
 
 def _settings(broker: EmbeddedBroker, db_url: str, **extra: float) -> Settings:
@@ -121,7 +129,11 @@ def test_ten_thousand_simulated_events(
     # trigger: the fold of their stored events up to it, in store order.
     assert alert_rows, "the simulated population should raise alerts"
     topic_alerts = values(read_topic(kafka_broker.bootstrap, CHURN_ALERTS, len(alert_rows)))
-    assert {a["alert_id"] for a in topic_alerts} == {r.alert_id for r in alert_rows}
+    assert sorted(a["alert_id"] for a in topic_alerts) == sorted(r.alert_id for r in alert_rows)
+    # one win-back task per alert, on the topic and in the store
+    topic_tasks = values(read_topic(kafka_broker.bootstrap, WINBACK_TASKS, len(alert_rows)))
+    assert sorted(t["alert_id"] for t in topic_tasks) == sorted(r.alert_id for r in alert_rows)
+    assert store.count_rows(engine, store.winback_tasks) == len(alert_rows)
     by_customer: dict[str, list] = defaultdict(list)
     for row in sorted(stored, key=lambda r: r.seq):
         by_customer[row.payload["customer_id"]].append(row)
@@ -137,7 +149,7 @@ def test_ten_thousand_simulated_events(
                 break
         score = rule_score(feature_row(state))
         assert (alert["score"], alert["reason"]) == (score.value, score.reason), alert
-        assert alert["risk_level"] == risk_level(score.value)
+        assert alert["risk_level"] == POLICY.thresholds[alert["value_tier"]].level(score.value)
         assert alert["alert_id"] == alert_id(
             alert["customer_id"], alert["risk_level"], alert["trigger"]
         )
@@ -153,7 +165,7 @@ def test_ten_thousand_simulated_events(
     for alert in silence:
         assert (alert["customer_id"], alert["trigger"]) in moves
         assert alert["ts"] == alert["trigger"].split("@")[1]
-        assert alert["risk_level"] == risk_level(alert["score"])
+        assert alert["risk_level"] == POLICY.thresholds[alert["value_tier"]].level(alert["score"])
 
 
 @pytest.fixture

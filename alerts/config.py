@@ -1,0 +1,145 @@
+"""The alert policy and win-back playbook files: loaded once, validated, frozen.
+
+Both are TOML (``alerts/policy.toml``, ``alerts/playbook.toml`` are the
+defaults). A bad file stops the start with :class:`ConfigError`, whose message
+names the file and every field that is wrong.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from churnwatch.features.tier import TIERS
+from churnwatch.models.reasons import REASONS
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+HERE = Path(__file__).parent
+DEFAULT_POLICY = HERE / "policy.toml"
+DEFAULT_PLAYBOOK = HERE / "playbook.toml"
+LEVELS = ("watch", "high", "critical")
+
+
+class ConfigError(ValueError):
+    """A policy or playbook file that cannot be used; the message says why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Thresholds(_Strict):
+    """Minimum score per risk level; each level above the one before."""
+
+    watch: float = Field(gt=0, le=1)
+    high: float = Field(gt=0, le=1)
+    critical: float = Field(gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _rising(self) -> Thresholds:
+        if not self.watch < self.high < self.critical:
+            raise ValueError(
+                f"thresholds must rise: watch {self.watch} < high {self.high} "
+                f"< critical {self.critical}"
+            )
+        return self
+
+    def level(self, score: float) -> str | None:
+        """The strongest level ``score`` reaches, or ``None``."""
+        for name in reversed(LEVELS):
+            if score >= getattr(self, name):
+                return name
+        return None
+
+
+class Policy(_Strict):
+    """When scores become alerts (see ``alerts/policy.toml``)."""
+
+    cooldown_days: float = Field(ge=0)
+    expire_days: float = Field(gt=0)
+    winback_window_days: float = Field(gt=0)
+    thresholds: dict[Literal["high", "potential", "general"], Thresholds]
+
+    @model_validator(mode="after")
+    def _every_tier(self) -> Policy:
+        missing = [t for t in TIERS if t not in self.thresholds]
+        if missing:
+            raise ValueError(f"thresholds missing for tier(s): {', '.join(missing)}")
+        return self
+
+
+class Action(_Strict):
+    """One win-back action of the playbook."""
+
+    action: str = Field(min_length=1)
+    channel: Literal["phone", "email", "sms", "visit", "chat", "letter"]
+    priority: int = Field(ge=1, le=5)
+    due_hours: float = Field(gt=0)
+    owner_queue: str = Field(min_length=1)
+
+
+class Playbook(_Strict):
+    """The action for every churn reason and value tier."""
+
+    actions: dict[str, dict[str, Action]]
+
+    @model_validator(mode="after")
+    def _complete(self) -> Playbook:
+        unknown = sorted(set(self.actions) - set(REASONS))
+        if unknown:
+            raise ValueError(f"unknown reason(s): {', '.join(unknown)}; known: {REASONS}")
+        holes = [
+            f"{reason}.{tier}"
+            for reason in REASONS
+            for tier in TIERS
+            if tier not in self.actions.get(reason, {})
+        ]
+        if holes:
+            raise ValueError(f"no action for: {', '.join(holes)}")
+        extra = [
+            f"{reason}.{tier}"
+            for reason, tiers in self.actions.items()
+            for tier in tiers
+            if tier not in TIERS
+        ]
+        if extra:
+            raise ValueError(f"unknown tier(s): {', '.join(extra)}; known: {TIERS}")
+        return self
+
+    def action_for(self, reason: str, tier: str) -> Action:
+        """The action for ``reason`` and ``tier``."""
+        return self.actions[reason][tier]
+
+
+def _read(path: Path) -> dict:
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _explain(path: Path, exc: ValidationError) -> ConfigError:
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"] if part != "actions")
+        lines.append(f"  {where or '(file)'}: {error['msg']}")
+    return ConfigError(f"{path}: invalid\n" + "\n".join(lines))
+
+
+def load_policy(path: Path = DEFAULT_POLICY) -> Policy:
+    """The validated alert policy in ``path``."""
+    try:
+        return Policy.model_validate(_read(path))
+    except ValidationError as exc:
+        raise _explain(path, exc) from None
+
+
+def load_playbook(path: Path = DEFAULT_PLAYBOOK) -> Playbook:
+    """The validated playbook in ``path``."""
+    try:
+        return Playbook.model_validate({"actions": _read(path)})
+    except ValidationError as exc:
+        raise _explain(path, exc) from None

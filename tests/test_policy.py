@@ -1,0 +1,190 @@
+"""The alert policy rules, the config files that set them, and win-back tasks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from churnwatch.alerts.config import (
+    DEFAULT_PLAYBOOK,
+    DEFAULT_POLICY,
+    ConfigError,
+    load_playbook,
+    load_policy,
+)
+from churnwatch.alerts.policy import AlertState, decide, opened, settle
+from churnwatch.alerts.tasks import build_task, task_id
+from churnwatch.features.state import DAY_S
+
+POLICY = load_policy()  # thresholds high 0.35/0.55/0.75, potential 0.4/…, general 0.45/…
+DAY = DAY_S
+
+
+def raise_at(state: AlertState, tier: str, score: float, day: float) -> str | None:
+    level = decide(state, POLICY, tier, score, day * DAY)
+    if level is not None:
+        opened(state, f"a{day}", level, day * DAY)
+    return level
+
+
+@pytest.mark.parametrize(
+    ("tier", "score", "level"),
+    [
+        ("high", 0.34, None),
+        ("high", 0.35, "watch"),
+        ("high", 0.55, "high"),
+        ("high", 0.75, "critical"),
+        ("potential", 0.39, None),
+        ("potential", 0.4, "watch"),
+        ("general", 0.44, None),
+        ("general", 0.45, "watch"),
+        ("general", 0.84, "high"),
+        ("general", 0.85, "critical"),
+    ],
+)
+def test_thresholds_depend_on_the_value_tier(tier: str, score: float, level: str | None) -> None:
+    assert raise_at(AlertState(), tier, score, 0) == level
+
+
+def test_one_open_alert_per_level_and_escalation_ends_the_lower_one() -> None:
+    state = AlertState()
+    assert raise_at(state, "potential", 0.45, 0) == "watch"
+    assert raise_at(state, "potential", 0.5, 1) is None  # still open at watch
+    assert raise_at(state, "potential", 0.2, 2) is None  # the risk fell: still open
+    level = decide(state, POLICY, "potential", 0.65, 3 * DAY)
+    assert level == "high"
+    ending = opened(state, "a3", level, 3 * DAY)
+    assert (ending.alert_id, ending.status, ending.at) == ("a0", "escalated", 3 * DAY)
+    assert (state.open_id, state.open_level) == ("a3", "high")
+
+
+def test_a_purchase_within_the_window_wins_the_customer_back() -> None:
+    state = AlertState()
+    raise_at(state, "general", 0.5, 10)
+    assert settle(state, POLICY, last_purchase_s=9 * DAY, at=12 * DAY) is None  # bought before
+    ending = settle(state, POLICY, last_purchase_s=25 * DAY, at=26 * DAY)
+    assert (ending.alert_id, ending.status, ending.at) == ("a10", "won_back", 25 * DAY)
+    assert state.open_id is None
+
+
+def test_an_open_alert_expires_after_expire_days_even_if_seen_later() -> None:
+    state = AlertState()
+    raise_at(state, "general", 0.5, 10)
+    assert settle(state, POLICY, None, at=39.9 * DAY) is None
+    ending = settle(state, POLICY, None, at=70 * DAY)  # assessed long after
+    assert (ending.status, ending.at) == ("expired", 40 * DAY)
+    # a purchase after the expiry is no win-back of the expired alert
+    state2 = AlertState()
+    raise_at(state2, "general", 0.5, 10)
+    assert settle(state2, POLICY, 41 * DAY, at=41 * DAY).status == "expired"
+
+
+def test_cooldown_holds_same_or_lower_levels_but_not_escalation() -> None:
+    state = AlertState()
+    raise_at(state, "potential", 0.65, 0)  # high
+    settle(state, POLICY, last_purchase_s=2 * DAY, at=2 * DAY)  # won back, closed
+    assert raise_at(state, "potential", 0.45, 5) is None  # watch within 14 days: held
+    assert raise_at(state, "potential", 0.65, 13.9) is None  # high again: held
+    assert raise_at(state, "potential", 0.85, 6) == "critical"  # above the last: raised
+    state = AlertState()
+    raise_at(state, "potential", 0.45, 0)
+    settle(state, POLICY, last_purchase_s=1 * DAY, at=1 * DAY)
+    assert raise_at(state, "potential", 0.45, 14) == "watch"  # cooldown over
+
+
+def test_tasks_follow_the_playbook_with_a_deterministic_id() -> None:
+    alert = {
+        "alert_id": "a-1",
+        "customer_id": "c1",
+        "ts": "2026-03-01T10:00:00+00:00",
+        "reason": "competitor",
+        "value_tier": "high",
+        "risk_level": "high",
+    }
+    task = build_task(alert, load_playbook())
+    assert task == {
+        "task_id": task_id("a-1"),
+        "alert_id": "a-1",
+        "customer_id": "c1",
+        "ts": "2026-03-01T10:00:00+00:00",
+        "action": "account manager offer: price match and a custom bundle",
+        "channel": "phone",
+        "priority": 1,
+        "due_by": "2026-03-02T10:00:00+00:00",
+        "owner_queue": "key-accounts",
+        "reason": "competitor",
+        "value_tier": "high",
+        "risk_level": "high",
+    }
+    assert task_id("a-1") == build_task(alert, load_playbook())["task_id"] != task_id("a-2")
+
+
+def test_the_strongest_action_goes_to_high_value_customers() -> None:
+    playbook = load_playbook()
+    for reason in ("service_quality", "competitor", "needs_changed", "communication"):
+        ranks = [playbook.action_for(reason, t).priority for t in ("high", "potential", "general")]
+        assert ranks == sorted(ranks) and ranks[0] == 1
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "file.toml"
+    path.write_text(text)
+    return path
+
+
+GOOD_POLICY = """
+cooldown_days = 14
+expire_days = 30
+winback_window_days = 30
+[thresholds.high]
+watch = 0.35
+high = 0.55
+critical = 0.75
+[thresholds.potential]
+watch = 0.4
+high = 0.6
+critical = 0.8
+[thresholds.general]
+watch = 0.45
+high = 0.65
+critical = 0.85
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("watch = 0.35", "watch = 0.6"), "thresholds.high: Value error, thresholds must rise"),
+        (("expire_days = 30", "expire_days = -1"), "expire_days: Input should be greater than 0"),
+        (("cooldown_days = 14", "cooldown_days = 'soon'"), "cooldown_days: Input should be"),
+        (("[thresholds.general]", "[thresholds.gold]"), "thresholds.gold"),
+        (("winback_window_days = 30", "winback_days = 30"), "winback_window_days: Field required"),
+        (("critical = 0.75", "critical = 1.5"), "critical: Input should be less than or equal"),
+        (("[thresholds.high]", "[thresholds.high"), "not valid TOML"),
+    ],
+)
+def test_a_bad_policy_file_says_what_is_wrong(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    path = _write(tmp_path, GOOD_POLICY.replace(*change, 1))
+    with pytest.raises(ConfigError) as caught:
+        load_policy(path)
+    assert str(caught.value).startswith(str(path)) and message in str(caught.value)
+
+
+def test_the_good_policy_and_missing_files() -> None:
+    assert load_policy().expire_days == 30 and load_policy(DEFAULT_POLICY) == load_policy()
+    with pytest.raises(ConfigError, match="no such file"):
+        load_policy(Path("/nonexistent/policy.toml"))
+
+
+def test_a_playbook_with_a_hole_or_a_typo_is_refused(tmp_path: Path) -> None:
+    text = DEFAULT_PLAYBOOK.read_text()
+    holed = text.replace("[competitor.general]", "[competitor.generic]")
+    with pytest.raises(ConfigError) as caught:
+        load_playbook(_write(tmp_path, holed))
+    assert "no action for: competitor.general" in str(caught.value)
+    typo = text.replace('channel = "sms"', 'channel = "pigeon"')
+    with pytest.raises(ConfigError) as caught:
+        load_playbook(_write(tmp_path, typo))
+    assert "communication.potential.channel: Input should be" in str(caught.value)
