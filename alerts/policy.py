@@ -45,10 +45,24 @@ class AlertState:
     open_since: float | None = None
     last_at: float | None = None
     last_level: str | None = None
+    #: the first purchase after the open alert was raised, in event time
+    returned_at: float | None = None
 
     def to_list(self) -> list[Any]:
         """Stored form."""
-        return [self.open_id, self.open_level, self.open_since, self.last_at, self.last_level]
+        return [
+            self.open_id,
+            self.open_level,
+            self.open_since,
+            self.last_at,
+            self.last_level,
+            self.returned_at,
+        ]
+
+    def note_purchase(self, ts: float) -> None:
+        """Remember a purchase made after the open alert (events may come out of order)."""
+        if self.open_since is not None and ts > self.open_since:
+            self.returned_at = ts if self.returned_at is None else min(self.returned_at, ts)
 
     @classmethod
     def from_list(cls, items: list[Any] | None) -> AlertState:
@@ -70,9 +84,7 @@ def alert_id(customer_id: str, level: str, trigger: str) -> str:
     return str(uuid.uuid5(_ALERT_NAMESPACE, f"{customer_id}\x1f{level}\x1f{trigger}"))
 
 
-def settle(
-    state: AlertState, policy: Policy, last_purchase_s: float | None, at: float
-) -> Ending | None:
+def settle(state: AlertState, policy: Policy, at: float) -> Ending | None:
     """End the open alert if a purchase won the customer back or it expired by ``at``."""
     if state.open_id is None or state.open_since is None:
         return None
@@ -80,12 +92,13 @@ def settle(
     expires = since + policy.expire_days * DAY_S
     window = since + policy.winback_window_days * DAY_S
     ending = None
-    if last_purchase_s is not None and since < last_purchase_s <= min(window, expires):
-        ending = Ending(state.open_id, WON_BACK, last_purchase_s)
+    back = state.returned_at
+    if back is not None and back <= min(window, expires):
+        ending = Ending(state.open_id, WON_BACK, back)
     elif at >= expires:
         ending = Ending(state.open_id, EXPIRED, expires)
     if ending is not None:
-        state.open_id = state.open_level = state.open_since = None
+        state.open_id = state.open_level = state.open_since = state.returned_at = None
     return ending
 
 
@@ -117,6 +130,7 @@ def opened(state: AlertState, new_id: str, level: str, at: float) -> Ending | No
     """Record a raised alert; an alert it escalates ends ``escalated``."""
     ending = Ending(state.open_id, ESCALATED, at) if state.open_id is not None else None
     state.open_id, state.open_level, state.open_since = new_id, level, at
+    state.returned_at = None
     state.last_at, state.last_level = at, level
     return ending
 

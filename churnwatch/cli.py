@@ -57,14 +57,10 @@ def worker(
     log_level: Annotated[str, typer.Option(help="Faust log level.")] = "warning",
 ) -> None:
     """Run the stream worker against CHURNWATCH_BROKER (embedded broker when unset)."""
-    from churnwatch.alerts.config import ConfigError
     from churnwatch.streams.worker import run_worker
 
-    try:
-        run_worker(_settings(), log_level=log_level)
-    except ConfigError as exc:
-        print(f"cannot start the worker: {exc}", file=sys.stderr)
-        raise typer.Exit(2) from None
+    _policy(), _playbook()  # a bad file stops here, before any broker or store is touched
+    run_worker(_settings(), log_level=log_level)
 
 
 @app.command()
@@ -177,12 +173,25 @@ def _date(value: str | None) -> datetime | None:
 
 def _policy() -> Any:
     """The alert policy of the settings; exit 2 with the reasons if it is invalid."""
-    from churnwatch.alerts.config import DEFAULT_POLICY, ConfigError, load_policy
+    from churnwatch.alerts.config import DEFAULT_POLICY, load_policy
+
+    return _config("alert policy", load_policy, _settings().policy_file or DEFAULT_POLICY)
+
+
+def _playbook() -> Any:
+    """The win-back playbook of the settings; exit 2 with the reasons if it is invalid."""
+    from churnwatch.alerts.config import DEFAULT_PLAYBOOK, load_playbook
+
+    return _config("playbook", load_playbook, _settings().playbook_file or DEFAULT_PLAYBOOK)
+
+
+def _config(what: str, load: Any, path: Path) -> Any:
+    from churnwatch.alerts.config import ConfigError
 
     try:
-        return load_policy(_settings().policy_file or DEFAULT_POLICY)
+        return load(path)
     except ConfigError as exc:
-        print(f"cannot use the alert policy: {exc}", file=sys.stderr)
+        print(f"cannot use the {what}: {exc}", file=sys.stderr)
         raise typer.Exit(2) from None
 
 
@@ -289,6 +298,27 @@ def replay(
         f"{count} customers as of {when.isoformat()} scored by {scorer.version} "
         f"written to {scores_out}"
     )
+
+
+winback_app = typer.Typer(help="Win-back evaluation: effectiveness and failure analysis.")
+app.add_typer(winback_app, name="winback")
+
+
+@winback_app.command("report")
+def winback_report(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
+) -> None:
+    """Return rate, time to contact and satisfaction by reason, action and tier; failures."""
+    from churnwatch import store
+    from churnwatch.winback_report import fetch, render
+
+    engine = store.make_engine(_settings().db_url)
+    store.upgrade(engine)
+    report = fetch(engine)
+    if json_out:
+        print(orjson.dumps(report, default=str).decode())
+    else:
+        render(report)
 
 
 def _progress(total: int | None):

@@ -110,6 +110,8 @@ class CustomerRecord:
         clock = max(at, self.features.last_event_s or at)
         self.advance_to(clock, "silence", changes)
         apply(self.features, event)
+        if event.type == "purchase":
+            self.alerts.note_purchase(at)
         self._restage(clock, event.event_id, changes)
 
     def _restage(self, at: float, cause: str, changes: list[dict[str, Any]]) -> None:
@@ -182,7 +184,7 @@ def assess_all(
     for (cid, (trigger, at)), value in zip(triggers.items(), values, strict=True):
         record = records[cid]
         record.retier(population, trigger, at, changes)
-        out.end(settle(record.alerts, policy, record.features.last_purchase_s, at))
+        out.end(settle(record.alerts, policy, at))
         # a prospect has bought nothing yet: nothing to lose, no churn alert
         if record.stage == "prospect":
             continue

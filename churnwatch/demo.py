@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from churnwatch import store
 from churnwatch.broker import EmbeddedBroker
 from churnwatch.features.state import KEEP_DAYS
@@ -41,6 +43,8 @@ class DemoSummary:
     dead_letters: int
     alerts: int
     winback_tasks: int
+    #: tasks whose customer bought again within the window, during the run
+    won_back: int
     seconds: float
     events_per_s: float
 
@@ -117,6 +121,12 @@ def worker_process(
                 proc.wait()
 
 
+def _won_back(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        query = sa.select(sa.func.count()).where(store.winback_tasks.c.status == "won_back")
+        return int(conn.execute(query).scalar_one())
+
+
 def run_demo(
     settings: Settings,
     *,
@@ -162,6 +172,7 @@ def run_demo(
         stored_before = store.count_rows(engine, store.events)
         alerts_before = store.count_rows(engine, store.alerts)
         tasks_before = store.count_rows(engine, store.winback_tasks)
+        won_before = _won_back(engine)
         dead = TopicCounter(bootstrap, DEAD_LETTERS)
         dead.start()
         stack.callback(dead.stop)
@@ -195,6 +206,7 @@ def run_demo(
             dead_letters=dead.count,
             alerts=store.count_rows(engine, store.alerts) - alerts_before,
             winback_tasks=store.count_rows(engine, store.winback_tasks) - tasks_before,
+            won_back=_won_back(engine) - won_before,
             seconds=round(seconds, 3),
             events_per_s=round(events_in / seconds, 1) if seconds > 0 else 0.0,
         )

@@ -172,7 +172,8 @@ TOPIC_OF_TYPE: dict[str, str] = {
 }
 
 
-def _describe(exc: ValidationError) -> str:
+def describe(exc: ValidationError) -> str:
+    """A pydantic error as one readable line: each field, what is wrong, what came."""
     parts = []
     for err in exc.errors(include_url=False):
         loc = ".".join(str(p) for p in err["loc"])
@@ -204,18 +205,22 @@ def parse_object(topic: str, obj: Any) -> Event:
     try:
         return model.model_validate(obj)
     except ValidationError as exc:
-        raise InvalidEvent(_describe(exc)) from None
+        raise InvalidEvent(describe(exc)) from None
+
+
+def load_json(raw: bytes | None) -> Any:
+    """The JSON value of a record; :class:`InvalidEvent` for none or malformed JSON."""
+    if raw is None:
+        raise InvalidEvent("empty record (no value)")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"not valid JSON: {exc}") from None
 
 
 def decode(topic: str, raw: bytes | None, *, now: datetime, max_future_s: float) -> Event:
     """Decode and validate one raw record, rejecting far-future event times."""
-    if raw is None:
-        raise InvalidEvent("empty record (no value)")
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEvent(f"not valid JSON: {exc}") from None
-    event = parse_object(topic, obj)
+    event = parse_object(topic, load_json(raw))
     ahead = (event.ts - now).total_seconds()
     if ahead > max_future_s:
         raise InvalidEvent(

@@ -27,6 +27,7 @@ from churnwatch.features.state import is_too_late
 from churnwatch.features.tier import Population
 from churnwatch.models.rule import RuleScorer
 from churnwatch.models.scoring import Scorer
+from churnwatch.outcomes import decode_outcome
 from churnwatch.topics import REKEYED
 
 
@@ -319,6 +320,29 @@ class BatchProcessor:
         new_tasks = store.add_tasks(conn, result.tasks)
         result.tasks = [t for t in result.tasks if t["task_id"] in new_tasks]
         store.end_alerts(conn, result.endings)
+
+    def record_outcomes(self, records: Sequence[RawRecord]) -> BatchResult:
+        """Store ``winback-outcomes`` reports from the CRM and move tasks and alerts along.
+
+        An invalid report, or one about a task churnwatch never issued, is a
+        dead letter; a redelivered one changes nothing.
+        """
+        now = self.clock()
+        result = BatchResult()
+        valid = []
+        for record in records:
+            try:
+                valid.append((record, decode_outcome(record.value)))
+            except InvalidEvent as exc:
+                result.dead_letters.append(dead_letter(record, str(exc), now))
+        with self.engine.begin() as conn:
+            new, unknown = store.add_outcomes(conn, [outcome for _, outcome in valid])
+        for record, outcome in valid:
+            if outcome.task_id in unknown:
+                error = f"unknown task_id {outcome.task_id!r}: no win-back task has it"
+                result.dead_letters.append(dead_letter(record, error, now))
+        result.stored = len(new)
+        return result
 
     def advance(self, partition_of: Callable[[str], int]) -> BatchResult:
         """Age silent customers to stream time: stage changes, re-scores, alerts."""

@@ -108,6 +108,18 @@ winback_tasks = sa.Table(
 )
 
 
+winback_outcomes = sa.Table(
+    "winback_outcomes",
+    metadata,
+    sa.Column("outcome_id", sa.String(64), primary_key=True),
+    sa.Column("task_id", sa.String(64), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 models = sa.Table(
     "models",
     metadata,
@@ -274,9 +286,66 @@ def end_alerts(conn: Connection, endings: Sequence[Mapping[str, Any]]) -> None:
         conn.execute(
             sa.update(table)
             .where(table.c.alert_id == sa.bindparam("b_id"), table.c.ended_at.is_(None))
-            .values(status=sa.bindparam("b_status"), ended_at=sa.bindparam("b_at")),
+            .values(
+                # an alert the CRM worked on that runs out without a purchase is lost
+                status=sa.case(
+                    (
+                        sa.and_(
+                            table.c.status == "in_progress",
+                            sa.bindparam("b_status") == "expired",
+                        ),
+                        "lost",
+                    ),
+                    else_=sa.bindparam("b_status"),
+                ),
+                ended_at=sa.bindparam("b_at"),
+            ),
             params,
         )
+
+
+def add_outcomes(conn: Connection, outcomes: Sequence[Any]) -> tuple[list[Any], set[str]]:
+    """Record CRM outcomes (:class:`churnwatch.outcomes.Outcome`) and move tasks along.
+
+    Returns the outcomes that were new, and the task ids no task has (which
+    are not recorded). A new outcome sets its task's and alert's status unless
+    they have ended; a ``lost`` one ends them.
+    """
+    from churnwatch.outcomes import STATUS_OF_OUTCOME
+
+    ids = {o.task_id for o in outcomes}
+    found = conn.execute(
+        sa.select(winback_tasks.c.task_id, winback_tasks.c.alert_id).where(
+            winback_tasks.c.task_id.in_(ids)
+        )
+    ).all()
+    alert_of = {row.task_id: row.alert_id for row in found}
+    known = [o for o in outcomes if o.task_id in alert_of]
+    rows = [
+        {
+            "outcome_id": o.outcome_id,
+            "task_id": o.task_id,
+            "status": o.status,
+            "ts": o.ts,
+            "note": o.note,
+        }
+        for o in known
+    ]
+    new_ids = _add_once(conn, winback_outcomes, "outcome_id", rows)
+    new = sorted((o for o in known if o.outcome_id in new_ids), key=lambda o: o.ts)
+    for outcome in new:
+        status = STATUS_OF_OUTCOME[outcome.status]
+        ended = outcome.ts if status == "lost" else None
+        for table, key, value in (
+            (winback_tasks, winback_tasks.c.task_id, outcome.task_id),
+            (alerts, alerts.c.alert_id, alert_of[outcome.task_id]),
+        ):
+            conn.execute(
+                sa.update(table)
+                .where(key == value, table.c.ended_at.is_(None))
+                .values(status=status, ended_at=ended)
+            )
+    return new, ids - alert_of.keys()
 
 
 def add_changes(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:

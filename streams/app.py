@@ -21,6 +21,7 @@ from churnwatch.topics import (
     CUSTOMER_CHANGES,
     DEAD_LETTERS,
     REKEYED,
+    WINBACK_OUTCOMES,
     WINBACK_TASKS,
     partition_of,
 )
@@ -137,6 +138,15 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
 
     def owner(customer_id: str) -> int:
         return partition_of(customer_id, settings.partitions)
+
+    outcomes_in = app.topic(WINBACK_OUTCOMES, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(outcomes_in, name="outcomes")
+    async def outcomes(stream: faust.StreamT) -> None:
+        batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)
+        async for events in batches:
+            records = [raw_record(event) for event in events]
+            await publish(await until_stored(processor.record_outcomes, records))
 
     @app.agent(inputs, name="intake")
     async def intake(stream: faust.StreamT) -> None:

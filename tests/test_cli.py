@@ -9,10 +9,14 @@ from pathlib import Path
 
 import orjson
 import pytest
+import sqlalchemy as sa
 
 
-def _run(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def _run(
+    args: list[str], cwd: Path, timeout: float = 300, **settings: str
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHURNWATCH_")}
+    env.update(settings)
     return subprocess.run(
         [sys.executable, "-m", "churnwatch", *args],
         cwd=cwd,
@@ -49,6 +53,16 @@ def test_simulate_rejects_a_bad_share(tmp_path: Path) -> None:
 
 
 @pytest.mark.kafka
+def test_the_worker_refuses_a_bad_policy_file_before_starting(tmp_path: Path) -> None:
+    bad = tmp_path / "policy.toml"
+    bad.write_text("cooldown_days = -1\n")
+    out = _run(["worker"], tmp_path, CHURNWATCH_POLICY_FILE=str(bad))
+    assert out.returncode == 2
+    assert f"cannot use the alert policy: {bad}: invalid" in out.stderr
+    assert "cooldown_days: Input should be greater than or equal to 0" in out.stderr
+    assert "expire_days: Field required" in out.stderr
+
+
 def test_demo_ends_by_itself_with_a_summary_that_adds_up(tmp_path: Path) -> None:
     out = _run(["demo", "--events", "3000", "--json"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -59,6 +73,7 @@ def test_demo_ends_by_itself_with_a_summary_that_adds_up(tmp_path: Path) -> None
         "dead_letters",
         "alerts",
         "winback_tasks",
+        "won_back",
         "seconds",
         "events_per_s",
     }
@@ -66,4 +81,9 @@ def test_demo_ends_by_itself_with_a_summary_that_adds_up(tmp_path: Path) -> None
     assert summary["events_stored"] + summary["dead_letters"] == 3000
     assert summary["dead_letters"] > 0 and summary["alerts"] > 0
     assert summary["winback_tasks"] == summary["alerts"]  # one task per alert
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'churnwatch-data' / 'demo.db'}")
+    with engine.connect() as conn:
+        won = conn.execute(sa.text("SELECT count(*) FROM winback_tasks WHERE status = 'won_back'"))
+        assert summary["won_back"] == won.scalar_one()
+    engine.dispose()
     assert (tmp_path / "churnwatch-data" / "demo.db").exists()

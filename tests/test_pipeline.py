@@ -309,3 +309,127 @@ def test_a_late_event_never_publishes_a_silence_alert_twice(engine: sa.Engine) -
     assert [c["to_value"] for c in again.changes if c["customer_id"] == "c1"] == []
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(store.alerts)).scalar() == 1
+
+
+def _alerted(engine: sa.Engine) -> tuple[BatchProcessor, dict, dict]:
+    """c1 bought on day 0 and is alerted (watch) by a login on day 60."""
+    proc = processor(engine)
+    proc.process([rec(purchase("e1", 0), 0)])
+    login = {
+        "event_id": "l1",
+        "customer_id": "c1",
+        "type": "login",
+        "ts": (T0 + timedelta(days=60)).isoformat(),
+    }
+    result = proc.process([rec(login, 1, topic="engagement")])
+    (alert,), (task,) = result.alerts, result.tasks
+    return proc, alert, task
+
+
+def _statuses(engine: sa.Engine, alert_id: str) -> tuple[tuple, tuple]:
+    """(status, ended_at) of the alert and of its task."""
+    out = []
+    with engine.connect() as conn:
+        for table in (store.alerts, store.winback_tasks):
+            query = sa.select(table.c.status, table.c.ended_at).where(table.c.alert_id == alert_id)
+            out.append(tuple(conn.execute(query).one()))
+    return out[0], out[1]
+
+
+def outcome(task_id: str, status: str, day: float, offset: int) -> RawRecord:
+    value = {"task_id": task_id, "status": status, "ts": (T0 + timedelta(days=day)).isoformat()}
+    return rec(value, offset, topic="winback-outcomes", key=None)
+
+
+def test_crm_outcomes_move_tasks_and_alerts_and_bad_ones_are_dead_letters(
+    engine: sa.Engine,
+) -> None:
+    proc, _, task = _alerted(engine)
+    tid = task["task_id"]
+    first = proc.record_outcomes(
+        [
+            outcome(tid, "contacted", 61, 0),
+            rec(b"{nope", 1, topic="winback-outcomes", key=None),
+            rec({"task_id": tid, "status": "maybe", "ts": 1.8e12}, 2, "winback-outcomes", None),
+            outcome("no-such-task", "done", 61, 3),
+        ]
+    )
+    assert first.stored == 1
+    errors = [d["error"] for d in first.dead_letters]
+    assert errors[0].startswith("not valid JSON")
+    assert errors[1].startswith("status: Input should be 'contacted', 'accepted'")
+    assert errors[2] == "unknown task_id 'no-such-task': no win-back task has it"
+    assert {d["source_topic"] for d in first.dead_letters} == {"winback-outcomes"}
+    assert _statuses(engine, task["alert_id"]) == (("in_progress", None), ("in_progress", None))
+    # the same report again changes nothing; a decline ends task and alert as lost
+    assert proc.record_outcomes([outcome(tid, "contacted", 61, 0)]).stored == 0
+    proc.record_outcomes([outcome(tid, "declined", 62, 4)])
+    (a_status, a_end), (t_status, t_end) = _statuses(engine, task["alert_id"])
+    assert a_status == t_status == "lost"
+    assert a_end.replace(tzinfo=UTC) == t_end.replace(tzinfo=UTC) == T0 + timedelta(days=62)
+    with engine.connect() as conn:
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(store.winback_outcomes)).scalar()
+            == 2
+        )
+
+
+def test_worked_on_but_no_purchase_before_expiry_is_lost_and_a_purchase_wins_back(
+    engine: sa.Engine,
+) -> None:
+    proc, _, task = _alerted(engine)
+    proc.record_outcomes([outcome(task["task_id"], "done", 61, 0)])
+    # a login 31 days after the alert: the alert expired on day 90, while in progress
+    late_login = {
+        "event_id": "l2",
+        "customer_id": "c1",
+        "type": "login",
+        "ts": (T0 + timedelta(days=91)).isoformat(),
+    }
+    result = proc.process([rec(late_login, 2, topic="engagement")])
+    assert result.endings[0]["status"] == "expired"
+    assert [s for s, _ in _statuses(engine, task["alert_id"])] == ["lost", "lost"]
+
+    engine2 = engine  # a second customer on the same store: bought back within the window
+    proc2 = processor(engine2)
+    proc2.process([rec(purchase("x1", 0, cid="c2"), 10, key=b"c2")])
+    login = {"event_id": "x2", "customer_id": "c2", "type": "login"}
+    login["ts"] = (T0 + timedelta(days=60)).isoformat()
+    raised = proc2.process([rec(login, 11, topic="engagement", key=b"c2")])
+    proc2.record_outcomes([outcome(raised.tasks[0]["task_id"], "contacted", 61, 12)])
+    back = proc2.process([rec(purchase("x3", 70, cid="c2"), 13, key=b"c2")])
+    assert back.endings == [
+        {
+            "alert_id": raised.alerts[0]["alert_id"],
+            "status": "won_back",
+            "ts": purchase("x3", 70)["ts"],
+        }
+    ]
+    with engine.connect() as conn:
+        status = conn.execute(
+            sa.select(store.winback_tasks.c.status).where(store.winback_tasks.c.customer_id == "c2")
+        ).scalar_one()
+    assert status == "won_back"
+
+
+def test_the_same_events_twice_add_no_alert_and_no_task(engine: sa.Engine) -> None:
+    proc, alert, task = _alerted(engine)
+    login = {
+        "event_id": "l1",
+        "customer_id": "c1",
+        "type": "login",
+        "ts": (T0 + timedelta(days=60)).isoformat(),
+    }
+    # redelivered from the same place, and sent again from elsewhere
+    again = proc.process(
+        [rec(purchase("e1", 0), 0), rec(login, 1, topic="engagement"), rec(login, 7, "engagement")]
+    )
+    assert again.alerts == [] and again.tasks == [] and again.redelivered == 2
+    assert [d["error"][:26] for d in again.dead_letters] == ["duplicate event_id 'l1': a"]
+    restarted = processor(engine)  # a new worker on the same store
+    restarted.reload()
+    assert restarted.process([rec(login, 1, topic="engagement")]).alerts == []
+    with engine.connect() as conn:
+        alert_ids = conn.execute(sa.select(store.alerts.c.alert_id)).scalars().all()
+        task_ids = conn.execute(sa.select(store.winback_tasks.c.task_id)).scalars().all()
+    assert (alert_ids, task_ids) == ([alert["alert_id"]], [task["task_id"]])

@@ -61,8 +61,11 @@ def test_one_open_alert_per_level_and_escalation_ends_the_lower_one() -> None:
 def test_a_purchase_within_the_window_wins_the_customer_back() -> None:
     state = AlertState()
     raise_at(state, "general", 0.5, 10)
-    assert settle(state, POLICY, last_purchase_s=9 * DAY, at=12 * DAY) is None  # bought before
-    ending = settle(state, POLICY, last_purchase_s=25 * DAY, at=26 * DAY)
+    state.note_purchase(9 * DAY)  # bought before the alert: no return
+    assert settle(state, POLICY, at=12 * DAY) is None
+    state.note_purchase(27 * DAY)
+    state.note_purchase(25 * DAY)  # arrives late: the first return counts
+    ending = settle(state, POLICY, at=27 * DAY)
     assert (ending.alert_id, ending.status, ending.at) == ("a10", "won_back", 25 * DAY)
     assert state.open_id is None
 
@@ -70,25 +73,28 @@ def test_a_purchase_within_the_window_wins_the_customer_back() -> None:
 def test_an_open_alert_expires_after_expire_days_even_if_seen_later() -> None:
     state = AlertState()
     raise_at(state, "general", 0.5, 10)
-    assert settle(state, POLICY, None, at=39.9 * DAY) is None
-    ending = settle(state, POLICY, None, at=70 * DAY)  # assessed long after
+    assert settle(state, POLICY, at=39.9 * DAY) is None
+    ending = settle(state, POLICY, at=70 * DAY)  # assessed long after
     assert (ending.status, ending.at) == ("expired", 40 * DAY)
     # a purchase after the expiry is no win-back of the expired alert
     state2 = AlertState()
     raise_at(state2, "general", 0.5, 10)
-    assert settle(state2, POLICY, 41 * DAY, at=41 * DAY).status == "expired"
+    state2.note_purchase(41 * DAY)
+    assert settle(state2, POLICY, at=41 * DAY).status == "expired"
 
 
 def test_cooldown_holds_same_or_lower_levels_but_not_escalation() -> None:
     state = AlertState()
     raise_at(state, "potential", 0.65, 0)  # high
-    settle(state, POLICY, last_purchase_s=2 * DAY, at=2 * DAY)  # won back, closed
+    state.note_purchase(2 * DAY)
+    assert settle(state, POLICY, at=2 * DAY).status == "won_back"
     assert raise_at(state, "potential", 0.45, 5) is None  # watch within 14 days: held
     assert raise_at(state, "potential", 0.65, 13.9) is None  # high again: held
     assert raise_at(state, "potential", 0.85, 6) == "critical"  # above the last: raised
     state = AlertState()
     raise_at(state, "potential", 0.45, 0)
-    settle(state, POLICY, last_purchase_s=1 * DAY, at=1 * DAY)
+    state.note_purchase(1 * DAY)
+    settle(state, POLICY, at=1 * DAY)
     assert raise_at(state, "potential", 0.45, 14) == "watch"  # cooldown over
 
 
