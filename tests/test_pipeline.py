@@ -31,6 +31,15 @@ def purchase(eid: str, day: float, amount: float = 50.0, cid: str = "c1") -> dic
     }
 
 
+def login_event(eid: str, day: float, cid: str = "c1") -> dict:
+    return {
+        "event_id": eid,
+        "customer_id": cid,
+        "type": "login",
+        "ts": (T0 + timedelta(days=day)).isoformat(),
+    }
+
+
 def rec(
     obj: object,
     offset: int,
@@ -99,12 +108,7 @@ def test_redelivery_is_a_no_op_and_a_reused_id_is_reported(engine: sa.Engine) ->
 
 def test_state_and_alerts_follow_the_rule(engine: sa.Engine) -> None:
     proc = processor(engine)
-    login = {
-        "event_id": "l1",
-        "customer_id": "c1",
-        "type": "login",
-        "ts": (T0 + timedelta(days=60)).isoformat(),
-    }
+    login = login_event("l1", 60)
     complaint = {
         "event_id": "k1",
         "customer_id": "c1",
@@ -296,12 +300,7 @@ def test_a_late_event_never_publishes_a_silence_alert_twice(engine: sa.Engine) -
     ]
     # A login from day 30 arrives late: as of day 30 c1 was active, so silence
     # re-derives the same moves and the same alert, which must not go out again.
-    login = {
-        "event_id": "late",
-        "customer_id": "c1",
-        "type": "login",
-        "ts": (T0 + timedelta(days=30)).isoformat(),
-    }
+    login = login_event("late", 30)
     late = proc.process([rec(login, 3, topic="engagement")])
     assert late.states["c1"]["lifecycle_stage"] == "active" and late.alerts == []
     again = proc.advance(lambda cid: 0)
@@ -315,12 +314,7 @@ def _alerted(engine: sa.Engine) -> tuple[BatchProcessor, dict, dict]:
     """c1 bought on day 0 and is alerted (watch) by a login on day 60."""
     proc = processor(engine)
     proc.process([rec(purchase("e1", 0), 0)])
-    login = {
-        "event_id": "l1",
-        "customer_id": "c1",
-        "type": "login",
-        "ts": (T0 + timedelta(days=60)).isoformat(),
-    }
+    login = login_event("l1", 60)
     result = proc.process([rec(login, 1, topic="engagement")])
     (alert,), (task,) = result.alerts, result.tasks
     return proc, alert, task
@@ -380,12 +374,7 @@ def test_worked_on_but_no_purchase_before_expiry_is_lost_and_a_purchase_wins_bac
     proc, _, task = _alerted(engine)
     proc.record_outcomes([outcome(task["task_id"], "done", 61, 0)])
     # a login 31 days after the alert: the alert expired on day 90, while in progress
-    late_login = {
-        "event_id": "l2",
-        "customer_id": "c1",
-        "type": "login",
-        "ts": (T0 + timedelta(days=91)).isoformat(),
-    }
+    late_login = login_event("l2", 91)
     result = proc.process([rec(late_login, 2, topic="engagement")])
     assert result.endings[0]["status"] == "expired"
     assert [s for s, _ in _statuses(engine, task["alert_id"])] == ["lost", "lost"]
@@ -393,8 +382,7 @@ def test_worked_on_but_no_purchase_before_expiry_is_lost_and_a_purchase_wins_bac
     engine2 = engine  # a second customer on the same store: bought back within the window
     proc2 = processor(engine2)
     proc2.process([rec(purchase("x1", 0, cid="c2"), 10, key=b"c2")])
-    login = {"event_id": "x2", "customer_id": "c2", "type": "login"}
-    login["ts"] = (T0 + timedelta(days=60)).isoformat()
+    login = login_event("x2", 60, cid="c2")
     raised = proc2.process([rec(login, 11, topic="engagement", key=b"c2")])
     proc2.record_outcomes([outcome(raised.tasks[0]["task_id"], "contacted", 61, 12)])
     back = proc2.process([rec(purchase("x3", 70, cid="c2"), 13, key=b"c2")])
@@ -414,12 +402,7 @@ def test_worked_on_but_no_purchase_before_expiry_is_lost_and_a_purchase_wins_bac
 
 def test_the_same_events_twice_add_no_alert_and_no_task(engine: sa.Engine) -> None:
     proc, alert, task = _alerted(engine)
-    login = {
-        "event_id": "l1",
-        "customer_id": "c1",
-        "type": "login",
-        "ts": (T0 + timedelta(days=60)).isoformat(),
-    }
+    login = login_event("l1", 60)
     # redelivered from the same place, and sent again from elsewhere
     again = proc.process(
         [rec(purchase("e1", 0), 0), rec(login, 1, topic="engagement"), rec(login, 7, "engagement")]
