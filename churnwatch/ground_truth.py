@@ -46,12 +46,8 @@ HORIZON_DAYS = 90.0
 BATCH = 1000
 
 
-def _churn_s(truth: Truth) -> float | None:
-    return datetime.fromisoformat(truth.churn_date).timestamp() if truth.churn_date else None
-
-
-def _drift_s(truth: Truth) -> float | None:
-    return datetime.fromisoformat(truth.drift_start).timestamp() if truth.drift_start else None
+def _epoch(iso_time: str | None) -> float | None:
+    return datetime.fromisoformat(iso_time).timestamp() if iso_time else None
 
 
 def roc_on_truth(
@@ -66,11 +62,11 @@ def roc_on_truth(
     at = cutoffs(events[0].epoch_s, events[-1].epoch_s, every_days=every_days, horizon_days=0)
     rows, labels = [], []
     for snap in snapshots(events, at, horizon_days=horizon_days):
-        churn = _churn_s(truth[snap.customer_id])
+        churn = _epoch(truth[snap.customer_id].churn_date)
         if churn is not None and churn <= snap.cutoff_s:
             continue  # already gone: no longer a warning
         rows.append(snap.features)
-        drift = _drift_s(truth[snap.customer_id])
+        drift = _epoch(truth[snap.customer_id].drift_start)
         labels.append(drift is not None and drift <= snap.cutoff_s)
     y = np.array(labels, dtype=int)
     return {name: round(float(roc_auc_score(y, s.values(rows))), 4) for name, s in scorers.items()}
@@ -120,7 +116,7 @@ def alert_evidence(
     for alert in sorted(alerts, key=lambda a: a["ts"]):
         cid = alert["customer_id"]
         ts = datetime.fromisoformat(alert["ts"]).timestamp()
-        churn = _churn_s(truth[cid])
+        churn = _epoch(truth[cid].churn_date)
         if churn is None:
             alarmed.add(cid)
         elif churn - horizon_days * DAY_S <= ts < churn and cid not in first:

@@ -14,13 +14,14 @@ import heapq
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
 from churnwatch import store
 from churnwatch.alerts.config import Playbook, Policy, load_playbook, load_policy
+from churnwatch.alerts.policy import iso
 from churnwatch.customer import CustomerRecord, assess_all
 from churnwatch.events import Event, InvalidEvent, decode, payload_of
 from churnwatch.features.state import is_too_late
@@ -366,8 +367,7 @@ class BatchProcessor:
                 partitions[cid] = partition_of(cid)
                 changed_at = record.advance_to(until, "silence", result.changes)
                 if changed_at is not None:
-                    when = datetime.fromtimestamp(changed_at, tz=UTC).isoformat()
-                    triggers[cid] = (f"{record.stage}@{when}", changed_at)
+                    triggers[cid] = (f"{record.stage}@{iso(changed_at)}", changed_at)
             self._assess(working, triggers, result)
             with self.engine.begin() as conn:
                 self._save(conn, working, partitions, result)

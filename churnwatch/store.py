@@ -333,17 +333,27 @@ def add_outcomes(conn: Connection, outcomes: Sequence[Any]) -> tuple[list[Any], 
     ]
     new_ids = _add_once(conn, winback_outcomes, "outcome_id", rows)
     new = sorted((o for o in known if o.outcome_id in new_ids), key=lambda o: o.ts)
-    for outcome in new:
+    params = []
+    for outcome in new:  # in time order: the latest report sets the status
         status = STATUS_OF_OUTCOME[outcome.status]
-        ended = outcome.ts if status == "lost" else None
-        for table, key, value in (
-            (winback_tasks, winback_tasks.c.task_id, outcome.task_id),
-            (alerts, alerts.c.alert_id, alert_of[outcome.task_id]),
+        params.append(
+            {
+                "b_task": outcome.task_id,
+                "b_alert": alert_of[outcome.task_id],
+                "b_status": status,
+                "b_ended": outcome.ts if status == "lost" else None,
+            }
+        )
+    if params:
+        for table, key, param in (
+            (winback_tasks, winback_tasks.c.task_id, "b_task"),
+            (alerts, alerts.c.alert_id, "b_alert"),
         ):
             conn.execute(
                 sa.update(table)
-                .where(key == value, table.c.ended_at.is_(None))
-                .values(status=status, ended_at=ended)
+                .where(key == sa.bindparam(param), table.c.ended_at.is_(None))
+                .values(status=sa.bindparam("b_status"), ended_at=sa.bindparam("b_ended")),
+                params,
             )
     return new, ids - alert_of.keys()
 

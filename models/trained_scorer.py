@@ -74,10 +74,10 @@ class ModelScorer:
         for offset, (_, columns) in enumerate(self._groups):
             stacked[offset::width, columns] = self._reference[columns]
         swapped = self._predict(pd.DataFrame(stacked, columns=self.columns))
-        exact = self._predict(frame)
         out = []
         for i, row in enumerate(rows):
-            gains = exact[i] - swapped[i * width : (i + 1) * width]
+            # against the score the row was given: no second prediction
+            gains = values[i] - swapped[i * width : (i + 1) * width]
             ranked = sorted(range(width), key=lambda g: gains[g], reverse=True)
             codes = []
             for g in ranked[:TOP_CODES]:
