@@ -271,24 +271,101 @@ def train(
 @app.command()
 def replay(
     as_of: Annotated[
-        str, typer.Option("--as-of", help="Rows as of this time (events with ts <= it count).")
-    ],
+        str | None,
+        typer.Option("--as-of", help="Rows as of this time (events with ts <= it count)."),
+    ] = None,
     scores_out: Annotated[
-        Path, typer.Option(help="CSV file: one row per customer, DESIGN.md's columns first.")
-    ],
+        Path | None,
+        typer.Option(help="With --as-of: CSV file, one row per customer, DESIGN.md's columns."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="Backtest: judge alerts from this date (default: first event)."
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="Backtest: replay and judge up to this time (default: last event)."
+        ),
+    ] = None,
+    capacity: Annotated[
+        str, typer.Option(help="Backtest: alerts the team can work, e.g. 50/day or 200/week.")
+    ] = "50/day",
+    horizon_days: Annotated[
+        float, typer.Option(help="Backtest: churned = no purchase within this many days.")
+    ] = 90.0,
+    report: Annotated[
+        Path, typer.Option(help="Backtest: folder for report.md and its PNG plots.")
+    ] = Path("backtest-report"),
+    alerts_out: Annotated[
+        Path | None, typer.Option(help="Backtest: write the alerts that would have fired (JSONL).")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Backtest: print the findings as JSON.")
+    ] = False,
+    publish: Annotated[
+        bool,
+        typer.Option(help="Re-publish the stored events to CHURNWATCH_BROKER in event-time order."),
+    ] = False,
+    rate: Annotated[
+        float | None, typer.Option(help="With --publish: events per second (default: unlimited).")
+    ] = None,
     model: Annotated[
         Path | None,
         typer.Option(help="Model folder to score with (default: the promoted model, or the rule)."),
     ] = None,
 ) -> None:
-    """Replay the event store without a broker: every customer's row as of a time."""
+    """Replay the event store, no broker: backtest thresholds, rows as of T, or re-publish.
+
+    \b
+    churnwatch replay --from 2026-01-01 --capacity 50/day     backtest and threshold report
+    churnwatch replay --as-of 2026-06-30 --scores-out s.csv   every customer's row as of T
+    churnwatch replay --publish --rate 2000                   rebuild a fresh deployment
+    """
+    from churnwatch import store
+
+    engine = store.make_engine(_settings().db_url)
+    store.upgrade(engine)
+    if publish:
+        _replay_publish(engine, _date(since), _date(until), rate)
+    elif as_of is not None:
+        if scores_out is None:
+            raise typer.BadParameter("--as-of needs --scores-out FILE.csv")
+        _replay_as_of(engine, _date(as_of), scores_out, model)  # type: ignore[arg-type]
+    else:
+        _replay_backtest(
+            engine,
+            since=_date(since),
+            until=_date(until),
+            capacity_per_day=_per_day(capacity),
+            horizon_days=horizon_days,
+            report=report,
+            alerts_out=alerts_out,
+            json_out=json_out,
+            model=model,
+        )
+
+
+def _per_day(capacity: str) -> float:
+    """``50/day`` or ``200/week`` (or a bare number per day) as alerts per day."""
+    count, _, unit = capacity.partition("/")
+    days = {"": 1.0, "day": 1.0, "week": 7.0}.get(unit.strip().lower())
+    try:
+        value = float(count)
+    except ValueError:
+        value = -1.0
+    if days is None or value <= 0:
+        raise typer.BadParameter(f"--capacity {capacity!r}: write e.g. 50/day or 200/week")
+    return value / days
+
+
+def _replay_as_of(engine: Any, when: datetime, scores_out: Path, model: Path | None) -> None:
     from churnwatch import store
     from churnwatch.events import from_payload
     from churnwatch.replay import rows_as_of, write_csv
 
-    when = _date(as_of)
-    engine = store.make_engine(_settings().db_url)
-    store.upgrade(engine)
     scorer = _scorer(engine, model)
     policy = _policy()
     with engine.connect() as conn:
@@ -298,6 +375,205 @@ def replay(
         f"{count} customers as of {when.isoformat()} scored by {scorer.version} "
         f"written to {scores_out}"
     )
+
+
+def _replay_backtest(
+    engine: Any,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    capacity_per_day: float,
+    horizon_days: float,
+    report: Path,
+    alerts_out: Path | None,
+    json_out: bool,
+    model: Path | None,
+) -> None:
+    from rich.progress import Progress
+
+    from churnwatch import store
+    from churnwatch.backtest_report import analyse, write_report
+    from churnwatch.events import from_payload
+    from churnwatch.replay import replay_history
+    from churnwatch.winback_report import fetch
+
+    scorer = _scorer(engine, model)
+    policy, playbook = _policy(), _playbook()
+    with engine.connect() as conn:
+        total = store.count_events(conn, until=until)
+        if total == 0:
+            print(
+                "the event store holds no events to replay: load some with churnwatch import",
+                file=sys.stderr,
+            )
+            raise typer.Exit(2)
+        with Progress(transient=True, disable=json_out) as progress:
+            task = progress.add_task("replaying", total=total)
+            events = (from_payload(p) for p in store.read_events(conn))
+            replayed = replay_history(
+                events,
+                scorer,
+                policy,
+                playbook,
+                until=None if until is None else until.timestamp(),
+                on_event=lambda n: progress.advance(task, n),
+            )
+    start = since.timestamp() if since else replayed.first_s
+    end = until.timestamp() if until else replayed.last_s
+    if alerts_out is not None:
+        alerts_out.write_bytes(b"".join(orjson.dumps(a) + b"\n" for a in replayed.alerts))
+    findings = analyse(
+        replayed,
+        policy,
+        start=start,  # type: ignore[arg-type]
+        end=end,  # type: ignore[arg-type]
+        horizon_days=horizon_days,
+        capacity_per_day=capacity_per_day,
+        scorer=scorer.version,
+        winback=fetch(engine)["winback_effectiveness"],
+    )
+    path = write_report(findings, report)
+    if json_out:
+        print(orjson.dumps({**findings.to_dict(), "report": str(path)}).decode())
+        return
+    every, best = findings.current_metrics["all"], findings.recommended_metrics["all"]
+    print(
+        f"replayed {replayed.replayed:,} events with {scorer.version}: "
+        f"{len(replayed.alerts):,} alerts"
+    )
+    print(
+        f"current thresholds: {every.alerts_per_day:.1f} alerts/day, "
+        f"recall {every.recall or 0:.1%}, value caught {every.value_caught:,.0f}"
+    )
+    fits = "" if findings.recommendation.fits else " (no thresholds fit the capacity)"
+    print(
+        f"recommended{fits}: {best.alerts_per_day:.1f} alerts/day, recall {best.recall or 0:.1%}, "
+        f"value caught {best.value_caught:,.0f}"
+    )
+    print(f"report: {path}")
+
+
+def _replay_publish(
+    engine: Any, since: datetime | None, until: datetime | None, rate: float | None
+) -> None:
+    from churnwatch import store
+    from churnwatch.producing import publish_stored
+    from churnwatch.topics import ensure_topics
+
+    settings = _settings()
+    if settings.broker is None:
+        raise typer.BadParameter("--publish needs CHURNWATCH_BROKER: the broker to rebuild from")
+    ensure_topics(settings.broker, settings.partitions)
+    with engine.connect() as conn:
+        total = store.count_events(conn, since=since, until=until)
+        progress = _progress(total)
+        sent = publish_stored(
+            store.read_events(conn, since=since, until=until),
+            settings.broker,
+            rate=rate,
+            on_record=progress,
+        )
+    print(f"\npublished {sent:,} stored events to {settings.broker} in event-time order")
+
+
+def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    """``a=b`` items (each may hold several, comma-separated) as a dict."""
+    out = {}
+    for value in values or []:
+        for item in value.split(","):
+            name, sep, target = item.partition("=")
+            if not sep or not name.strip() or not target.strip():
+                raise typer.BadParameter(f"{option} {item!r}: write field=value")
+            out[name.strip()] = target.strip()
+    return out
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file of historic events.")],
+    topic: Annotated[
+        str | None,
+        typer.Option(help="purchases, complaints or engagement (default: from each type)."),
+    ] = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="field=column pairs, e.g. customer_id=CustomerID,ts=InvoiceDate,amount=Sales.",
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="field=value constants for every row, e.g. currency=GBP."),
+    ] = None,
+    event_type: Annotated[
+        str | None, typer.Option("--type", help="type of rows that have none, e.g. purchase.")
+    ] = None,
+    date_format: Annotated[
+        str | None,
+        typer.Option(help="strptime format of ts, e.g. '%d/%m/%Y %H:%M' (naive times are UTC)."),
+    ] = None,
+    negative_as_refund: Annotated[
+        bool, typer.Option(help="A purchase with a negative amount is a refund of it.")
+    ] = False,
+    rejects: Annotated[
+        Path | None,
+        typer.Option(help="JSONL of rejected rows and reasons (default: FILE.rejects.jsonl)."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Load historic events into the event store (one transaction; re-importing adds nothing)."""
+    from rich.progress import Progress
+
+    from churnwatch import store
+    from churnwatch.events import INPUT_TOPICS
+    from churnwatch.importing import ImportFailed, RowMapping, import_file
+
+    if not file.is_file():
+        raise typer.BadParameter(f"{file} is not a file")
+    if topic is not None and topic not in INPUT_TOPICS:
+        raise typer.BadParameter(f"--topic {topic!r}: one of {', '.join(INPUT_TOPICS)}")
+    mapping = RowMapping(
+        columns=_pairs(map_, "--map"),
+        constants=_pairs(set_, "--set"),
+        topic=topic,
+        default_type=event_type,
+        date_format=date_format,
+        negative_as_refund=negative_as_refund,
+    )
+    settings = _settings()
+    engine = store.make_engine(settings.db_url)
+    store.upgrade(engine)
+    rejects = rejects or file.with_name(file.name + ".rejects.jsonl")
+    try:
+        with rejects.open("wb") as out, Progress(transient=True, disable=json_out) as progress:
+            task = progress.add_task(f"importing {file.name}", total=None)
+            summary = import_file(
+                engine,
+                file,
+                mapping,
+                rejects=out,
+                now=store.utcnow(),
+                max_future_s=settings.max_future_s,
+                on_row=lambda n: progress.advance(task, n),
+            )
+    except ImportFailed as exc:
+        rejects.unlink(missing_ok=True)
+        print(f"cannot import {file}: {exc}; nothing was stored", file=sys.stderr)
+        raise typer.Exit(2) from None
+    if not summary.rejected:
+        rejects.unlink(missing_ok=True)
+    if json_out:
+        print(orjson.dumps({**summary.to_dict(), "rejects": str(rejects)}).decode())
+        return
+    print(
+        f"{summary.rows:,} rows: {summary.stored:,} stored, "
+        f"{summary.already_stored:,} already stored, {summary.rejected:,} rejected"
+    )
+    for reason, count in summary.reasons.most_common(5):
+        print(f"  {count:,}: {reason}")
+    if summary.rejected:
+        print(f"rejected rows and their reasons: {rejects}")
 
 
 winback_app = typer.Typer(help="Win-back evaluation: effectiveness and failure analysis.")
@@ -328,7 +604,7 @@ def _progress(total: int | None):
     def tick(_record: object) -> None:
         nonlocal seen
         seen += 1
-        if seen % 1000 == 0:
+        if seen % 1000 == 0 or seen == total:
             of = f"/{total}" if total else ""
             sys.stderr.write(f"\rproduced {seen}{of} events")
             sys.stderr.flush()

@@ -1,7 +1,8 @@
 """One customer's record and how an event, or time passing, moves it on.
 
 Plain Python shared by the worker and replay: the fold (features), the
-lifecycle stage and its changes, the tier and the score with the alert policy.
+lifecycle stage and its changes, the tier; :mod:`churnwatch.timeline` moves
+records through event time and applies the alert policy.
 """
 
 from __future__ import annotations
@@ -9,18 +10,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from churnwatch.alerts.config import Playbook, Policy
-from churnwatch.alerts.policy import AlertState, Ending, build_alert, decide, iso, opened, settle
-from churnwatch.alerts.tasks import build_task
+from churnwatch.alerts.policy import AlertState, Ending, iso
 from churnwatch.events import Event
 from churnwatch.features.lifecycle import changes_between, next_change, stage_at
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import CustomerState, apply
 from churnwatch.features.tier import RFM, Population
-from churnwatch.models.scoring import Scorer, explain
 
 _CHANGE_NAMESPACE = uuid.UUID("0b5f7c2e-1d4a-4f86-b3c9-6e2a8d1f0c47")
 
@@ -110,8 +107,6 @@ class CustomerRecord:
         clock = max(at, self.features.last_event_s or at)
         self.advance_to(clock, "silence", changes)
         apply(self.features, event)
-        if event.type == "purchase":
-            self.alerts.note_purchase(at)
         self._restage(clock, event.event_id, changes)
 
     def _restage(self, at: float, cause: str, changes: list[dict[str, Any]]) -> None:
@@ -156,54 +151,3 @@ class Assessment:
             self.endings.append(
                 {"alert_id": ending.alert_id, "status": ending.status, "ts": iso(ending.at)}
             )
-
-
-def assess_all(
-    records: Mapping[str, CustomerRecord],
-    triggers: Mapping[str, tuple[str, float]],
-    population: Population,
-    scorer: Scorer,
-    changes: list[dict[str, Any]],
-    policy: Policy,
-    playbook: Playbook,
-) -> Assessment:
-    """Re-tier, score and apply the alert policy to each triggered customer once.
-
-    ``triggers`` maps a customer to (trigger, time to assess at). Ranks are
-    updated for all of them before any is tiered, so every tier sees the
-    batch's new values; all are scored in one call, and only those that raise
-    an alert are explained. Each raised alert gets its playbook task.
-    """
-    out = Assessment()
-    rows = {}
-    for cid, (_, at) in triggers.items():
-        rows[cid] = records[cid].measure(at)
-        population.update(cid, records[cid].rfm)
-    values = scorer.values(list(rows.values()))
-    raised = []
-    for (cid, (trigger, at)), value in zip(triggers.items(), values, strict=True):
-        record = records[cid]
-        record.retier(population, trigger, at, changes)
-        out.end(settle(record.alerts, policy, at))
-        # a prospect has bought nothing yet: nothing to lose, no churn alert
-        if record.stage == "prospect":
-            continue
-        level = decide(record.alerts, policy, record.value_tier, value, at)
-        if level is not None:
-            raised.append((cid, trigger, at, level, value))
-    scores = explain(scorer, [rows[r[0]] for r in raised], [r[4] for r in raised])
-    for (cid, trigger, at, level, _), score in zip(raised, scores, strict=True):
-        record = records[cid]
-        alert = build_alert(
-            cid,
-            trigger,
-            datetime.fromtimestamp(at, tz=UTC),
-            level,
-            score,
-            record.value_tier,
-            record.stage,
-        )
-        out.end(opened(record.alerts, alert["alert_id"], level, at))
-        out.alerts.append(alert)
-        out.tasks.append(build_task(alert, playbook))
-    return out

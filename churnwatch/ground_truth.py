@@ -90,7 +90,6 @@ def pipeline_alerts(
 
     def flush() -> None:
         alerts.extend(processor.process(batch).alerts)
-        alerts.extend(processor.advance(lambda _: 0).alerts)
         batch.clear()
 
     for offset, payload in enumerate(payloads):

@@ -10,7 +10,6 @@ redelivered batch changes nothing (DESIGN.md, "the store decides").
 from __future__ import annotations
 
 import base64
-import heapq
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,15 +20,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from churnwatch import store
 from churnwatch.alerts.config import Playbook, Policy, load_playbook, load_policy
-from churnwatch.alerts.policy import iso
-from churnwatch.customer import CustomerRecord, assess_all
+from churnwatch.customer import CustomerRecord
 from churnwatch.events import Event, InvalidEvent, decode, payload_of
-from churnwatch.features.state import is_too_late
-from churnwatch.features.tier import Population
 from churnwatch.models.rule import RuleScorer
 from churnwatch.models.scoring import Scorer
 from churnwatch.outcomes import decode_outcome
-from churnwatch.topics import REKEYED
+from churnwatch.timeline import Timeline
+from churnwatch.topics import REKEYED, partition_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,16 +99,15 @@ class _Raced(Exception):
 
 
 class BatchProcessor:
-    """Validates, stores and folds batches of raw records; ages silent customers.
+    """Validates, stores and folds batches of raw records.
 
     It keeps the hot copy of the state rows of the customers it owns
     (:attr:`states`); a customer missing from it is read from the store in the
     batch's own transaction, so the copy is a cache and the store decides.
-    Two derived indexes, rebuilt by :meth:`reload` after every rebalance, cover
-    the same customers: the value-tier population and a wake-up queue of the
-    times at which a silent customer's lifecycle stage changes. *Stream time*
-    is the newest event time seen; silence is measured against it, so a
-    replayed or simulated history ages like a live one.
+    Its :class:`~churnwatch.timeline.Timeline`, rebuilt by :meth:`reload`
+    after every rebalance, holds the value-tier population and the wake-up
+    queue of silent customers. Each batch counts in event-time order, with
+    silence aged in between, exactly as replay counts the store.
     """
 
     def __init__(
@@ -124,22 +120,24 @@ class BatchProcessor:
         scorer: Callable[[], Scorer] = RuleScorer,
         policy: Policy | None = None,
         playbook: Playbook | None = None,
+        partitions: int = 1,
     ) -> None:
         self.engine = engine
-        self.policy = policy or load_policy()
-        self.playbook = playbook or load_playbook()
+        self.timeline = Timeline(policy or load_policy(), playbook or load_playbook())
         #: returns the scorer to use now (a newly promoted model, say)
         self.scorer = scorer
         self.max_future_s = max_future_s
         self.allowed_lateness_s = allowed_lateness_s
         self.clock = clock
+        self.partitions = partitions
         self.states: dict[str, dict[str, Any]] = {}
-        self.population = Population()
-        self.stream_time: float | None = None
-        self._due: list[tuple[float, str]] = []
-        self._scheduled: dict[str, float] = {}
-        # process/advance run in worker threads, reload on a rebalance: one at a time
+        # process runs in worker threads, reload on a rebalance: one at a time
         self._lock = threading.Lock()
+
+    @property
+    def stream_time(self) -> float | None:
+        """The newest event time counted."""
+        return self.timeline.stream_time
 
     def reload(self, partitions: Sequence[int] | None = None) -> int:
         """Load the state of ``partitions`` (default: all) from the store; return the count.
@@ -150,28 +148,8 @@ class BatchProcessor:
         with self._lock:
             with self.engine.connect() as conn:
                 self.states = store.load_states(conn, partitions)
-            self.population = Population()
-            self._due, self._scheduled = [], {}
-            newest = None
-            for customer_id, row in self.states.items():
-                record = CustomerRecord.from_row(customer_id, row)
-                self.population.update(customer_id, record.rfm)
-                self._schedule(record)
-                seen = record.features.last_event_s
-                if seen is not None and (newest is None or seen > newest):
-                    newest = seen
-            self.stream_time = newest
+            self._restart()
             return len(self.states)
-
-    def _schedule(self, record: CustomerRecord) -> None:
-        due = record.next_due()
-        if due is None:
-            return
-        current = self._scheduled.get(record.customer_id)
-        if current is not None and current <= due:
-            return  # the earlier wake-up re-checks and reschedules
-        self._scheduled[record.customer_id] = due
-        heapq.heappush(self._due, (due, record.customer_id))
 
     def _decode_all(
         self, records: Sequence[RawRecord], result: BatchResult, now: datetime
@@ -199,7 +177,16 @@ class BatchProcessor:
             try:
                 return self._process(records, now)
             except _Raced:
+                self._restart()
                 return self._process(records, now)
+            except BaseException:
+                self._restart()
+                raise
+
+    def _restart(self) -> None:
+        # A batch that did not commit must not leave the timeline ahead of the
+        # store; failures are rare, so rebuilding it beats copying it per batch.
+        self.timeline.restart(CustomerRecord.from_row(cid, row) for cid, row in self.states.items())
 
     def _process(self, records: Sequence[RawRecord], now: datetime) -> BatchResult:
         result = BatchResult()
@@ -217,71 +204,55 @@ class BatchProcessor:
 
         with self.engine.begin() as conn:
             stored_from = store.sources_of(conn, first_of_id)
-            missing = {e.customer_id for _, e in first_of_id.values()} - self.states.keys()
-            loaded = store.load_states(conn, customer_ids=missing) if missing else {}
-            working: dict[str, CustomerRecord] = {}
-            trigger: dict[str, str] = {}
-            partitions: dict[str, int] = {}
-            rows = []
+            new: list[tuple[RawRecord, Event]] = []
             for eid, (record, event) in first_of_id.items():
-                if eid in stored_from:
-                    if stored_from[eid] == record.source:
-                        result.redelivered += 1
-                    else:
-                        error = _duplicate_message(eid, stored_from[eid])
-                        result.dead_letters.append(dead_letter(record, error, now))
-                    continue
-                cid = event.customer_id
-                current = working.get(cid)
-                if current is None:
-                    current = working[cid] = CustomerRecord.from_row(
-                        cid, self.states.get(cid) or loaded.get(cid)
-                    )
-                if is_too_late(current.features, event.epoch_s, self.allowed_lateness_s):
-                    error = _too_late_message(event, current, self.allowed_lateness_s)
+                if eid not in stored_from:
+                    new.append((record, event))
+                elif stored_from[eid] == record.source:
+                    result.redelivered += 1
+                else:
+                    error = _duplicate_message(eid, stored_from[eid])
                     result.dead_letters.append(dead_letter(record, error, now))
-                    continue
-                current.fold(event, result.changes)
-                trigger[cid] = eid
-                partitions[cid] = record.partition
-                rows.append(_event_row(record, event, now))
+            missing = {e.customer_id for _, e in new} - self.states.keys()
+            loaded = store.load_states(conn, customer_ids=missing) if missing else {}
 
+            def get(cid: str) -> CustomerRecord | None:
+                row = self.states.get(cid) or loaded.get(cid)
+                return None if row is None else CustomerRecord.from_row(cid, row)
+
+            # folded, and stored (``seq``), in event-time order
+            ordered = sorted(new, key=lambda pair: (pair[1].epoch_s, pair[1].event_id))
+            run = self.timeline.run(
+                [event for _, event in ordered],
+                get,
+                self.scorer(),
+                allowed_lateness_s=self.allowed_lateness_s,
+            )
+            late = {id(event) for event in run.late}
+            for record, event in new:
+                if id(event) in late:
+                    error = _too_late_message(event, run.touched, get, self.allowed_lateness_s)
+                    result.dead_letters.append(dead_letter(record, error, now))
+            partitions = {cid: self._partition_of(cid) for cid in run.touched}
+            rows = []
+            for record, event in ordered:
+                if id(event) not in late:
+                    partitions[event.customer_id] = record.partition
+                    rows.append(_event_row(record, event, now))
             new_ids = store.append_events(conn, rows)
             if len(new_ids) != len(rows):
                 raise _Raced
-            # scored as of each customer's newest event, triggered by their last one
-            triggers = {
-                cid: (eid, working[cid].features.last_event_s) for cid, eid in trigger.items()
-            }
-            self._assess(working, triggers, result)
-            newest = max((at for _, at in triggers.values()), default=None)
-            if newest is not None and (self.stream_time is None or newest > self.stream_time):
-                self.stream_time = newest
-            self._save(conn, working, partitions, result)
+            result.changes = run.changes
+            result.alerts = run.assessment.alerts
+            result.tasks = run.assessment.tasks
+            result.endings = run.assessment.endings
+            self._save(conn, run.touched, partitions, result)
         self.states.update(result.states)
         result.stored = len(new_ids)
         return result
 
-    def _assess(
-        self,
-        working: Mapping[str, CustomerRecord],
-        triggers: Mapping[str, tuple[str, float]],
-        result: BatchResult,
-    ) -> None:
-        """Score each triggered customer once, with the scorer current now."""
-        if triggers:
-            done = assess_all(
-                working,
-                triggers,
-                self.population,
-                self.scorer(),
-                result.changes,
-                self.policy,
-                self.playbook,
-            )
-            result.alerts += done.alerts
-            result.tasks += done.tasks
-            result.endings += done.endings
+    def _partition_of(self, customer_id: str) -> int:
+        return partition_of(customer_id, self.partitions)
 
     def _save(
         self,
@@ -290,7 +261,7 @@ class BatchProcessor:
         partitions: Mapping[str, int],
         result: BatchResult,
     ) -> None:
-        """Write changed customers, their changes and alerts; queue their wake-ups.
+        """Write changed customers, their changes, alerts and tasks.
 
         The hot copy is updated by the caller once the transaction has
         committed: a failed batch must leave it as the store has it, or a retry
@@ -309,7 +280,6 @@ class BatchProcessor:
                     "value_tier": record.value_tier,
                 }
             )
-            self._schedule(record)
         store.save_states(conn, rows)
         # A late event can move a customer's stage back in time, so that silence
         # re-derives a change (and its alert) already recorded: the id is the
@@ -345,35 +315,6 @@ class BatchProcessor:
         result.stored = len(new)
         return result
 
-    def advance(self, partition_of: Callable[[str], int]) -> BatchResult:
-        """Age silent customers to stream time: stage changes, re-scores, alerts."""
-        result = BatchResult()
-        with self._lock:
-            until = self.stream_time
-            if until is None:
-                return result
-            working: dict[str, CustomerRecord] = {}
-            triggers: dict[str, tuple[str, float]] = {}
-            partitions: dict[str, int] = {}
-            while self._due and self._due[0][0] <= until:
-                due, cid = heapq.heappop(self._due)
-                if self._scheduled.get(cid) != due:
-                    continue  # superseded by a later event
-                del self._scheduled[cid]
-                row = self.states.get(cid)
-                if row is None:
-                    continue  # no longer ours
-                record = working[cid] = CustomerRecord.from_row(cid, row)
-                partitions[cid] = partition_of(cid)
-                changed_at = record.advance_to(until, "silence", result.changes)
-                if changed_at is not None:
-                    triggers[cid] = (f"{record.stage}@{iso(changed_at)}", changed_at)
-            self._assess(working, triggers, result)
-            with self.engine.begin() as conn:
-                self._save(conn, working, partitions, result)
-            self.states.update(result.states)
-        return result
-
 
 def _event_row(record: RawRecord, event: Event, now: datetime) -> dict[str, Any]:
     return {
@@ -388,8 +329,14 @@ def _event_row(record: RawRecord, event: Event, now: datetime) -> dict[str, Any]
     }
 
 
-def _too_late_message(event: Event, record: CustomerRecord, lateness_s: float) -> str:
-    newest = datetime.fromtimestamp(record.features.last_event_s, tz=event.ts.tzinfo)  # type: ignore[arg-type]
+def _too_late_message(
+    event: Event,
+    touched: Mapping[str, CustomerRecord],
+    get: Callable[[str], CustomerRecord | None],
+    lateness_s: float,
+) -> str:
+    record = touched.get(event.customer_id) or get(event.customer_id)
+    newest = datetime.fromtimestamp(record.features.last_event_s, tz=event.ts.tzinfo)  # type: ignore[union-attr,arg-type]
     behind = (newest - event.ts).total_seconds() / 3600
     return (
         f"too late: ts {event.ts.isoformat()} is {behind:.1f} h before the newest event "

@@ -7,6 +7,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import orjson
+
+from churnwatch.events import TOPIC_OF_TYPE
 from churnwatch.simulator import SimRecord
 
 
@@ -58,3 +61,22 @@ def write_jsonl(records: Iterable[SimRecord], path: Path) -> Counter[str]:
             out.write(record.value + b"\n")
             counts[record.kind] += 1
     return counts
+
+
+def publish_stored(
+    payloads: Iterable[dict],
+    bootstrap: str,
+    *,
+    rate: float | None = None,
+    on_record: Callable[[SimRecord], None] | None = None,
+) -> int:
+    """Send stored event payloads to their topics, keyed by customer; return the count.
+
+    A worker on a fresh store folds them as new events; one on the store they
+    came from takes them for redeliveries from elsewhere and dead-letters them.
+    """
+    records = (
+        SimRecord(TOPIC_OF_TYPE[p["type"]], p["customer_id"].encode(), orjson.dumps(p), "valid")
+        for p in payloads
+    )
+    return produce(records, bootstrap, rate=rate, on_record=on_record).total()

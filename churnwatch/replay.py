@@ -1,26 +1,34 @@
-"""Replay over the event store, without a broker: customer rows as of a time.
+"""Replay over the event store, without a broker.
 
-The same code as the worker runs: :class:`~churnwatch.customer.CustomerRecord`
-folds each customer's events, lets time run to ``T``, measures the features,
-ranks the tiers and scores. Day buckets end at ``T``'s time of day, so every
-window is exactly DESIGN.md's ``T - N days < ts <= T``.
+Two uses, both on the code the worker runs:
+
+- :func:`replay_history` sends stored events, in event-time order, through the
+  worker's :class:`~churnwatch.timeline.Timeline`: the alerts that would have
+  fired, plus a compact :class:`Trace` of every purchase and scored assessment
+  from which the backtest re-runs the alert policy under other thresholds;
+- :func:`rows_as_of` gives every customer's row as of a time ``T``. Day buckets
+  end at ``T``'s time of day, so every window is exactly DESIGN.md's
+  ``T - N days < ts <= T``.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from churnwatch.alerts.config import Policy
+from churnwatch.alerts.config import Playbook, Policy
 from churnwatch.customer import CustomerRecord
 from churnwatch.events import Event
 from churnwatch.features.row import FEATURE_NAMES
 from churnwatch.features.state import DAY_S, CustomerState
-from churnwatch.features.tier import Population
+from churnwatch.features.tier import TIERS, Population
 from churnwatch.models.reasons import primary_reason
 from churnwatch.models.scoring import Scorer
+from churnwatch.timeline import Run, Timeline
 
 #: DESIGN.md's columns of ``replay --as-of``; every other feature follows them.
 DESIGN_COLUMNS = (
@@ -72,6 +80,7 @@ def rows_as_of(
         record.advance_to(as_of_s, "silence", changes)
         measured[cid] = record.measure(as_of_s)
         population.update(cid, record.rfm)
+    population.rerank()
     order = sorted(records)
     values = scorer.values([measured[cid] for cid in order])
     rows = []
@@ -103,3 +112,119 @@ def write_csv(rows: Iterable[dict[str, Any]], path: Path) -> int:
             writer.writerow({k: ("" if row[k] is None else row[k]) for k in COLUMNS})
             count += 1
     return count
+
+
+#: kinds of :class:`Trace` steps
+PURCHASE, ASSESS, ASSESS_PROSPECT = 0, 1, 2
+
+
+@dataclass
+class Trace:
+    """Every purchase and assessment of a replay, in order, in compact columns.
+
+    Enough to re-run the alert policy (``settle``/``decide``/``opened``) under
+    other thresholds without folding or scoring again.
+    """
+
+    customers: list[str] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)
+    customer: array = field(default_factory=lambda: array("i"))
+    at: array = field(default_factory=lambda: array("d"))
+    kind: array = field(default_factory=lambda: array("b"))
+    #: position in :data:`~churnwatch.features.tier.TIERS`
+    tier: array = field(default_factory=lambda: array("b"))
+    value: array = field(default_factory=lambda: array("d"))
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+    def extend(self, run: Run) -> None:
+        """Append a run's steps with their scores."""
+        values = iter(run.values)
+        tier_of = {name: i for i, name in enumerate(TIERS)}
+        for step in run.steps:
+            cid = self.index.get(step.customer_id)
+            if cid is None:
+                cid = self.index[step.customer_id] = len(self.customers)
+                self.customers.append(step.customer_id)
+            self.customer.append(cid)
+            self.at.append(step.at)
+            self.tier.append(tier_of[step.tier])
+            if step.is_purchase:
+                self.kind.append(PURCHASE)
+                self.value.append(0.0)
+            else:
+                self.kind.append(ASSESS_PROSPECT if step.stage == "prospect" else ASSESS)
+                self.value.append(next(values))
+
+
+@dataclass
+class Replayed:
+    """What a replay of the store produced."""
+
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    trace: Trace = field(default_factory=Trace)
+    #: customer → [(time, signed amount)] of every purchase and refund, also after ``until``
+    purchases: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    #: events sent through the timeline
+    replayed: int = 0
+    first_s: float | None = None
+    last_s: float | None = None
+
+
+def replay_history(
+    events: Iterable[Event],
+    scorer: Scorer,
+    policy: Policy,
+    playbook: Playbook,
+    *,
+    until: float | None = None,
+    chunk: int = 20_000,
+    on_event: Callable[[int], None] | None = None,
+) -> Replayed:
+    """Send ``events`` (event-time order) with ``ts <= until`` through the worker's timeline.
+
+    Events come in chunks of ``chunk``, each scored in one call, so a replay
+    holds one chunk and the compact trace, never the whole history.
+    Purchases after ``until`` are only noted: they say who came back.
+    ``on_event(n)`` reports progress every chunk.
+    """
+    out = Replayed()
+    timeline = Timeline(policy, playbook)
+    records: dict[str, CustomerRecord] = {}
+    pending: list[Event] = []
+
+    def flush() -> None:
+        run = timeline.run(pending, records.get, scorer)
+        records.update(run.touched)
+        out.alerts.extend(run.assessment.alerts)
+        out.trace.extend(run)
+        out.replayed += len(pending)
+        if on_event is not None:
+            on_event(len(pending))
+        pending.clear()
+
+    for event in _noting_purchases(events, out):
+        if until is not None and event.epoch_s > until:
+            continue
+        pending.append(event)
+        if len(pending) >= chunk:
+            flush()
+    flush()
+    if until is not None:
+        run = timeline.run([], records.get, scorer, until=until)
+        out.alerts.extend(run.assessment.alerts)
+        out.trace.extend(run)
+    return out
+
+
+def _noting_purchases(events: Iterable[Event], out: Replayed) -> Iterator[Event]:
+    for event in events:
+        at = event.epoch_s
+        if out.first_s is None:
+            out.first_s = at
+        out.last_s = at
+        if event.type in ("purchase", "refund"):
+            sign = 1.0 if event.type == "purchase" else -1.0
+            out.purchases.setdefault(event.customer_id, []).append((at, sign * event.amount))  # type: ignore[attr-defined]
+        yield event

@@ -58,8 +58,6 @@ class Settings:
     session_timeout_s: float = 2.0
     #: How far (seconds) an event may lag its customer's newest one and still count.
     allowed_lateness_s: float = 7 * 86400.0
-    #: How often (wall seconds) the worker ages silent customers to stream time.
-    silence_check_s: float = 1.0
     #: A model artifact folder to score with always; ``None``: the promoted model.
     model: Path | None = None
     #: How often (wall seconds) the worker asks the registry for a newly promoted model.
@@ -102,7 +100,6 @@ class Settings:
             allowed_lateness_s=_env_number(
                 "CHURNWATCH_ALLOWED_LATENESS_S", cls.allowed_lateness_s, float
             ),
-            silence_check_s=_env_number("CHURNWATCH_SILENCE_CHECK_S", cls.silence_check_s, float),
             model=_env_path("CHURNWATCH_MODEL"),
             model_check_s=_env_number("CHURNWATCH_MODEL_CHECK_S", cls.model_check_s, float),
             policy_file=_env_path("CHURNWATCH_POLICY_FILE"),

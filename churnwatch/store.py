@@ -364,17 +364,32 @@ def add_changes(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]
     return _add_once(conn, customer_changes, "change_id", parsed)
 
 
-def read_events(
-    conn: Connection, *, until: datetime | None = None, since: datetime | None = None
-) -> Iterator[dict[str, Any]]:
-    """Stored event payloads in event-time order (``since <= ts <= until``), streamed."""
-    query = sa.select(events.c.payload).order_by(events.c.ts, events.c.seq)
+def _between(query: Any, since: datetime | None, until: datetime | None) -> Any:
     if since is not None:
         query = query.where(events.c.ts >= since)
     if until is not None:
         query = query.where(events.c.ts <= until)
-    for (payload,) in conn.execution_options(yield_per=5000).execute(query):
+    return query
+
+
+def read_events(
+    conn: Connection, *, until: datetime | None = None, since: datetime | None = None
+) -> Iterator[dict[str, Any]]:
+    """Stored event payloads in event-time order (``since <= ts <= until``), streamed.
+
+    Ties are broken by ``event_id``, as the worker orders a batch.
+    """
+    query = sa.select(events.c.payload).order_by(events.c.ts, events.c.event_id)
+    for (payload,) in conn.execution_options(yield_per=5000).execute(_between(query, since, until)):
         yield payload
+
+
+def count_events(
+    conn: Connection, *, until: datetime | None = None, since: datetime | None = None
+) -> int:
+    """How many stored events have ``since <= ts <= until``."""
+    query = sa.select(sa.func.count()).select_from(events)
+    return conn.execute(_between(query, since, until)).scalar_one()
 
 
 def register_model(conn: Connection, version: str, path: str, card: Mapping[str, Any]) -> None:

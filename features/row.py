@@ -10,6 +10,8 @@ the README's feature table is checked against it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import zip_longest
+from operator import add
 from typing import Any
 
 from churnwatch.features import state as s
@@ -188,26 +190,50 @@ def _days(as_of_s: float, since: float | None) -> float | None:
     return None if since is None else (as_of_s - since) / DAY_S
 
 
+def _totals(buckets: list[list[int]]) -> list[int]:
+    """Column totals of some day buckets: sums, or maxima for the max slots."""
+    # map, zip_longest and sum run in C: one pass over the buckets, not a loop
+    # per slot; a bucket holds the slots up to the last one it used
+    columns = list(zip_longest(*buckets, fillvalue=0))
+    totals = list(map(sum, columns))
+    for i in s.MAX_SLOTS:
+        if i < len(columns):
+            totals[i] = max(columns[i])
+    return totals + [0] * (s.N_SLOTS - len(totals))
+
+
+def _merge(a: list[int], b: list[int]) -> list[int]:
+    merged = list(map(add, a, b))
+    for i in s.MAX_SLOTS:
+        merged[i] = max(a[i], b[i])
+    return merged
+
+
 def _sums(state: CustomerState, as_of_s: float) -> tuple[list[int], ...]:
-    """Counter totals over the 30, 90 and 365-day windows and the trend baseline."""
-    w30, w90, w365, base = ([0] * s.N_SLOTS for _ in range(4))
+    """Counter totals over the 30, 90 and 365-day windows and the trend baseline.
+
+    Each bucket is added once, to one of four age segments (0-30, 30-90,
+    90-120, 120-365 days); the windows are unions of segments.
+    """
+    segments: tuple[list[list[int]], ...] = ([], [], [], [])
     today = bucket_of(as_of_s, state.origin_s)
     for day, slots in state.buckets.items():
         age = today - day
         if age < 0 or age >= s.KEEP_DAYS:
             continue
-        targets = [w365]
-        if age < 90:
-            targets.append(w90)
-            if age < 30:
-                targets.append(w30)
-        if _BASE_FROM <= age < _BASE_TO:
-            targets.append(base)
-        for acc in targets:
-            for i, value in enumerate(slots):
-                if value:
-                    acc[i] = max(acc[i], value) if i in s.MAX_SLOTS else acc[i] + value
-    return w30, w90, w365, base
+        if age < _BASE_FROM:  # the baseline starts where the 30-day window ends
+            segments[0].append(slots)
+        elif age < 90:
+            segments[1].append(slots)
+        elif age < _BASE_TO:
+            segments[2].append(slots)
+        else:
+            segments[3].append(slots)
+    recent, middle, older, oldest = (_totals(seg) for seg in segments)
+    w90 = _merge(recent, middle)
+    base = _merge(middle, older)
+    w365 = _merge(w90, _merge(older, oldest))
+    return recent, w90, w365, base
 
 
 def feature_row(state: CustomerState, as_of_s: float | None = None) -> dict[str, Any]:

@@ -6,9 +6,12 @@ in 365 days). Their mean percentile decides the tier: at least
 ``HIGH_RANK`` is high-value, at least ``POTENTIAL_RANK`` potential, the rest
 general. A customer with no purchase in a year is general.
 
-The ranks come from exact counts of the population's current values in small
-bins (2 % wide for money), updated as customers change, so the tiers move with
-the population without any fixed spend cut-off.
+The ranks come from exact counts of the population's values in small bins
+(2 % wide for money), so the tiers move with the population without any fixed
+spend cut-off. Counts change with every customer update, but ranks are read
+from the snapshot taken by :meth:`Population.rerank` (the stream loop takes one
+per day of event time): a tier then depends on the day, not on how the events
+of that day were batched, and reading one costs a binary search.
 """
 
 from __future__ import annotations
@@ -25,14 +28,16 @@ TIERS = ("high", "potential", "general")
 
 
 class Distribution:
-    """How many members currently hold each bin; mid-ranks by binary search."""
+    """How many members hold each bin; mid-ranks from the last snapshot."""
 
     def __init__(self) -> None:
         self._counts: dict[int, int] = {}
+        self._total = 0
+        # the snapshot: sorted bins, members below each, members in each
         self._bins: list[int] = []
         self._below: list[int] = []
-        self._total = 0
-        self._dirty = False
+        self._here: list[int] = []
+        self._ranked_total = 0
 
     def add(self, value_bin: int, delta: int = 1) -> None:
         """Count one more (or, with ``delta=-1``, one fewer) member in ``value_bin``."""
@@ -42,23 +47,26 @@ class Distribution:
         else:
             del self._counts[value_bin]
         self._total += delta
-        self._dirty = True
+
+    def snapshot(self) -> None:
+        """Take the current counts as the ones :meth:`rank` reads."""
+        self._bins = sorted(self._counts)
+        self._here = [self._counts[b] for b in self._bins]
+        running, self._below = 0, []
+        for count in self._here:
+            self._below.append(running)
+            running += count
+        self._ranked_total = self._total
 
     def rank(self, value_bin: int) -> float:
-        """Share of members below ``value_bin``, plus half of those in it."""
-        if self._dirty:
-            self._bins = sorted(self._counts)
-            running, self._below = 0, []
-            for b in self._bins:
-                self._below.append(running)
-                running += self._counts[b]
-            self._dirty = False
-        if not self._total:
+        """Share of the snapshot's members below ``value_bin``, plus half of those in it."""
+        if not self._ranked_total:
             return 0.5
         i = bisect.bisect_left(self._bins, value_bin)
-        below = self._below[i] if i < len(self._bins) else self._total
-        here = self._counts.get(value_bin, 0)
-        return (below + here / 2) / self._total
+        if i == len(self._bins):
+            return 1.0
+        here = self._here[i] if self._bins[i] == value_bin else 0
+        return (self._below[i] + here / 2) / self._ranked_total
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +107,13 @@ class Population:
             for dist, b in zip(self._dists, new, strict=True):
                 dist.add(b)
 
+    def rerank(self) -> None:
+        """Snapshot the current values: tiers are read against them until the next call."""
+        for dist in self._dists:
+            dist.snapshot()
+
     def value_score(self, customer_id: str) -> float | None:
-        """Mean R, F and M percentile in [0, 1], or ``None`` outside the population."""
+        """Mean R, F and M percentile in [0, 1] (snapshot ranks), or ``None`` outside."""
         bins = self._members.get(customer_id)
         if bins is None:
             return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -23,7 +22,6 @@ from churnwatch.topics import (
     REKEYED,
     WINBACK_OUTCOMES,
     WINBACK_TASKS,
-    partition_of,
 )
 
 ORIGIN_HEADER = "churnwatch-origin"
@@ -86,6 +84,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         scorer=ModelSource(engine, pinned=settings.model, check_every_s=settings.model_check_s),
         policy=load_policy(settings.policy_file or DEFAULT_POLICY),
         playbook=load_playbook(settings.playbook_file or DEFAULT_PLAYBOOK),
+        partitions=settings.partitions,
     )
 
     # The hot copy of customer state lives in the processor and is reloaded from
@@ -136,9 +135,6 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
 
-    def owner(customer_id: str) -> int:
-        return partition_of(customer_id, settings.partitions)
-
     outcomes_in = app.topic(WINBACK_OUTCOMES, key_serializer="raw", value_serializer="raw")
 
     @app.agent(outcomes_in, name="outcomes")
@@ -151,15 +147,9 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     @app.agent(inputs, name="intake")
     async def intake(stream: faust.StreamT) -> None:
         batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)
-        aged_at = time.monotonic()
         async for events in batches:
             records = [raw_record(event) for event in events]
-            result = await until_stored(processor.process, records)
-            await publish(result)
-            # Silent customers age in the same loop, never beside a batch, so the
-            # two never work on one customer at once.
-            if time.monotonic() - aged_at >= settings.silence_check_s:
-                aged_at = time.monotonic()
-                await publish(await until_stored(processor.advance, owner))
+            # silent customers age inside the batch, in event-time order
+            await publish(await until_stored(processor.process, records))
 
     return app

@@ -96,14 +96,19 @@ def test_tiers_are_relative_to_the_population() -> None:
     # ten customers, customer i bought i times for 100 each, the last one on day i
     for i in range(1, 11):
         population.update(f"c{i}", RFM(at(i), i, 100.0 * i))
+    population.rerank()
     tiers = [population.tier(f"c{i}") for i in range(1, 11)]
     assert tiers == ["general"] * 5 + ["potential"] * 3 + ["high"] * 2
     assert population.value_score("c10") == pytest.approx(0.95)
     # the population moves: ten bigger customers arrive and c10 is no longer on top
     for i in range(11, 21):
         population.update(f"c{i}", RFM(at(i), i, 100.0 * i))
+    # ranks are read from the last snapshot until the next one
+    assert population.tier("c10") == "high"
+    population.rerank()
     assert population.tier("c10") == "general"
     assert population.tier("c20") == "high"
     # a customer with no purchase in a year leaves the ranking
     population.update("c20", RFM(at(20), 0, 0.0))
+    population.rerank()
     assert population.tier("c20") == "general" and len(population) == 19

@@ -125,13 +125,18 @@ def test_state_and_alerts_follow_the_rule(engine: sa.Engine) -> None:
     for event, topic in ((login, "engagement"), (complaint, "complaints")):
         results.append(proc.process([rec(event, 0, topic)]))
     result = results[-1]
-    # day 60: 60/90*0.7 = 0.4667 -> watch; day 100: 0.7 + 0.3 * 1/(0+1) = 1.0 -> critical
+    # Day 60: c1 turns cooling (a lone purchase: 60 days at most) before the
+    # login of that moment counts: 60/90*0.7 = 0.4667 -> watch, raised by the
+    # silence; the login's own score is the same level, so no second alert.
+    # Day 90: lapsed, 0.7 -> high, raised by the silence when the complaint of
+    # day 100 arrives, which then scores 0.7 + 0.3 * 1/(0+1) = 1.0 -> critical.
     alerts = [a for r in results for a in r.alerts]
     assert [(a["risk_level"], a["score"], a["reason"], a["trigger"]) for a in alerts] == [
-        ("watch", 0.4667, "needs_changed", "l1"),
+        ("watch", 0.4667, "needs_changed", "cooling@2026-01-12T00:00:00+00:00"),
+        ("high", 0.7, "needs_changed", "lapsed@2026-02-11T00:00:00+00:00"),
         ("critical", 1.0, "communication", "k1"),
     ]
-    assert result.states["c1"]["alert"][:2] == [alerts[1]["alert_id"], "critical"]
+    assert result.states["c1"]["alert"][:2] == [alerts[2]["alert_id"], "critical"]
     with engine.connect() as conn:
         rows = conn.execute(sa.select(store.alerts.c.alert_id, store.alerts.c.value_tier)).all()
         states = store.load_states(conn)
@@ -141,19 +146,22 @@ def test_state_and_alerts_follow_the_rule(engine: sa.Engine) -> None:
     tasks = [t for r in results for t in r.tasks]
     assert [(t["alert_id"], t["owner_queue"]) for t in tasks] == [
         (alerts[0]["alert_id"], "personalisation"),
-        (alerts[1]["alert_id"], "customer-care"),
+        (alerts[1]["alert_id"], "personalisation"),
+        (alerts[2]["alert_id"], "customer-care"),
     ]
-    assert store.count_rows(engine, store.winback_tasks) == 2
-    # the watch alert of day 60 had expired 30 days later, before the critical one
+    assert store.count_rows(engine, store.winback_tasks) == 3
+    # the watch alert of day 60 expired 30 days later, just before the high one;
+    # the critical one escalated the high one
     assert results[-1].endings == [
-        {"alert_id": alerts[0]["alert_id"], "status": "expired", "ts": "2026-02-11T00:00:00+00:00"}
+        {"alert_id": alerts[0]["alert_id"], "status": "expired", "ts": "2026-02-11T00:00:00+00:00"},
+        {"alert_id": alerts[1]["alert_id"], "status": "escalated", "ts": alerts[2]["ts"]},
     ]
     assert states["c1"] == result.states["c1"]
     # a purchase re-arms the customer
     later = proc.process([rec(purchase("e2", 101), 1)])
     assert later.states["c1"]["alert"][0] is None and later.alerts == []
     assert later.endings == [
-        {"alert_id": alerts[1]["alert_id"], "status": "won_back", "ts": purchase("e2", 101)["ts"]}
+        {"alert_id": alerts[2]["alert_id"], "status": "won_back", "ts": purchase("e2", 101)["ts"]}
     ]
 
 
@@ -199,29 +207,30 @@ def test_too_late_events_are_dead_lettered_and_not_stored(engine: sa.Engine) -> 
 
 def test_silent_customers_age_in_stream_time(engine: sa.Engine) -> None:
     proc = processor(engine)
-    # c1 buys every 10 days until day 20; c2 keeps the stream moving until day 80
+    # c1 buys every 10 days until day 20; c2 keeps the stream moving until day 78
     for i, day in enumerate((0, 10, 20)):
         proc.process([rec(purchase(f"a{i}", day), i)])
-    for i, day in enumerate(range(21, 81, 3)):
-        batch = [rec(purchase(f"b{i}", day, cid="c2"), 100 + i, key=b"c2")]
-        proc.process(batch)
+    results = [
+        proc.process([rec(purchase(f"b{i}", day, cid="c2"), 100 + i, key=b"c2")])
+        for i, day in enumerate(range(21, 81, 3))
+    ]
     assert proc.stream_time == (T0 + timedelta(days=78)).timestamp()
-
-    aged = proc.advance(lambda cid: 0)
     moves = [
         (c["to_value"], c["ts"][:10])
-        for c in aged.changes
+        for r in results
+        for c in r.changes
         if c["customer_id"] == "c1" and c["field"] == "lifecycle_stage"
     ]
-    # new ends on day 30; a 10-day gap makes c1 cooling after 20 idle days, at risk after 30
+    # new ends on day 30; a 10-day gap makes c1 cooling after 20 idle days, at risk
+    # after 30: each move is made by the first of c2's events at or after it
     assert moves == [
         ("active", "2025-12-13"),
         ("cooling", "2025-12-23"),
         ("at_risk", "2026-01-02"),
     ]
-    assert aged.states["c1"]["lifecycle_stage"] == "at_risk"
-    # rescored at the moment it became at risk: 30 idle days -> 0.2333, below every threshold
-    assert aged.alerts == []
+    assert proc.states["c1"]["lifecycle_stage"] == "at_risk"
+    # rescored at each move; at risk after 30 idle days -> 0.2333, below every threshold
+    assert [a for r in results for a in r.alerts if a["customer_id"] == "c1"] == []
     with engine.connect() as conn:
         stored = (
             conn.execute(
@@ -239,14 +248,18 @@ def test_silent_customers_age_in_stream_time(engine: sa.Engine) -> None:
             )
         ).scalar_one()
     assert stored == ["new", "active", "cooling", "at_risk"] and stage == "at_risk"
-    # nothing is due again until c1 lapses at day 110
-    assert proc.advance(lambda cid: 0).changes == []
 
     # a restarted worker rebuilds its wake-ups and tiers from the stored rows
     fresh = processor(engine)
     assert fresh.reload() == 2
-    assert fresh.stream_time == proc.stream_time and len(fresh.population) == 2
-    assert fresh.advance(lambda cid: 0).changes == []
+    assert fresh.stream_time == proc.stream_time and len(fresh.timeline.population) == 2
+    # nothing is due for c1 until it lapses on day 110
+    quiet = fresh.process([rec(purchase("b100", 109, cid="c2"), 200, key=b"c2")])
+    assert [c for c in quiet.changes if c["customer_id"] == "c1"] == []
+    lapsed = fresh.process([rec(purchase("b101", 111, cid="c2"), 201, key=b"c2")])
+    assert [(c["customer_id"], c["to_value"], c["ts"][:10]) for c in lapsed.changes] == [
+        ("c1", "lapsed", "2026-03-03")
+    ]
 
 
 def test_a_customer_missing_from_the_hot_copy_is_read_from_the_store(engine: sa.Engine) -> None:
@@ -292,8 +305,7 @@ def test_a_late_event_never_publishes_a_silence_alert_twice(engine: sa.Engine) -
     )
     for i, day in enumerate((0, 10, 20)):
         proc.process([rec(purchase(f"a{i}", day), i)])
-    proc.process([rec(purchase("b1", 115, cid="c2"), 100, key=b"c2")])
-    first = proc.advance(lambda cid: 0)
+    first = proc.process([rec(purchase("b1", 115, cid="c2"), 100, key=b"c2")])
     # lapsed 90 days after the last purchase: 0.7 -> a high alert, triggered by the move
     assert [(a["customer_id"], a["risk_level"], a["trigger"][:17]) for a in first.alerts] == [
         ("c1", "high", "lapsed@2026-03-03")
@@ -303,7 +315,8 @@ def test_a_late_event_never_publishes_a_silence_alert_twice(engine: sa.Engine) -
     login = login_event("late", 30)
     late = proc.process([rec(login, 3, topic="engagement")])
     assert late.states["c1"]["lifecycle_stage"] == "active" and late.alerts == []
-    again = proc.advance(lambda cid: 0)
+    # the next event in stream time wakes c1 again
+    again = proc.process([rec(purchase("b2", 116, cid="c2"), 101, key=b"c2")])
     assert again.alerts == []
     assert [c["to_value"] for c in again.changes if c["customer_id"] == "c1"] == []
     with engine.connect() as conn:

@@ -6,8 +6,10 @@ import csv
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from churnwatch.alerts.config import load_policy
 from churnwatch.features.state import DAY_S
@@ -138,3 +140,74 @@ def test_replay_command_writes_the_csv(tmp_path: Path) -> None:
     }
     assert {k: v for k, v in rows["a"].items() if v != ""} == expected
     assert rows["c"]["satisfaction_mean"] == ""  # empty, not "None"
+
+
+def test_the_analyst_path_csv_to_threshold_report(tmp_path: Path) -> None:
+    """The README's three commands: import a purchases CSV, backtest, read the report."""
+    from churnwatch.simulator import Simulation, records
+
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    sim = Simulation(80, now - timedelta(days=300), now, seed=5, churn_share=0.5)
+    csv_path = tmp_path / "purchases.csv"
+    with csv_path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["Customer", "Date", "Total", "Order"])
+        for r in records(sim, bad_share=0):
+            e = orjson.loads(r.value)
+            if e["type"] == "purchase":
+                when = datetime.fromisoformat(e["ts"]).strftime("%d/%m/%Y %H:%M")
+                writer.writerow([e["customer_id"], when, e["amount"], e["order_id"]])
+    env = {**os.environ, "CHURNWATCH_DB_URL": f"sqlite:///{tmp_path / 'store.db'}"}
+
+    def cli(*args: object) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [sys.executable, "-m", "churnwatch", *map(str, args)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        return done
+
+    loaded = cli(
+        "import",
+        csv_path,
+        "--type",
+        "purchase",
+        "--set",
+        "currency=EUR,channel=web",
+        "--map",
+        "customer_id=Customer,ts=Date,amount=Total,order_id=Order",
+        "--date-format",
+        "%d/%m/%Y %H:%M",
+        "--json",
+    )
+    summary = orjson.loads(loaded.stdout)
+    assert summary["rejected"] == 0 and summary["stored"] > 500
+    report = tmp_path / "report"
+    alerts = tmp_path / "alerts.jsonl"
+    done = cli(
+        "replay",
+        "--from",
+        "2025-10-01",
+        "--capacity",
+        "2/day",
+        "--horizon-days",
+        "60",
+        "--report",
+        report,
+        "--alerts-out",
+        alerts,
+        "--json",
+    )
+    findings = orjson.loads(done.stdout.splitlines()[-1])
+    assert findings["events"] == summary["stored"]
+    assert findings["capacity_per_day"] == 2.0
+    assert findings["recommended"]["all"]["alerts_per_day"] <= 2.0 or not findings["fits_capacity"]
+    fired = [orjson.loads(line) for line in alerts.read_bytes().splitlines()]
+    assert fired and all(a["model_version"] == "rule-v3" for a in fired)
+    text = (report / "report.md").read_text()
+    assert "## Current and recommended thresholds" in text and "[thresholds.general]" in text
+    for png in ("precision_recall.png", "alert_volume.png", "lead_time.png"):
+        assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

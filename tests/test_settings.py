@@ -44,9 +44,7 @@ def test_bad_values_are_named(
 
 
 def test_settings_survive_a_trip_through_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    wanted = Settings(
-        broker="b:1", partitions=3, allowed_lateness_s=3600.0, silence_check_s=0.5, web_port=0
-    )
+    wanted = Settings(broker="b:1", partitions=3, allowed_lateness_s=3600.0, web_port=0)
     for name, value in wanted.to_env().items():
         monkeypatch.setenv(name, value)
     assert Settings.from_env() == wanted

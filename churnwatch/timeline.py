@@ -1,0 +1,211 @@
+"""Customers moved through event time: the one loop the worker and replay share.
+
+Events count one at a time, in the order given: the worker sorts each batch by
+event time, replay reads the store in event-time order. Before an event at
+time ``t`` counts, every silent customer whose lifecycle stage changes by ``t``
+is aged to that moment and assessed; after it counts, its customer is measured
+and tiered. Tiers read the population snapshot of the current day of event
+time. Scores wait for the end of the run, so that one model call covers every
+assessment; then the alert policy walks the assessments in order.
+
+So what is raised depends on the order of the events alone, not on how they
+were batched: a worker that saw the events in event-time order and a replay
+of the store raise the same alerts, ids, scores and reasons.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from churnwatch.alerts.config import Playbook, Policy
+from churnwatch.alerts.policy import alert_id, build_alert, decide, iso, opened, settle
+from churnwatch.alerts.tasks import build_task
+from churnwatch.customer import Assessment, CustomerRecord
+from churnwatch.events import Event
+from churnwatch.features.state import DAY_S, CustomerState, is_too_late
+from churnwatch.features.tier import Population
+from churnwatch.models.scoring import Scorer, explain
+
+#: ``get(customer_id)``: the record of a customer this timeline owns, else ``None``
+RecordLookup = Callable[[str], CustomerRecord | None]
+
+
+@dataclass(slots=True)
+class Step:
+    """One moment of a customer's timeline: a purchase, or an assessment to score."""
+
+    customer_id: str
+    at: float
+    #: the event id, or ``stage@time`` for silence; ``None`` for a purchase
+    trigger: str | None = None
+    tier: str = "general"
+    stage: str = "prospect"
+    row: dict[str, Any] | None = None
+
+    @property
+    def is_purchase(self) -> bool:
+        """A purchase only moves the alert state (won back); it is not scored."""
+        return self.trigger is None
+
+
+@dataclass
+class Run:
+    """What one pass over some events produced."""
+
+    #: every customer whose record changed, by id
+    touched: dict[str, CustomerRecord] = field(default_factory=dict)
+    #: purchases and assessments in the order they happened
+    steps: list[Step] = field(default_factory=list)
+    #: the score of each assessment step, in order
+    values: list[float] = field(default_factory=list)
+    #: ``customer-changes`` records
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    #: events rejected as later than the allowed lateness
+    late: list[Event] = field(default_factory=list)
+    assessment: Assessment = field(default_factory=Assessment)
+
+
+class Timeline:
+    """The population, the wake-up queue of silent customers and stream time."""
+
+    def __init__(self, policy: Policy, playbook: Playbook) -> None:
+        self.policy = policy
+        self.playbook = playbook
+        self.population = Population()
+        #: the newest event time seen; silence is measured against it
+        self.stream_time: float | None = None
+        self._ranked_day: int | None = None
+        self._due: list[tuple[float, str]] = []
+        self._scheduled: dict[str, float] = {}
+
+    def restart(self, records: Iterable[CustomerRecord]) -> None:
+        """Rebuild population, wake-ups and stream time from stored records."""
+        self.population = Population()
+        self._due, self._scheduled = [], {}
+        newest = None
+        for record in records:
+            self.population.update(record.customer_id, record.rfm)
+            self.schedule(record)
+            seen = record.features.last_event_s
+            if seen is not None and (newest is None or seen > newest):
+                newest = seen
+        self.stream_time = newest
+        self.population.rerank()
+        self._ranked_day = None if newest is None else int(newest // DAY_S)
+
+    def schedule(self, record: CustomerRecord) -> None:
+        """Queue the time at which silence alone next changes ``record``'s stage."""
+        due = record.next_due()
+        if due is None:
+            return
+        current = self._scheduled.get(record.customer_id)
+        if current is not None and current <= due:
+            return  # the earlier wake-up re-checks and reschedules
+        self._scheduled[record.customer_id] = due
+        heapq.heappush(self._due, (due, record.customer_id))
+
+    def run(
+        self,
+        events: Iterable[Event],
+        get: RecordLookup,
+        scorer: Scorer,
+        *,
+        allowed_lateness_s: float = math.inf,
+        until: float | None = None,
+    ) -> Run:
+        """Count ``events`` in order, then let silence run to ``until`` (if given); judge all."""
+        run = Run()
+        for event in events:
+            at = event.epoch_s
+            self._wake(at, get, run)
+            cid = event.customer_id
+            record = run.touched.get(cid) or get(cid) or CustomerRecord(CustomerState(cid))
+            if is_too_late(record.features, at, allowed_lateness_s):
+                run.late.append(event)
+                continue
+            run.touched[cid] = record
+            self._tick(at)
+            record.fold(event, run.changes)
+            if event.type == "purchase":
+                run.steps.append(Step(cid, at))
+            # scored as of the customer's newest event, which a late one is not
+            self._assess(record, event.event_id, record.features.last_event_s, run)  # type: ignore[arg-type]
+            if self.stream_time is None or at > self.stream_time:
+                self.stream_time = at
+        if until is not None:
+            self._wake(until, get, run)
+        run.values = scorer.values([s.row for s in run.steps if not s.is_purchase])
+        self._judge(run, scorer)
+        return run
+
+    def _tick(self, at: float) -> None:
+        """Re-rank the population once per new day of event time."""
+        day = int(at // DAY_S)
+        if self._ranked_day is None or day > self._ranked_day:
+            self.population.rerank()
+            self._ranked_day = day
+
+    def _wake(self, until: float, get: RecordLookup, run: Run) -> None:
+        """Age every customer whose stage changes by ``until``, one change at a time."""
+        while self._due and self._due[0][0] <= until:
+            due, cid = heapq.heappop(self._due)
+            if self._scheduled.get(cid) != due:
+                continue  # superseded by a later event
+            del self._scheduled[cid]
+            record = run.touched.get(cid) or get(cid)
+            if record is None:
+                continue  # no longer ours
+            run.touched[cid] = record
+            self._tick(due)
+            changed_at = record.advance_to(due, "silence", run.changes)
+            if changed_at is None:
+                self.schedule(record)
+            else:
+                self._assess(record, f"{record.stage}@{iso(changed_at)}", changed_at, run)
+
+    def _assess(self, record: CustomerRecord, trigger: str, at: float, run: Run) -> None:
+        row = record.measure(at)
+        self.population.update(record.customer_id, record.rfm)
+        record.retier(self.population, trigger, at, run.changes)
+        step = Step(record.customer_id, at, trigger, record.value_tier, record.stage, row)
+        run.steps.append(step)
+        self.schedule(record)
+
+    def _judge(self, run: Run, scorer: Scorer) -> None:
+        """Walk the steps in order through the alert policy; explain what it raised."""
+        out = run.assessment
+        values = iter(run.values)
+        raised: list[tuple[Step, str, float]] = []
+        for step in run.steps:
+            alerts = run.touched[step.customer_id].alerts
+            if step.is_purchase:
+                alerts.note_purchase(step.at)
+                continue
+            value = next(values)
+            out.end(settle(alerts, self.policy, step.at))
+            # a prospect has bought nothing yet: nothing to lose, no churn alert
+            if step.stage == "prospect":
+                continue
+            level = decide(alerts, self.policy, step.tier, value, step.at)
+            if level is not None:
+                new_id = alert_id(step.customer_id, level, step.trigger)  # type: ignore[arg-type]
+                out.end(opened(alerts, new_id, level, step.at))
+                raised.append((step, level, value))
+        scores = explain(scorer, [s.row for s, _, _ in raised], [v for _, _, v in raised])  # type: ignore[misc]
+        for (step, level, _), score in zip(raised, scores, strict=True):
+            alert = build_alert(
+                step.customer_id,
+                step.trigger,  # type: ignore[arg-type]
+                datetime.fromtimestamp(step.at, tz=UTC),
+                level,
+                score,
+                step.tier,
+                step.stage,
+            )
+            out.alerts.append(alert)
+            out.tasks.append(build_task(alert, self.playbook))
