@@ -220,25 +220,23 @@ class BatchProcessor:
                 row = self.states.get(cid) or loaded.get(cid)
                 return None if row is None else CustomerRecord.from_row(cid, row)
 
-            # folded, and stored (``seq``), in event-time order
-            ordered = sorted(new, key=lambda pair: (pair[1].epoch_s, pair[1].event_id))
-            run = self.timeline.run(
-                [event for _, event in ordered],
-                get,
-                self.scorer(),
-                allowed_lateness_s=self.allowed_lateness_s,
-            )
-            late = {id(event) for event in run.late}
+            # Lateness is judged in arrival order, as the records came; then the
+            # accepted events are folded, and stored (``seq``), in event-time order.
+            late = self._late(new, get)
             for record, event in new:
                 if id(event) in late:
-                    error = _too_late_message(event, run.touched, get, self.allowed_lateness_s)
+                    error = _too_late_message(event, late[id(event)], self.allowed_lateness_s)
                     result.dead_letters.append(dead_letter(record, error, now))
+            ordered = sorted(
+                ((r, e) for r, e in new if id(e) not in late),
+                key=lambda pair: (pair[1].epoch_s, pair[1].event_id),
+            )
+            run = self.timeline.run([event for _, event in ordered], get, self.scorer())
             partitions = {cid: self._partition_of(cid) for cid in run.touched}
             rows = []
             for record, event in ordered:
-                if id(event) not in late:
-                    partitions[event.customer_id] = record.partition
-                    rows.append(_event_row(record, event, now))
+                partitions[event.customer_id] = record.partition
+                rows.append(_event_row(record, event, now))
             new_ids = store.append_events(conn, rows)
             if len(new_ids) != len(rows):
                 raise _Raced
@@ -250,6 +248,31 @@ class BatchProcessor:
         self.states.update(result.states)
         result.stored = len(new_ids)
         return result
+
+    def _late(
+        self,
+        arrived: Sequence[tuple[RawRecord, Event]],
+        get: Callable[[str], CustomerRecord | None],
+    ) -> dict[int, float]:
+        """``id(event)`` → its customer's clock, for events that arrived too late for it.
+
+        The clock is the newest event time of the customer counted so far,
+        stored or earlier in this batch: whether an event is late depends on
+        what came before it, never on which batch it shared.
+        """
+        clocks: dict[str, float | None] = {}
+        late: dict[int, float] = {}
+        for _, event in arrived:
+            cid, at = event.customer_id, event.epoch_s
+            if cid not in clocks:
+                record = get(cid)
+                clocks[cid] = None if record is None else record.features.last_event_s
+            clock = clocks[cid]
+            if clock is not None and at < clock - self.allowed_lateness_s:
+                late[id(event)] = clock
+            elif clock is None or at > clock:
+                clocks[cid] = at
+        return late
 
     def _partition_of(self, customer_id: str) -> int:
         return partition_of(customer_id, self.partitions)
@@ -329,14 +352,8 @@ def _event_row(record: RawRecord, event: Event, now: datetime) -> dict[str, Any]
     }
 
 
-def _too_late_message(
-    event: Event,
-    touched: Mapping[str, CustomerRecord],
-    get: Callable[[str], CustomerRecord | None],
-    lateness_s: float,
-) -> str:
-    record = touched.get(event.customer_id) or get(event.customer_id)
-    newest = datetime.fromtimestamp(record.features.last_event_s, tz=event.ts.tzinfo)  # type: ignore[union-attr,arg-type]
+def _too_late_message(event: Event, clock_s: float, lateness_s: float) -> str:
+    newest = datetime.fromtimestamp(clock_s, tz=event.ts.tzinfo)
     behind = (newest - event.ts).total_seconds() / 3600
     return (
         f"too late: ts {event.ts.isoformat()} is {behind:.1f} h before the newest event "

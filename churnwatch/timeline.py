@@ -16,7 +16,6 @@ of the store raise the same alerts, ids, scores and reasons.
 from __future__ import annotations
 
 import heapq
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +26,7 @@ from churnwatch.alerts.policy import alert_id, build_alert, decide, iso, opened,
 from churnwatch.alerts.tasks import build_task
 from churnwatch.customer import Assessment, CustomerRecord
 from churnwatch.events import Event
-from churnwatch.features.state import DAY_S, CustomerState, is_too_late
+from churnwatch.features.state import DAY_S, CustomerState
 from churnwatch.features.tier import Population
 from churnwatch.models.scoring import Scorer, explain
 
@@ -65,8 +64,6 @@ class Run:
     values: list[float] = field(default_factory=list)
     #: ``customer-changes`` records
     changes: list[dict[str, Any]] = field(default_factory=list)
-    #: events rejected as later than the allowed lateness
-    late: list[Event] = field(default_factory=list)
     assessment: Assessment = field(default_factory=Assessment)
 
 
@@ -115,7 +112,6 @@ class Timeline:
         get: RecordLookup,
         scorer: Scorer,
         *,
-        allowed_lateness_s: float = math.inf,
         until: float | None = None,
     ) -> Run:
         """Count ``events`` in order, then let silence run to ``until`` (if given); judge all."""
@@ -125,9 +121,6 @@ class Timeline:
             self._wake(at, get, run)
             cid = event.customer_id
             record = run.touched.get(cid) or get(cid) or CustomerRecord(CustomerState(cid))
-            if is_too_late(record.features, at, allowed_lateness_s):
-                run.late.append(event)
-                continue
             run.touched[cid] = record
             self._tick(at)
             record.fold(event, run.changes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -129,8 +130,7 @@ def test_recommend_catches_most_value_within_capacity() -> None:
     none = recommend(sweep, capacity_per_day=1e-6)
     assert not none.fits
     assert none.alerts_per_day == min(
-        sum(m.alerts_per_day for _, m in combo)
-        for combo in __import__("itertools").product(*sweep.values())
+        sum(m.alerts_per_day for _, m in combo) for combo in itertools.product(*sweep.values())
     )
     moved = with_watch(policy, "general", 0.3)
     assert moved.thresholds["general"].model_dump() == {"watch": 0.3, "high": 0.5, "critical": 0.7}

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from churnwatch import store
-from churnwatch.importing import ImportFailed, RowMapping, import_file
+from churnwatch.importing import BATCH, ImportFailed, RowMapping, import_file
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 RETAIL = RowMapping(
@@ -155,7 +155,7 @@ def test_jsonl_and_parquet_with_their_own_ids_types_and_topics(
 def test_a_file_that_cannot_be_read_stores_nothing(engine: sa.Engine, tmp_path: Path) -> None:
     path = tmp_path / "broken.csv"
     # good rows first, then bytes that are not UTF-8: nothing may be half-written
-    good = "".join(f"{i},c{i},01/12/2025 08:26,5.0,UK\n" for i in range(store_batch_plus_one()))
+    good = "".join(f"{i},c{i},01/12/2025 08:26,5.0,UK\n" for i in range(BATCH + 1))
     path.write_bytes(
         ("Invoice,CustomerID,InvoiceDate,Sales,Country\n" + good).encode() + b"\xff\xfe,x\n"
     )
@@ -168,9 +168,3 @@ def test_a_file_that_cannot_be_read_stores_nothing(engine: sa.Engine, tmp_path: 
     bad.write_bytes(b"PAR1 not really")
     with pytest.raises(ImportFailed, match="not a readable Parquet file"):
         _import(engine, bad, RETAIL)
-
-
-def store_batch_plus_one() -> int:
-    from churnwatch.importing import BATCH
-
-    return BATCH + 1
