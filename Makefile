@@ -6,6 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EVENTS ?=
 
+# The live page's browser test drives Debian's Chromium through Playwright,
+# which then downloads no browser of its own.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+
 .PHONY: demo test lint venv clean
 
 venv: $(STAMP)
@@ -19,7 +25,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/churnwatch demo $(if $(EVENTS),--events $(EVENTS) --json,)
 
-test: $(STAMP)
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "install Chromium at $(CHROMIUM) for the browser test"; exit 1; }
+	$(APT) install -y --no-install-recommends chromium || \
+		{ $(APT) update && $(APT) install -y --no-install-recommends chromium; }
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

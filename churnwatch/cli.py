@@ -138,6 +138,8 @@ def demo(
     if events is None and rate is None:
         rate = 500.0
     progress = None if json_out else _progress(events)
+    if settings.web_port:
+        typer.echo(f"live alerts page: http://127.0.0.1:{settings.web_port}/alerts", err=True)
     try:
         summary = run_demo(
             settings,
@@ -595,6 +597,61 @@ def winback_report(
         print(orjson.dumps(report, default=str).decode())
     else:
         render(report)
+
+
+dashboard_app = typer.Typer(help="Grafana dashboards as code: export the JSON or push it.")
+app.add_typer(dashboard_app, name="dashboard")
+
+
+@dashboard_app.command("export")
+def dashboard_export(
+    out: Annotated[
+        Path, typer.Option(help="Folder for the JSON files (one per dashboard).")
+    ] = Path("deploy/grafana/dashboards"),
+) -> None:
+    """Write every dashboard's JSON model, as Grafana's file provisioning loads it."""
+    from churnwatch.dashboards.push import export
+
+    for path in export(out):
+        typer.echo(f"wrote {path}")
+
+
+@dashboard_app.command("push")
+def dashboard_push(
+    url: Annotated[str, typer.Option(help="Grafana's URL, e.g. http://localhost:3000.")],
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="GRAFANA_TOKEN", help="Service account token (or GRAFANA_TOKEN)."),
+    ] = None,
+    db_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The store's PostgreSQL URL as Grafana's server reaches it "
+            "(default: CHURNWATCH_DB_URL)."
+        ),
+    ] = None,
+    prometheus_url: Annotated[
+        str, typer.Option(help="Prometheus as Grafana's server reaches it.")
+    ] = "http://prometheus:9090",
+) -> None:
+    """Create or update the data sources, the folder and every dashboard in a Grafana."""
+    from grafana_client import GrafanaApi
+    from grafana_client.client import GrafanaException
+
+    from churnwatch.dashboards.push import DataSources, push
+
+    sources = DataSources(db_url or _settings().db_url, prometheus_url)
+    try:
+        sources.definitions()
+        api = GrafanaApi.from_url(url, credential=token)
+        for line in push(api, sources):
+            typer.echo(line)
+    except ValueError as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(2) from None
+    except (GrafanaException, OSError) as exc:
+        typer.secho(f"error: could not upload to Grafana at {url}: {exc}", err=True, fg="red")
+        raise typer.Exit(1) from None
 
 
 def _progress(total: int | None):

@@ -50,6 +50,9 @@ class CustomerRecord:
     value_tier: str = "general"
     #: tier inputs as of the last assessment
     rfm: RFM = field(default_factory=lambda: RFM(None, 0, 0.0))
+    #: the churn score of the latest assessment, and the event time it was taken at
+    score: float | None = None
+    scored_at: float | None = None
 
     @property
     def customer_id(self) -> str:
@@ -67,6 +70,8 @@ class CustomerRecord:
             stage_as_of=row.get("stage_as_of"),
             value_tier=row.get("value_tier", "general"),
             rfm=RFM(*row["rfm"]) if row.get("rfm") else RFM(None, 0, 0.0),
+            score=row.get("score"),
+            scored_at=row.get("scored_at"),
         )
 
     def row(self) -> dict[str, Any]:
@@ -79,6 +84,8 @@ class CustomerRecord:
             "stage_as_of": self.stage_as_of,
             "value_tier": self.value_tier,
             "rfm": [rfm.last_purchase_s, rfm.frequency_365d, rfm.monetary_365d],
+            "score": self.score,
+            "scored_at": self.scored_at,
         }
 
     def next_due(self) -> float | None:

@@ -13,7 +13,7 @@ import base64
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
@@ -72,6 +72,9 @@ class BatchResult:
     misrouted: list[tuple[str, RawRecord]] = field(default_factory=list)
     stored: int = 0
     redelivered: int = 0
+    #: assessments scored, and the wall seconds the model took for them
+    scored: int = 0
+    scoring_s: float = 0.0
 
 
 def dead_letter(record: RawRecord, error: str, now: datetime) -> dict[str, Any]:
@@ -244,6 +247,7 @@ class BatchProcessor:
             result.alerts = run.assessment.alerts
             result.tasks = run.assessment.tasks
             result.endings = run.assessment.endings
+            result.scored, result.scoring_s = len(run.values), run.scoring_s
             self._save(conn, run.touched, partitions, result)
         self.states.update(result.states)
         result.stored = len(new_ids)
@@ -301,6 +305,8 @@ class BatchProcessor:
                     "state": result.states[cid],
                     "lifecycle_stage": record.stage,
                     "value_tier": record.value_tier,
+                    "score": record.score,
+                    "scored_at": _moment(record.scored_at),
                 }
             )
         store.save_states(conn, rows)
@@ -350,6 +356,10 @@ def _event_row(record: RawRecord, event: Event, now: datetime) -> dict[str, Any]
         "source": record.source,
         "stored_at": now,
     }
+
+
+def _moment(at: float | None) -> datetime | None:
+    return None if at is None else datetime.fromtimestamp(at, tz=UTC)
 
 
 def _too_late_message(event: Event, clock_s: float, lateness_s: float) -> str:

@@ -46,6 +46,8 @@ class Settings:
     partitions: int = 4
     #: Port of the worker's web server (0 disables it).
     web_port: int = 6066
+    #: Address the web server binds: loopback by default, ``0.0.0.0`` in a container.
+    web_host: str = "127.0.0.1"
     #: Faust application id, also the Kafka consumer group.
     app_id: str = "churnwatch"
     #: Events stamped later than now + this many seconds are rejected.
@@ -90,6 +92,7 @@ class Settings:
             db_url=os.environ.get("CHURNWATCH_DB_URL") or cls.db_url,
             partitions=_env_number("CHURNWATCH_PARTITIONS", cls.partitions, int),
             web_port=_env_number("CHURNWATCH_WEB_PORT", cls.web_port, int),
+            web_host=os.environ.get("CHURNWATCH_WEB_HOST") or cls.web_host,
             app_id=os.environ.get("CHURNWATCH_APP_ID") or cls.app_id,
             max_future_s=_env_number("CHURNWATCH_MAX_FUTURE_S", cls.max_future_s, float),
             batch_size=_env_number("CHURNWATCH_BATCH_SIZE", cls.batch_size, int),

@@ -53,6 +53,9 @@ customer_state = sa.Table(
     # copies of the state's conclusions, for dashboards and outside readers
     sa.Column("lifecycle_stage", sa.String(16), nullable=True),
     sa.Column("value_tier", sa.String(16), nullable=True),
+    #: the churn score of the customer's latest assessment, and its event time
+    sa.Column("score", sa.Float, nullable=True),
+    sa.Column("scored_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 customer_changes = sa.Table(
@@ -85,6 +88,9 @@ alerts = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, server_default="open"),
     sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    #: set from the live alerts page: someone on the team has seen the alert
+    sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("acknowledged_by", sa.String(200), nullable=True),
 )
 
 winback_tasks = sa.Table(
@@ -218,6 +224,8 @@ def save_states(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
             "updated_at": stmt.excluded.updated_at,
             "lifecycle_stage": stmt.excluded.lifecycle_stage,
             "value_tier": stmt.excluded.value_tier,
+            "score": stmt.excluded.score,
+            "scored_at": stmt.excluded.scored_at,
         },
     )
     conn.execute(stmt, [{**row, "updated_at": now} for row in rows])

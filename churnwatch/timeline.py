@@ -16,6 +16,7 @@ of the store raise the same alerts, ids, scores and reasons.
 from __future__ import annotations
 
 import heapq
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,6 +66,8 @@ class Run:
     #: ``customer-changes`` records
     changes: list[dict[str, Any]] = field(default_factory=list)
     assessment: Assessment = field(default_factory=Assessment)
+    #: wall seconds spent in the model's one call
+    scoring_s: float = 0.0
 
 
 class Timeline:
@@ -132,7 +135,9 @@ class Timeline:
                 self.stream_time = at
         if until is not None:
             self._wake(until, get, run)
+        started = time.perf_counter()
         run.values = scorer.values([s.row for s in run.steps if not s.is_purchase])
+        run.scoring_s = time.perf_counter() - started
         self._judge(run, scorer)
         return run
 
@@ -180,6 +185,8 @@ class Timeline:
                 alerts.note_purchase(step.at)
                 continue
             value = next(values)
+            record = run.touched[step.customer_id]
+            record.score, record.scored_at = value, step.at
             out.end(settle(alerts, self.policy, step.at))
             # a prospect has bought nothing yet: nothing to lose, no churn alert
             if step.stage == "prospect":

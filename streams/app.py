@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import faust
 from churnwatch.alerts.config import DEFAULT_PLAYBOOK, DEFAULT_POLICY, load_playbook, load_policy
+from churnwatch.streams.web import register_web
 from faust.types import TP, EventT
 from sqlalchemy.engine import Engine
 
 from churnwatch.events import INPUT_TOPICS
+from churnwatch.metrics import WorkerMetrics
 from churnwatch.model_source import ModelSource
 from churnwatch.pipeline import BatchProcessor, BatchResult, RawRecord
 from churnwatch.settings import Settings
@@ -68,8 +72,10 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         consumer_auto_offset_reset="earliest",
         web_enabled=settings.web_port > 0,
         web_port=settings.web_port or 6066,
-        web_host="127.0.0.1",
+        web_host=settings.web_host,
     )
+    metrics = WorkerMetrics()
+    register_web(app, engine, metrics)
     input_names = (*INPUT_TOPICS, REKEYED)
     inputs = app.topic(*input_names, key_serializer="raw", value_serializer="raw")
     rekeyed = app.topic(REKEYED, key_serializer="raw", value_serializer="raw")
@@ -99,6 +105,11 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         app.log.info("loaded %d customer states for partitions %s", count, partitions)
 
     async def publish(result: BatchResult) -> None:
+        metrics.events_out.labels(REKEYED).inc(len(result.misrouted))
+        metrics.events_out.labels(CHURN_ALERTS).inc(len(result.alerts))
+        metrics.events_out.labels(WINBACK_TASKS).inc(len(result.tasks))
+        metrics.events_out.labels(CUSTOMER_CHANGES).inc(len(result.changes))
+        metrics.events_out.labels(DEAD_LETTERS).inc(len(result.dead_letters))
         for customer_id, record in result.misrouted:
             await rekeyed.send(
                 key=customer_id.encode(),
@@ -135,6 +146,17 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
 
+    def observe_lag(events: Iterable[EventT]) -> None:
+        """Lag per partition: its end offset minus the position after this batch."""
+        ends: dict[TP, int] = {}
+        for event in events:
+            msg = event.message
+            ends[msg.tp] = max(ends.get(msg.tp, -1), msg.offset)
+        for tp, offset in ends.items():
+            highwater = app.consumer.highwater(tp)
+            if highwater is not None:
+                metrics.set_lag(tp.topic, tp.partition, highwater - offset - 1)
+
     outcomes_in = app.topic(WINBACK_OUTCOMES, key_serializer="raw", value_serializer="raw")
 
     @app.agent(outcomes_in, name="outcomes")
@@ -142,6 +164,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)
         async for events in batches:
             records = [raw_record(event) for event in events]
+            metrics.outcomes.inc(len(records))
             await publish(await until_stored(processor.record_outcomes, records))
 
     @app.agent(inputs, name="intake")
@@ -149,7 +172,13 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)
         async for events in batches:
             records = [raw_record(event) for event in events]
+            started = time.perf_counter()
             # silent customers age inside the batch, in event-time order
-            await publish(await until_stored(processor.process, records))
+            result = await until_stored(processor.process, records)
+            metrics.observe_batch(
+                result, Counter(r.topic for r in records), time.perf_counter() - started
+            )
+            observe_lag(events)
+            await publish(result)
 
     return app

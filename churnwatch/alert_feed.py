@@ -1,0 +1,183 @@
+"""What the live alerts page and its JSON API read and write in the store.
+
+Plain SQL over the ``alerts``, ``winback_tasks`` and ``customer_state`` tables:
+``streams/web.py`` wraps these in Faust views. The page learns of new alerts
+by polling the store (:class:`FeedCursor`), not from the worker's memory, so
+one page shows the alerts of every worker sharing the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from churnwatch import store
+from churnwatch.customer import CustomerRecord
+from churnwatch.features.row import feature_row
+
+#: alert columns the page and the API show, plus the task's action
+_ALERT_COLUMNS = (
+    "alert_id",
+    "customer_id",
+    "ts",
+    "score",
+    "risk_level",
+    "value_tier",
+    "reason",
+    "reason_codes",
+    "lifecycle_stage",
+    "trigger",
+    "status",
+    "created_at",
+    "acknowledged_at",
+    "acknowledged_by",
+)
+_TASK_COLUMNS = ("action", "channel", "owner_queue", "due_by")
+LIMIT_MAX = 1000
+
+
+def _aware(row: Any) -> dict[str, Any]:
+    """A result row as a dict, its times in UTC (SQLite hands them back naive)."""
+    # keys are SQLAlchemy ``quoted_name``s, which orjson does not take as str
+    out = {str(key): value for key, value in row._mapping.items()}
+    for key, value in out.items():
+        if isinstance(value, datetime) and value.tzinfo is None:
+            out[key] = value.replace(tzinfo=UTC)
+    return out
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """Which alerts to list: tiers and reasons (empty: all), an optional status."""
+
+    tiers: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    status: str | None = None
+    limit: int = 200
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= LIMIT_MAX:
+            raise ValueError(f"limit must lie between 1 and {LIMIT_MAX} (got {self.limit})")
+
+
+def _alerts_query(flt: AlertFilter) -> sa.Select:
+    a, t = store.alerts, store.winback_tasks
+    query = sa.select(*(a.c[n] for n in _ALERT_COLUMNS), *(t.c[n] for n in _TASK_COLUMNS))
+    query = query.select_from(a.outerjoin(t, t.c.alert_id == a.c.alert_id))
+    if flt.tiers:
+        query = query.where(a.c.value_tier.in_(flt.tiers))
+    if flt.reasons:
+        query = query.where(a.c.reason.in_(flt.reasons))
+    if flt.status == "acknowledged":
+        query = query.where(a.c.acknowledged_at.is_not(None))
+    elif flt.status == "unacknowledged":
+        query = query.where(a.c.acknowledged_at.is_(None))
+    elif flt.status is not None:
+        query = query.where(a.c.status == flt.status)
+    return query
+
+
+def list_alerts(conn: Connection, flt: AlertFilter) -> list[dict[str, Any]]:
+    """The newest alerts (by when they were raised) that pass ``flt``."""
+    a = store.alerts
+    query = _alerts_query(flt).order_by(a.c.created_at.desc(), a.c.alert_id).limit(flt.limit)
+    return [_aware(row) for row in conn.execute(query)]
+
+
+def alerts_since(conn: Connection, since: datetime, flt: AlertFilter) -> list[dict[str, Any]]:
+    """Alerts raised at or after ``since`` (wall time), oldest first."""
+    a = store.alerts
+    query = _alerts_query(flt).where(a.c.created_at >= since)
+    return [_aware(row) for row in conn.execute(query.order_by(a.c.created_at))]
+
+
+def list_tasks(conn: Connection, status: str | None = None, limit: int = 200) -> list[dict]:
+    """The newest win-back tasks, optionally of one status."""
+    if not 1 <= limit <= LIMIT_MAX:
+        raise ValueError(f"limit must lie between 1 and {LIMIT_MAX} (got {limit})")
+    t = store.winback_tasks
+    query = sa.select(t).order_by(t.c.created_at.desc(), t.c.task_id).limit(limit)
+    if status is not None:
+        query = query.where(t.c.status == status)
+    return [_aware(row) for row in conn.execute(query)]
+
+
+def acknowledge(conn: Connection, alert_id: str, by: str, now: datetime) -> dict | None:
+    """Mark an alert as seen by ``by``; the first acknowledgement is kept.
+
+    Returns the alert's acknowledgement, or ``None`` when there is no such alert.
+    """
+    a = store.alerts
+    conn.execute(
+        sa.update(a)
+        .where(a.c.alert_id == alert_id, a.c.acknowledged_at.is_(None))
+        .values(acknowledged_at=now, acknowledged_by=by)
+    )
+    query = sa.select(a.c.alert_id, a.c.acknowledged_at, a.c.acknowledged_by)
+    row = conn.execute(query.where(a.c.alert_id == alert_id)).first()
+    return None if row is None else _aware(row)
+
+
+def customer_view(conn: Connection, customer_id: str) -> dict[str, Any] | None:
+    """A customer's conclusions, feature row (as of their newest event) and recent alerts."""
+    cs = store.customer_state
+    row = conn.execute(sa.select(cs).where(cs.c.customer_id == customer_id)).first()
+    if row is None:
+        return None
+    record = CustomerRecord.from_row(customer_id, row.state)
+    features = feature_row(record.features) if record.features.last_event_s else {}
+    a = store.alerts
+    recent = conn.execute(
+        sa.select(*(a.c[n] for n in _ALERT_COLUMNS))
+        .where(a.c.customer_id == customer_id)
+        .order_by(a.c.ts.desc())
+        .limit(20)
+    )
+    state = _aware(row)
+    return {
+        "customer_id": customer_id,
+        "lifecycle_stage": state["lifecycle_stage"],
+        "value_tier": state["value_tier"],
+        "score": state["score"],
+        "scored_at": state["scored_at"],
+        "features": features,
+        "alerts": [_aware(r) for r in recent],
+    }
+
+
+@dataclass
+class FeedCursor:
+    """Hands out each alert once, polling by ``created_at`` with an overlap.
+
+    Two workers can commit out of ``created_at`` order, so each poll looks
+    ``overlap`` further back than the newest alert seen and skips ids it has
+    already handed out; ids older than the overlap are forgotten.
+    """
+
+    since: datetime
+    overlap: timedelta = timedelta(seconds=30)
+    _seen: dict[str, datetime] = field(default_factory=dict)
+
+    @property
+    def poll_from(self) -> datetime:
+        """Where the next poll starts."""
+        return self.since - self.overlap
+
+    def take(self, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows not handed out before; advances the cursor."""
+        fresh = []
+        for row in rows:
+            created = row["created_at"]
+            if row["alert_id"] in self._seen:
+                continue
+            self._seen[row["alert_id"]] = created
+            fresh.append(row)
+            self.since = max(self.since, created)
+        horizon = self.poll_from
+        self._seen = {k: v for k, v in self._seen.items() if v >= horizon}
+        return fresh

@@ -1,0 +1,108 @@
+"""``churnwatch dashboard export`` and ``push``: the dashboards as files, or into a Grafana.
+
+``push`` talks to Grafana's HTTP API through grafana-client: it creates or
+updates the two data sources (by uid, so the dashboards' references hold),
+makes sure the ``churnwatch`` folder exists, and saves every dashboard with
+``overwrite``. Running it twice leaves Grafana as once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from churnwatch.dashboards.build import POSTGRES, PROMETHEUS, build_all
+from grafana_client import GrafanaApi
+from grafana_client.client import GrafanaClientError
+
+FOLDER_UID, FOLDER_TITLE = "churnwatch", "churnwatch"
+
+
+def export(folder: Path) -> list[Path]:
+    """Write each dashboard's JSON model to ``folder/<uid>.json``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for uid, model in build_all().items():
+        path = folder / f"{uid}.json"
+        path.write_bytes(orjson.dumps(model, option=orjson.OPT_INDENT_2) + b"\n")
+        written.append(path)
+    return written
+
+
+@dataclass(frozen=True)
+class DataSources:
+    """Where Grafana finds the store and Prometheus (as Grafana's server sees them)."""
+
+    #: a SQLAlchemy PostgreSQL URL, e.g. ``postgresql://grafana:secret@db:5432/churnwatch``
+    db_url: str
+    prometheus_url: str = "http://prometheus:9090"
+
+    def definitions(self) -> list[dict[str, Any]]:
+        """The data source models Grafana's API takes."""
+        url = sa.make_url(self.db_url)
+        if url.get_backend_name() != "postgresql":
+            raise ValueError(
+                f"Grafana reads the store from PostgreSQL; {url.get_backend_name()} "
+                "is not supported by the dashboards' SQL"
+            )
+        postgres = {
+            "uid": POSTGRES.uid,
+            "name": "churnwatch PostgreSQL",
+            "type": POSTGRES.type_val,
+            "access": "proxy",
+            "url": f"{url.host or 'localhost'}:{url.port or 5432}",
+            "user": url.username or "",
+            "jsonData": {"database": url.database, "sslmode": "disable", "postgresVersion": 1500},
+            "secureJsonData": {"password": url.password or ""},
+        }
+        prometheus = {
+            "uid": PROMETHEUS.uid,
+            "name": "churnwatch Prometheus",
+            "type": PROMETHEUS.type_val,
+            "access": "proxy",
+            "url": self.prometheus_url,
+            "jsonData": {"timeInterval": "15s"},
+        }
+        return [postgres, prometheus]
+
+
+def _missing(call: Callable[[], Any]) -> bool:
+    """Whether Grafana answers 404 to ``call``."""
+    try:
+        call()
+    except GrafanaClientError as exc:
+        if exc.status_code == 404:
+            return True
+        raise
+    return False
+
+
+def push(api: GrafanaApi, sources: DataSources) -> list[str]:
+    """Upload data sources, the folder and every dashboard; returns what was done."""
+    done = []
+    for source in sources.definitions():
+        uid = source["uid"]
+        if _missing(lambda uid=uid: api.datasource.get_datasource_by_uid(uid)):
+            api.datasource.create_datasource(source)
+            done.append(f"created data source {uid}")
+        else:
+            api.datasource.update_datasource_by_uid(uid, source)
+            done.append(f"updated data source {uid}")
+    if _missing(lambda: api.folder.get_folder(FOLDER_UID)):
+        api.folder.create_folder(FOLDER_TITLE, uid=FOLDER_UID)
+        done.append(f"created folder {FOLDER_UID}")
+    for uid, model in build_all().items():
+        api.dashboard.update_dashboard(
+            {
+                "dashboard": model,
+                "folderUid": FOLDER_UID,
+                "overwrite": True,
+                "message": "churnwatch dashboard push",
+            }
+        )
+        done.append(f"saved dashboard {uid}")
+    return done

@@ -1,0 +1,140 @@
+"""What the live page and its API read and write, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from churnwatch.features.state import CustomerState, apply
+
+from churnwatch import store
+from churnwatch.alert_feed import (
+    AlertFilter,
+    FeedCursor,
+    acknowledge,
+    alerts_since,
+    customer_view,
+    list_alerts,
+)
+from churnwatch.customer import CustomerRecord
+from tests.builders import ev
+
+T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
+
+
+def _alert(aid: str, tier: str, reason: str, created: datetime) -> dict:
+    return {
+        "alert_id": aid,
+        "customer_id": f"cust-{aid}",
+        "ts": created - timedelta(days=1),
+        "score": 0.7,
+        "risk_level": "high",
+        "value_tier": tier,
+        "reason": reason,
+        "reason_codes": [{"indicator": "days_since_purchase", "value": 40.0}],
+        "model_version": "rule",
+        "created_at": created,
+    }
+
+
+@pytest.fixture
+def feed_engine(engine: sa.Engine) -> sa.Engine:
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(store.alerts),
+            [
+                _alert("a1", "high", "competitor", T0),
+                _alert("a2", "general", "competitor", T0 + timedelta(seconds=1)),
+                _alert("a3", "high", "communication", T0 + timedelta(seconds=2)),
+            ],
+        )
+    return engine
+
+
+def test_filters_newest_first_and_limits(feed_engine: sa.Engine) -> None:
+    with feed_engine.connect() as conn:
+        ids = [a["alert_id"] for a in list_alerts(conn, AlertFilter())]
+        high = list_alerts(conn, AlertFilter(tiers=("high",)))
+        both = list_alerts(conn, AlertFilter(tiers=("high",), reasons=("competitor",)))
+        one = list_alerts(conn, AlertFilter(limit=1))
+    assert ids == ["a3", "a2", "a1"]
+    assert [a["alert_id"] for a in high] == ["a3", "a1"]
+    assert [a["alert_id"] for a in both] == ["a1"]
+    assert [a["alert_id"] for a in one] == ["a3"]
+    assert high[0]["created_at"] == T0 + timedelta(seconds=2)  # aware, on both stores
+    assert high[0]["reason_codes"] == [{"indicator": "days_since_purchase", "value": 40.0}]
+    with pytest.raises(ValueError, match="limit must lie between 1 and 1000"):
+        AlertFilter(limit=0)
+
+
+def test_the_first_acknowledgement_is_kept(feed_engine: sa.Engine) -> None:
+    with feed_engine.begin() as conn:
+        first = acknowledge(conn, "a2", "ann", T0 + timedelta(hours=1))
+        again = acknowledge(conn, "a2", "bob", T0 + timedelta(hours=2))
+        assert acknowledge(conn, "nope", "ann", T0) is None
+    assert first == again
+    assert first == {
+        "alert_id": "a2",
+        "acknowledged_at": T0 + timedelta(hours=1),
+        "acknowledged_by": "ann",
+    }
+    with feed_engine.connect() as conn:
+        acked = list_alerts(conn, AlertFilter(status="acknowledged"))
+        not_acked = list_alerts(conn, AlertFilter(status="unacknowledged"))
+    assert [a["alert_id"] for a in acked] == ["a2"]
+    assert [a["alert_id"] for a in not_acked] == ["a3", "a1"]
+
+
+def test_the_cursor_hands_each_alert_out_once_even_when_commits_cross(
+    feed_engine: sa.Engine,
+) -> None:
+    cursor = FeedCursor(since=T0, overlap=timedelta(seconds=30))
+    with feed_engine.connect() as conn:
+        first = cursor.take(alerts_since(conn, cursor.poll_from, AlertFilter()))
+    assert [a["alert_id"] for a in first] == ["a1", "a2", "a3"]
+    # another worker commits an alert stamped before the newest one seen
+    with feed_engine.begin() as conn:
+        late = _alert("a0", "high", "competitor", T0 - timedelta(seconds=5))
+        conn.execute(sa.insert(store.alerts), [late])
+    with feed_engine.connect() as conn:
+        second = cursor.take(alerts_since(conn, cursor.poll_from, AlertFilter()))
+        third = cursor.take(alerts_since(conn, cursor.poll_from, AlertFilter()))
+    assert [a["alert_id"] for a in second] == ["a0"]
+    assert third == []
+    assert cursor.since == T0 + timedelta(seconds=2)
+
+
+def test_customer_view_reads_the_stored_state(engine: sa.Engine) -> None:
+    state = CustomerState("c1")
+    for event in (ev(1, "purchase", amount=20.0), ev(3, "purchase", amount=30.0)):
+        apply(state, event)
+    record = CustomerRecord(state, stage="active", value_tier="potential", score=0.25)
+    with engine.begin() as conn:
+        store.save_states(
+            conn,
+            [
+                {
+                    "customer_id": "c1",
+                    "partition": 0,
+                    "state": record.row(),
+                    "lifecycle_stage": "active",
+                    "value_tier": "potential",
+                    "score": 0.25,
+                    "scored_at": T0,
+                }
+            ],
+        )
+    with engine.connect() as conn:
+        view = customer_view(conn, "c1")
+        assert customer_view(conn, "nobody") is None
+    assert view is not None
+    assert (view["lifecycle_stage"], view["value_tier"], view["score"]) == (
+        "active",
+        "potential",
+        0.25,
+    )
+    assert view["scored_at"] == T0
+    assert view["features"]["frequency_365d"] == 2
+    assert view["features"]["monetary_365d"] == 50.0
+    assert view["alerts"] == []
