@@ -16,9 +16,11 @@ from churnwatch.features.state import DAY_S
 from churnwatch.models.rule import RuleScorer
 
 from churnwatch import store
+from churnwatch.broker import EmbeddedBroker
 from churnwatch.events import ENGAGEMENT, TOPIC_OF_TYPE
 from churnwatch.replay import COLUMNS, DESIGN_COLUMNS, rows_as_of
 from tests.builders import at, ev, store_rows
+from tests.kafka_helpers import read_topic
 
 T = at(100.5)  # midday: the windows must follow T, not midnight
 
@@ -211,3 +213,45 @@ def test_the_analyst_path_csv_to_threshold_report(tmp_path: Path) -> None:
     assert "## Current and recommended thresholds" in text and "[thresholds.general]" in text
     for png in ("precision_recall.png", "alert_volume.png", "lead_time.png"):
         assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.kafka
+def test_publish_sends_each_stored_event_once_in_event_time_order(
+    kafka_broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = store.make_engine(db_url)
+    store.upgrade(engine)
+    with engine.begin() as conn:
+        store.append_events(conn, store_rows(reversed(HISTORY)))  # stored out of order
+    env = {k: v for k, v in os.environ.items() if k != "CHURNWATCH_BROKER"}
+    env["CHURNWATCH_DB_URL"] = db_url
+    command = [sys.executable, "-m", "churnwatch", "replay", "--publish"]
+
+    def run(extra_env: dict[str, str]) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            command, env={**env, **extra_env}, capture_output=True, text=True, timeout=120
+        )
+
+    no_broker = run({})
+    assert no_broker.returncode == 2 and "--publish needs CHURNWATCH_BROKER" in no_broker.stderr
+    done = run({"CHURNWATCH_BROKER": kafka_broker.bootstrap})
+    assert done.returncode == 0, done.stderr
+    assert f"published {len(HISTORY)} stored events" in done.stdout
+
+    sent = []
+    for topic in sorted({TOPIC_OF_TYPE[e.type] for e in HISTORY}):
+        for record in read_topic(kafka_broker.bootstrap, topic, None, quiet_s=1.0):
+            payload = orjson.loads(record.value)
+            assert record.key == payload["customer_id"].encode()
+            sent.append((topic, record.partition, record.offset, payload))
+    assert sorted(p["event_id"] for *_, p in sent) == sorted(e.event_id for e in HISTORY)
+    assert {p["event_id"]: t for t, _, _, p in sent} == {
+        e.event_id: TOPIC_OF_TYPE[e.type] for e in HISTORY
+    }
+    by_partition: dict[tuple[str, int], list] = {}
+    for topic, partition, _offset, payload in sorted(sent, key=lambda s: s[:3]):
+        moment = datetime.fromisoformat(payload["ts"])
+        by_partition.setdefault((topic, partition), []).append((moment, payload["event_id"]))
+    for sequence in by_partition.values():
+        assert sequence == sorted(sequence)  # event-time order within each partition
