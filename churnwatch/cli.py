@@ -98,13 +98,14 @@ def simulate(
         where = str(out)
         truth = truth or out.with_suffix(".truth.jsonl")
     else:
-        from churnwatch.topics import ensure_topics
+        from churnwatch.topics import ensure_topics_for
 
         settings = _settings()
         if settings.broker is None:
             raise typer.BadParameter("set CHURNWATCH_BROKER, or write to a file with --out")
-        ensure_topics(settings.broker, settings.partitions)
-        counts = produce(stream, settings.broker, rate=rate)
+        ensure_topics_for(settings, settings.broker)
+        client = settings.kafka_security.client_config()
+        counts = produce(stream, settings.broker, rate=rate, client=client)
         where = settings.broker
         truth = truth or DEFAULT_DATA_DIR / f"truth-seed{seed}.jsonl"
     truth.parent.mkdir(parents=True, exist_ok=True)
@@ -149,6 +150,7 @@ def demo(
             bad_share=bad_share,
             rate=rate,
             on_record=progress,
+            client=settings.kafka_security.client_config(),
         )
     except DemoError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
@@ -460,12 +462,12 @@ def _replay_publish(
 ) -> None:
     from churnwatch import store
     from churnwatch.producing import publish_stored
-    from churnwatch.topics import ensure_topics
+    from churnwatch.topics import ensure_topics_for
 
     settings = _settings()
     if settings.broker is None:
         raise typer.BadParameter("--publish needs CHURNWATCH_BROKER: the broker to rebuild from")
-    ensure_topics(settings.broker, settings.partitions)
+    ensure_topics_for(settings, settings.broker)
     with engine.connect() as conn:
         total = store.count_events(conn, since=since, until=until)
         progress = _progress(total)
@@ -474,6 +476,7 @@ def _replay_publish(
             settings.broker,
             rate=rate,
             on_record=progress,
+            client=settings.kafka_security.client_config(),
         )
     print(f"\npublished {sent:,} stored events to {settings.broker} in event-time order")
 
@@ -597,6 +600,74 @@ def winback_report(
         print(orjson.dumps(report, default=str).decode())
     else:
         render(report)
+
+
+db_app = typer.Typer(help="The SQL store's schema.")
+app.add_typer(db_app, name="db")
+topics_app = typer.Typer(help="The Kafka topics churnwatch reads and writes.")
+app.add_typer(topics_app, name="topics")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the store (CHURNWATCH_DB_URL) to the newest schema revision (Alembic)."""
+    import sqlalchemy as sa
+
+    from churnwatch import store
+
+    settings = _settings()
+    shown = sa.make_url(settings.db_url).render_as_string(hide_password=True)
+    engine = store.make_engine(settings.db_url)
+    try:
+        store.upgrade(engine)
+        with engine.connect() as conn:
+            revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    except sa.exc.SQLAlchemyError as exc:
+        typer.secho(f"error: cannot upgrade {shown}: {exc.orig or exc}", err=True, fg="red")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"{shown} is at schema revision {revision}")
+
+
+@topics_app.command("create")
+def topics_create(
+    partitions: Annotated[
+        int | None, typer.Option(help="Partitions per topic (default: CHURNWATCH_PARTITIONS).")
+    ] = None,
+    replication_factor: Annotated[
+        int | None,
+        typer.Option(help="Replicas per partition (default: CHURNWATCH_REPLICATION_FACTOR)."),
+    ] = None,
+) -> None:
+    """Create the missing topics on CHURNWATCH_BROKER; `customers` is compacted."""
+    from dataclasses import replace
+
+    from churnwatch.topics import ALL_TOPICS, TopicLayoutError, ensure_topics_for
+
+    settings = _settings()
+    if settings.broker is None:
+        raise typer.BadParameter("set CHURNWATCH_BROKER to the cluster to create topics on")
+    try:
+        settings = replace(
+            settings,
+            partitions=partitions or settings.partitions,
+            replication_factor=replication_factor or settings.replication_factor,
+        )
+        created = ensure_topics_for(settings, settings.broker)
+    except (TopicLayoutError, ValueError) as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(2) from None
+    except Exception as exc:  # kafka-python's errors share no useful base
+        typer.secho(f"error: cannot create topics on {settings.broker}: {exc}", err=True, fg="red")
+        raise typer.Exit(1) from None
+    for name in ALL_TOPICS:
+        state = "created" if name in created else "exists"
+        typer.echo(f"{state:>8}  {name}")
+    typer.echo(
+        f"{len(created)} created, {settings.partitions} partitions each, "
+        f"replication factor {settings.replication_factor}"
+    )
 
 
 dashboard_app = typer.Typer(help="Grafana dashboards as code: export the JSON or push it.")

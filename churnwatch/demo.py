@@ -13,11 +13,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -27,7 +28,7 @@ from churnwatch.features.state import KEEP_DAYS
 from churnwatch.producing import produce
 from churnwatch.settings import DEFAULT_DATA_DIR, Settings
 from churnwatch.simulator import SimRecord, Simulation, customers_for, records
-from churnwatch.topics import DEAD_LETTERS, ensure_topics
+from churnwatch.topics import DEAD_LETTERS, ensure_topics_for
 
 
 class DemoError(RuntimeError):
@@ -59,16 +60,19 @@ class TopicCounter(threading.Thread):
     join to wait for, and it does not rely on the broker's end offsets.
     """
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, client: Mapping[str, Any] | None = None) -> None:
         super().__init__(daemon=True, name=f"count-{topic}")
         self.bootstrap, self.topic = bootstrap, topic
+        self.client = dict(client or {})
         self.count = 0
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         from kafka import KafkaConsumer, TopicPartition
 
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.client
+        )
         try:
             parts = consumer.partitions_for_topic(self.topic) or set()
             tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
@@ -168,19 +172,20 @@ def run_demo(
         if bootstrap is None:
             broker = EmbeddedBroker(log_path=data_dir / "broker.log")
             bootstrap = stack.enter_context(broker).bootstrap
-        ensure_topics(bootstrap, settings.partitions)
+        ensure_topics_for(settings, bootstrap)
+        client = settings.kafka_security.client_config()
         stored_before = store.count_rows(engine, store.events)
         alerts_before = store.count_rows(engine, store.alerts)
         tasks_before = store.count_rows(engine, store.winback_tasks)
         won_before = _won_back(engine)
-        dead = TopicCounter(bootstrap, DEAD_LETTERS)
+        dead = TopicCounter(bootstrap, DEAD_LETTERS, client)
         dead.start()
         stack.callback(dead.stop)
         worker_log = data_dir / "worker.log"
         worker = stack.enter_context(worker_process(settings, bootstrap, worker_log))
 
         started = time.monotonic()
-        counts = produce(stream, bootstrap, rate=rate, on_record=on_record)
+        counts = produce(stream, bootstrap, rate=rate, on_record=on_record, client=client)
         events_in = counts.total()
 
         def stored() -> int:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -19,6 +20,7 @@ def produce(
     *,
     rate: float | None = None,
     on_record: Callable[[SimRecord], None] | None = None,
+    client: Mapping[str, Any] | None = None,
 ) -> Counter[str]:
     """Send records to the broker, at most ``rate`` per second; count them by kind."""
     from kafka import KafkaProducer
@@ -29,6 +31,7 @@ def produce(
         batch_size=256 * 1024,
         acks=1,
         enable_idempotence=False,
+        **(client or {}),
     )
     counts: Counter[str] = Counter()
     started = time.monotonic()
@@ -69,6 +72,7 @@ def publish_stored(
     *,
     rate: float | None = None,
     on_record: Callable[[SimRecord], None] | None = None,
+    client: Mapping[str, Any] | None = None,
 ) -> int:
     """Send stored event payloads to their topics, keyed by customer; return the count.
 
@@ -79,4 +83,4 @@ def publish_stored(
         SimRecord(TOPIC_OF_TYPE[p["type"]], p["customer_id"].encode(), orjson.dumps(p), "valid")
         for p in payloads
     )
-    return produce(records, bootstrap, rate=rate, on_record=on_record).total()
+    return produce(records, bootstrap, rate=rate, on_record=on_record, client=client).total()

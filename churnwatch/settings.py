@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from churnwatch.features.state import KEEP_DAYS
+from churnwatch.kafka_security import KafkaSecurity
 
 DEFAULT_DATA_DIR = Path("churnwatch-data")
 _N = TypeVar("_N", int, float)
@@ -34,6 +35,17 @@ def _env_path(name: str) -> Path | None:
     return Path(raw) if raw else None
 
 
+def _env_secret(name: str) -> str | None:
+    """``NAME``, or the contents of the file ``NAME_FILE`` names (Docker/Kubernetes secrets)."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"{name}_FILE={path!r}: cannot read it ({exc.strerror})") from None
+    return os.environ.get(name) or None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Run-time configuration of every churnwatch process."""
@@ -44,6 +56,18 @@ class Settings:
     db_url: str = f"sqlite:///{DEFAULT_DATA_DIR / 'churnwatch.db'}"
     #: Partitions of every topic that churnwatch creates.
     partitions: int = 4
+    #: Replication factor of the topics churnwatch creates (3 on a production cluster).
+    replication_factor: int = 1
+    #: Kafka security: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+    kafka_security_protocol: str = "PLAINTEXT"
+    #: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with a SASL protocol).
+    kafka_sasl_mechanism: str | None = None
+    kafka_username: str | None = None
+    kafka_password: str | None = None
+    #: CA bundle, client certificate and key for TLS (with SSL or SASL_SSL).
+    kafka_ca_file: Path | None = None
+    kafka_cert_file: Path | None = None
+    kafka_key_file: Path | None = None
     #: Port of the worker's web server (0 disables it).
     web_port: int = 6066
     #: Address the web server binds: loopback by default, ``0.0.0.0`` in a container.
@@ -70,11 +94,28 @@ class Settings:
     playbook_file: Path | None = None
 
     def __post_init__(self) -> None:
+        if self.partitions < 1 or self.replication_factor < 1:
+            raise ValueError("partitions and replication factor must be at least 1")
+        # refuse Kafka security settings that do not fit together, at start-up
+        _ = self.kafka_security
         if not 0 <= self.allowed_lateness_s <= KEEP_DAYS * 86400:
             raise ValueError(
                 f"allowed lateness must lie between 0 and {KEEP_DAYS} days "
                 f"(got {self.allowed_lateness_s} s)"
             )
+
+    @property
+    def kafka_security(self) -> KafkaSecurity:
+        """The TLS and SASL settings every Kafka client of this process uses."""
+        return KafkaSecurity(
+            protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_username,
+            password=self.kafka_password,
+            ca_file=self.kafka_ca_file,
+            cert_file=self.kafka_cert_file,
+            key_file=self.kafka_key_file,
+        )
 
     def to_env(self) -> dict[str, str]:
         """The ``CHURNWATCH_*`` variables that make :meth:`from_env` return these settings."""
@@ -89,8 +130,20 @@ class Settings:
         """Build settings from ``CHURNWATCH_*`` environment variables."""
         return cls(
             broker=os.environ.get("CHURNWATCH_BROKER") or None,
-            db_url=os.environ.get("CHURNWATCH_DB_URL") or cls.db_url,
+            db_url=_env_secret("CHURNWATCH_DB_URL") or cls.db_url,
             partitions=_env_number("CHURNWATCH_PARTITIONS", cls.partitions, int),
+            replication_factor=_env_number(
+                "CHURNWATCH_REPLICATION_FACTOR", cls.replication_factor, int
+            ),
+            kafka_security_protocol=(
+                os.environ.get("CHURNWATCH_KAFKA_SECURITY_PROTOCOL") or cls.kafka_security_protocol
+            ).upper(),
+            kafka_sasl_mechanism=os.environ.get("CHURNWATCH_KAFKA_SASL_MECHANISM") or None,
+            kafka_username=os.environ.get("CHURNWATCH_KAFKA_USERNAME") or None,
+            kafka_password=_env_secret("CHURNWATCH_KAFKA_PASSWORD"),
+            kafka_ca_file=_env_path("CHURNWATCH_KAFKA_CA_FILE"),
+            kafka_cert_file=_env_path("CHURNWATCH_KAFKA_CERT_FILE"),
+            kafka_key_file=_env_path("CHURNWATCH_KAFKA_KEY_FILE"),
             web_port=_env_number("CHURNWATCH_WEB_PORT", cls.web_port, int),
             web_host=os.environ.get("CHURNWATCH_WEB_HOST") or cls.web_host,
             app_id=os.environ.get("CHURNWATCH_APP_ID") or cls.app_id,

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from kafka.partitioner.default import murmur2
 
-from churnwatch.events import INPUT_TOPICS
+from churnwatch.events import CUSTOMERS, INPUT_TOPICS
+
+if TYPE_CHECKING:
+    from churnwatch.settings import Settings
 
 DEAD_LETTERS = "dead-letters"
 CHURN_ALERTS = "churn-alerts"
@@ -39,21 +44,53 @@ class TopicLayoutError(RuntimeError):
     """An existing topic has a partition count churnwatch cannot work with."""
 
 
-def ensure_topics(bootstrap: str, partitions: int, names: tuple[str, ...] = ALL_TOPICS) -> None:
-    """Create the missing topics with ``partitions`` partitions each.
+#: Topics whose old records may be compacted away, keeping the newest per key.
+COMPACTED = frozenset({CUSTOMERS})
+
+
+def ensure_topics_for(settings: Settings, bootstrap: str) -> list[str]:
+    """:func:`ensure_topics` with the partitions, replication and security of ``settings``."""
+    return ensure_topics(
+        bootstrap,
+        settings.partitions,
+        replication=settings.replication_factor,
+        client=settings.kafka_security.client_config(),
+    )
+
+
+def ensure_topics(
+    bootstrap: str,
+    partitions: int,
+    names: tuple[str, ...] = ALL_TOPICS,
+    *,
+    replication: int = 1,
+    client: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Create the missing topics with ``partitions`` partitions each; return those created.
 
     Input topics, the re-key topic and the state changelog must be
     co-partitioned (same count, same key hashing) so that one worker holds all
     of a customer's events; a mismatch is reported rather than worked around.
+    Profiles (``customers``) are compacted: only each customer's newest counts.
+    ``client`` holds kafka-python's security arguments.
     """
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **(client or {}))
     try:
         existing = set(admin.list_topics())
-        missing = [NewTopic(n, partitions, 1) for n in names if n not in existing]
+        missing = [
+            NewTopic(
+                n,
+                partitions,
+                replication,
+                topic_configs={"cleanup.policy": "compact"} if n in COMPACTED else {},
+            )
+            for n in names
+            if n not in existing
+        ]
         if missing:
             # another process may create them at the same moment
             with contextlib.suppress(TopicAlreadyExistsError):
@@ -70,3 +107,4 @@ def ensure_topics(bootstrap: str, partitions: int, names: tuple[str, ...] = ALL_
                 )
     finally:
         admin.close()
+    return [topic.name for topic in missing]

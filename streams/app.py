@@ -62,7 +62,8 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     """Build the worker's Faust app against ``bootstrap`` and the store ``engine``."""
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{bootstrap}",
+        # ``host:port,host:port`` (kafka-python's form) as Faust's list of URLs
+        broker=[f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()],
         store="memory://",
         topic_partitions=settings.partitions,
         topic_disable_leader=True,
@@ -73,6 +74,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         web_enabled=settings.web_port > 0,
         web_port=settings.web_port or 6066,
         web_host=settings.web_host,
+        broker_credentials=settings.kafka_security.faust_credentials(),
     )
     metrics = WorkerMetrics()
     register_web(app, engine, metrics)

@@ -10,7 +10,7 @@ from churnwatch.streams.app import create_app
 from churnwatch import store
 from churnwatch.broker import EmbeddedBroker
 from churnwatch.settings import DEFAULT_DATA_DIR, Settings
-from churnwatch.topics import ensure_topics
+from churnwatch.topics import ensure_topics_for
 
 
 def run_worker(settings: Settings, log_level: str = "warning") -> None:
@@ -27,6 +27,6 @@ def run_worker(settings: Settings, log_level: str = "warning") -> None:
             print(f"embedded broker on {bootstrap}", flush=True)
         engine = store.make_engine(settings.db_url)
         store.upgrade(engine)
-        ensure_topics(bootstrap, settings.partitions)
+        ensure_topics_for(settings, bootstrap)
         app = create_app(settings, bootstrap, engine)
         faust.Worker(app, loglevel=log_level, quiet=True).execute_from_commandline()

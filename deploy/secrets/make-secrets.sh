@@ -1,0 +1,15 @@
+#!/bin/sh
+# Writes the Compose stack's secrets (random passwords) next to this script,
+# keeping any that already exist. They are git-ignored.
+set -eu
+cd "$(dirname "$0")"
+secret() {
+    [ -s "$1" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$1"
+}
+secret postgres_password.txt
+secret grafana_db_password.txt
+secret grafana_admin_password.txt
+[ -s churnwatch_db_url.txt ] || printf 'postgresql+psycopg://churnwatch:%s@postgres:5432/churnwatch' \
+    "$(cat postgres_password.txt)" > churnwatch_db_url.txt
+chmod 600 ./*.txt
+echo "secrets in $(pwd)"
