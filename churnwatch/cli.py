@@ -150,7 +150,6 @@ def demo(
             bad_share=bad_share,
             rate=rate,
             on_record=progress,
-            client=settings.kafka_security.client_config(),
         )
     except DemoError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")

@@ -8,6 +8,7 @@ Routes (on ``CHURNWATCH_WEB_PORT``):
 - ``POST /api/alerts/{alert_id}/ack``: acknowledge an alert (body ``{"by": "name"}``);
 - ``GET /api/tasks?status=&limit=``: newest win-back tasks;
 - ``GET /api/customers/{customer_id}``: stage, tier, score, feature row, recent alerts;
+- ``GET /api/worker``: this worker's app id and the input partitions it holds;
 - ``GET /metrics``: Prometheus text format.
 
 SQL runs in a thread so that the agents' event loop never waits on the store.
@@ -163,6 +164,13 @@ def register_web(app: faust.App, engine: Engine, metrics: WorkerMetrics) -> None
             if view is None:
                 return reply(self, {"error": f"no customer {customer_id!r}"}, 404)
             return reply(self, view)
+
+    @app.page("/api/worker")
+    class Worker(faust.web.View):
+        async def get(self, request: Request) -> Response:
+            assigned = app.consumer.assignment() if app.consumer else set()
+            partitions = sorted({tp.partition for tp in assigned if tp.topic == "purchases"})
+            return reply(self, {"app_id": app.conf.id, "partitions": partitions})
 
     @app.page("/metrics")
     class Metrics(faust.web.View):

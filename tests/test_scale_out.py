@@ -1,0 +1,114 @@
+"""Two workers sharing the partitions, one leaving mid-stream: nothing lost or doubled.
+
+Real worker processes on the embedded broker and one PostgreSQL store, as in
+a deployment (a SQLite file is not shared between machines).
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from churnwatch.features.state import KEEP_DAYS
+
+from churnwatch import store
+from churnwatch.broker import EmbeddedBroker
+from churnwatch.demo import worker_process
+from churnwatch.producing import produce
+from churnwatch.settings import Settings
+from churnwatch.simulator import Simulation, customers_for, records
+from churnwatch.topics import CHURN_ALERTS, DEAD_LETTERS, WINBACK_TASKS, ensure_topics
+from tests.kafka_helpers import read_topic, values, wait_for
+from tests.test_live_page import _free_port
+from tests.test_worker_e2e import assert_same_features, plain_fold
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+PARTITIONS = 4
+EVENTS = 12_000
+
+
+def _partitions(port: int) -> list[int]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/worker", timeout=2) as r:
+            return orjson.loads(r.read())["partitions"]
+    except OSError:
+        return []  # not serving yet
+
+
+def test_two_workers_share_the_partitions_and_one_leaving_loses_nothing(
+    kafka_broker: EmbeddedBroker, pg_url: str, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    sim = Simulation(customers_for(EVENTS, 365), now - timedelta(days=365), now, seed=31)
+    recs = list(records(sim, limit=EVENTS, bad_share=0.0))
+    valid = [orjson.loads(r.value) for r in recs]
+    ensure_topics(kafka_broker.bootstrap, PARTITIONS)
+    engine = store.make_engine(pg_url)
+    store.upgrade(engine)
+    ports = _free_port(), _free_port()
+
+    def settings(port: int) -> Settings:
+        return Settings(
+            broker=kafka_broker.bootstrap,
+            db_url=pg_url,
+            partitions=PARTITIONS,
+            web_port=port,
+            allowed_lateness_s=KEEP_DAYS * 86400.0,
+        )
+
+    def stored() -> int:
+        return store.count_rows(engine, store.events)
+
+    log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
+    half = len(recs) // 2
+    with worker_process(settings(ports[0]), kafka_broker.bootstrap, log_a):
+        with worker_process(settings(ports[1]), kafka_broker.bootstrap, log_b) as second:
+            wait_for(
+                lambda: (
+                    sorted(_partitions(ports[0]) + _partitions(ports[1])) == [0, 1, 2, 3]
+                    and bool(_partitions(ports[0]))
+                    and bool(_partitions(ports[1]))
+                ),
+                "both workers holding partitions",
+                log_b,
+            )
+            produce(recs[:half], kafka_broker.bootstrap)
+            wait_for(lambda: stored() >= half, "the first half", log_b)
+            # the second half flows while the second worker leaves
+            rest = threading.Thread(
+                target=produce, args=(recs[half:], kafka_broker.bootstrap), kwargs={"rate": 3000}
+            )
+            rest.start()
+            wait_for(lambda: stored() >= half + 1000, "the second half flowing", log_b)
+            assert second.poll() is None
+        assert second.returncode is not None  # stopped (SIGTERM) mid-stream
+        left_at = stored()
+        rest.join()
+        wait_for(lambda: _partitions(ports[0]) == [0, 1, 2, 3], "the rebalance", log_a)
+        wait_for(lambda: stored() >= len(valid), "every event", log_a)
+    assert left_at < len(valid), "the stream ended before the worker left"
+
+    # every valid event stored once, and state as the plain fold has it
+    with engine.connect() as conn:
+        ids = conn.execute(sa.select(store.events.c.event_id)).scalars().all()
+        states = store.load_states(conn)
+        alert_ids = conn.execute(sa.select(store.alerts.c.alert_id)).scalars().all()
+        task_alerts = conn.execute(sa.select(store.winback_tasks.c.alert_id)).scalars().all()
+    assert sorted(ids) == sorted(e["event_id"] for e in valid)
+    assert_same_features(states, plain_fold(valid))
+    # nothing was taken for a duplicate from another worker
+    assert read_topic(kafka_broker.bootstrap, DEAD_LETTERS, None) == []
+    # each alert once with one task; none published twice, none published unstored
+    assert alert_ids and sorted(task_alerts) == sorted(alert_ids)
+    published = [
+        a["alert_id"] for a in values(read_topic(kafka_broker.bootstrap, CHURN_ALERTS, None))
+    ]
+    assert len(published) == len(set(published)) and set(published) <= set(alert_ids)
+    tasks = [t["task_id"] for t in values(read_topic(kafka_broker.bootstrap, WINBACK_TASKS, None))]
+    assert len(tasks) == len(set(tasks))
+    engine.dispose()
