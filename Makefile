@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test bench lint venv clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,14 @@ $(CHROMIUM):
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# Each benchmark prints one JSON object as its last line (README, "Measured").
+bench: $(STAMP)
+	$(BIN)/python -m bench.pipeline --events 50000
+	$(BIN)/python -m bench.latency --rate 1000 --events 30000
+	$(BIN)/python -m bench.replay --events 200000 --stream-events 20000
+	$(BIN)/python -m bench.fold_state --customers 20000 --days 60
+	$(BIN)/python -m bench.soak --rate 1000 --seconds 240 --every 20
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -100,6 +100,8 @@ def main() -> None:
                     "events_per_s": stream["events_per_s"],
                 },
                 "replay_vs_streaming": round(replay["events_per_s"] / stream["events_per_s"], 1),
+                # issue 10's name for the headline figure
+                "events_per_s": replay["events_per_s"],
             }
         ).decode()
     )

@@ -91,23 +91,33 @@ class EmbeddedBroker:
     """A tansu broker process on ``host:port`` with memory storage."""
 
     def __init__(
-        self, port: int | None = None, host: str = "127.0.0.1", log_path: Path | None = None
+        self,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        log_path: Path | None = None,
+        advertised_port: int | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.log_path = log_path
+        #: the port clients are told to use (a proxy in front, in fault tests)
+        self.advertised_port = advertised_port or self.port
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
         """``host:port`` for Kafka clients."""
-        return f"{self.host}:{self.port}"
+        return f"{self.host}:{self.advertised_port}"
 
     def command(self) -> list[str]:
         """The command line that runs this broker."""
-        url = f"tcp://{self.host}:{self.port}"
-        return [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        listen = f"tcp://{self.host}:{self.port}"
+        advertised = f"tcp://{self.bootstrap}"
+        return [
+            tansu_binary(),
+            *("broker", "--listener-url", listen, "--advertised-listener-url", advertised),
+        ]
 
     def start(self, timeout_s: float = 30.0) -> Self:
         """Start the broker and wait until it serves metadata."""

@@ -1,0 +1,137 @@
+"""Worker throughput against a bare aiokafka consumer on the same broker (issue 10).
+
+Prints one JSON object as its last line. Both sides read the same
+pre-produced simulated records (1 % bad, as in the demo) from the same embedded
+broker:
+
+- baseline: one aiokafka consumer on every input partition that only decodes
+  each value with orjson, from the first record to the last;
+- pipeline: the real worker process (validation, SQL store, features,
+  scoring, alert policy, publishing), from its first stored batch to the last
+  record accounted for (stored or dead-lettered); group join and start-up are
+  left out, as the baseline has none.
+
+    python -m bench.pipeline --events 50000 [--db-url postgresql+psycopg://…]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from churnwatch.features.state import KEEP_DAYS
+
+from churnwatch import store
+from churnwatch.broker import EmbeddedBroker
+from churnwatch.demo import TopicCounter, worker_process
+from churnwatch.events import INPUT_TOPICS
+from churnwatch.producing import produce
+from churnwatch.settings import Settings
+from churnwatch.simulator import Simulation, customers_for, records
+from churnwatch.topics import DEAD_LETTERS, ensure_topics
+
+PARTITIONS = 4
+
+
+async def _bare_consumer(bootstrap: str, expected: int) -> float:
+    """Seconds a decode-only consumer takes over ``expected`` records, first to last."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in INPUT_TOPICS for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        seen, first = 0, None
+        while seen < expected:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for batch in batches.values():
+                first = first or time.perf_counter()
+                for message in batch:
+                    # the bad records are decoded too, and fail
+                    with contextlib.suppress(orjson.JSONDecodeError):
+                        orjson.loads(message.value)
+                seen += len(batch)
+        return time.perf_counter() - (first or time.perf_counter())
+    finally:
+        await consumer.stop()
+
+
+def _pipeline_seconds(engine: sa.Engine, dead: TopicCounter, total: int, log: Path) -> float:
+    """Wait until every record is stored or dead-lettered; seconds first to last commit."""
+    deadline = time.monotonic() + 600
+    while store.count_rows(engine, store.events) + dead.count < total:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the worker did not finish; see {log}")
+        time.sleep(0.2)
+    with engine.connect() as conn:
+        first, last = conn.execute(
+            sa.select(sa.func.min(store.events.c.stored_at), sa.func.max(store.events.c.stored_at))
+        ).one()
+    return (last - first).total_seconds()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=50_000, help="records to process")
+    parser.add_argument("--db-url", help="the worker's store (default: a fresh SQLite file)")
+    args = parser.parse_args()
+    now = datetime.now(UTC).replace(microsecond=0)
+    sim = Simulation(customers_for(args.events, 365), now - timedelta(days=365), now, seed=7)
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+        db_url = args.db_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        engine = store.make_engine(db_url)
+        store.upgrade(engine)
+        before = store.count_rows(engine, store.events)
+        if before:
+            raise SystemExit(f"{db_url} already holds {before} events: use an empty store")
+        ensure_topics(broker.bootstrap, PARTITIONS)
+        produced = produce(
+            records(sim, limit=args.events, bad_share=0.01), broker.bootstrap
+        ).total()
+        baseline_s = asyncio.run(_bare_consumer(broker.bootstrap, produced))
+
+        settings = Settings(
+            broker=broker.bootstrap,
+            db_url=db_url,
+            partitions=PARTITIONS,
+            web_port=0,
+            allowed_lateness_s=KEEP_DAYS * 86400.0,
+        )
+        dead = TopicCounter(broker.bootstrap, DEAD_LETTERS)
+        dead.start()
+        log = Path(tmp) / "worker.log"
+        try:
+            with worker_process(settings, broker.bootstrap, log):
+                pipeline_s = _pipeline_seconds(engine, dead, produced, log)
+        finally:
+            dead.stop()
+        stored = store.count_rows(engine, store.events)
+    events_per_s = produced / pipeline_s
+    baseline_per_s = produced / baseline_s
+    print(
+        orjson.dumps(
+            {
+                "events": produced,
+                "stored": stored,
+                "dead_letters": dead.count,
+                "store": sa.make_url(db_url).get_backend_name(),
+                "seconds": round(pipeline_s, 2),
+                "events_per_s": round(events_per_s),
+                "baseline_seconds": round(baseline_s, 2),
+                "baseline_events_per_s": round(baseline_per_s),
+                "ratio": round(events_per_s / baseline_per_s, 4),
+            }
+        ).decode()
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""A sustained load on the real worker, with its memory over time (issue 10).
+
+Produces simulated records at ``--rate`` per second for ``--seconds`` to a
+worker on the embedded broker and a fresh SQLite store, samples the worker's
+resident memory every ``--every`` seconds, and prints one JSON object as its
+last line: the samples (seconds, RSS MiB, customers stored, events stored),
+and the memory growth after the first quarter of the run per customer added
+in that time, next to the growth of the stored state (its JSON). A customer's
+state grows with the days of history it holds (up to a year of day buckets),
+so memory may grow with the state; memory that grows while neither the
+population nor the state does is a leak.
+
+    python -m bench.soak --rate 1000 --seconds 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import sqlalchemy as sa
+from churnwatch.features.state import KEEP_DAYS
+
+from churnwatch import store
+from churnwatch.broker import EmbeddedBroker
+from churnwatch.demo import worker_process
+from churnwatch.producing import produce
+from churnwatch.settings import Settings
+from churnwatch.simulator import Simulation, customers_for, records
+from churnwatch.topics import ensure_topics
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of process ``pid`` (Linux ``/proc``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def _state_bytes(engine: sa.Engine) -> int:
+    """Bytes of every customer's stored state: how big the state itself has grown."""
+    with engine.connect() as conn:
+        query = sa.select(
+            sa.func.coalesce(sa.func.sum(sa.func.length(store.customer_state.c.state)), 0)
+        )
+        return int(conn.execute(query).scalar_one())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=1000.0, help="records per second")
+    parser.add_argument("--seconds", type=float, default=300.0, help="length of the load")
+    parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
+    args = parser.parse_args()
+    total = int(args.rate * args.seconds)
+    now = datetime.now(UTC).replace(microsecond=0)
+    sim = Simulation(customers_for(total, 365), now - timedelta(days=365), now, seed=11)
+    samples = []
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+        db_url = f"sqlite:///{Path(tmp) / 'soak.db'}"
+        engine = store.make_engine(db_url)
+        store.upgrade(engine)
+        ensure_topics(broker.bootstrap, 4)
+        settings = Settings(
+            broker=broker.bootstrap,
+            db_url=db_url,
+            web_port=0,
+            allowed_lateness_s=KEEP_DAYS * 86400.0,
+        )
+        with worker_process(settings, broker.bootstrap, Path(tmp) / "worker.log") as worker:
+            load = threading.Thread(
+                target=produce,
+                args=(records(sim, limit=total), broker.bootstrap),
+                kwargs={"rate": args.rate},
+                daemon=True,
+            )
+            started = time.monotonic()
+            load.start()
+            while load.is_alive() or not samples:
+                time.sleep(args.every)
+                samples.append(
+                    {
+                        "s": round(time.monotonic() - started, 1),
+                        "rss_mib": round(rss_mib(worker.pid), 1),
+                        "customers": store.count_rows(engine, store.customer_state),
+                        "events": store.count_rows(engine, store.events),
+                        "state_json_mib": round(_state_bytes(engine) / 1024 / 1024, 2),
+                    }
+                )
+    base = samples[len(samples) // 4]
+    last = samples[-1]
+    added = last["customers"] - base["customers"]
+    grown = (last["rss_mib"] - base["rss_mib"]) * 1024 * 1024
+    state_grown = last["state_json_mib"] - base["state_json_mib"]
+    print(
+        orjson.dumps(
+            {
+                "rate": args.rate,
+                "seconds": args.seconds,
+                "samples": samples,
+                "rss_growth_mib": round(grown / 1024 / 1024, 1),
+                "state_json_growth_mib": round(state_grown, 2),
+                "customers_added": added,
+                "growth_bytes_per_added_customer": round(grown / added) if added else None,
+            }
+        ).decode()
+    )
+
+
+if __name__ == "__main__":
+    main()
