@@ -13,22 +13,17 @@ object as its last line with p50/p95/p99 in milliseconds.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import orjson
-from churnwatch.features.state import KEEP_DAYS
 
+from bench.harness import rig, year_of
 from churnwatch import store
-from churnwatch.broker import EmbeddedBroker
 from churnwatch.demo import worker_process
 from churnwatch.events import INPUT_TOPICS
 from churnwatch.producing import produce
-from churnwatch.settings import Settings
-from churnwatch.simulator import Simulation, customers_for, records
-from churnwatch.topics import CHURN_ALERTS, ensure_topics
+from churnwatch.simulator import records
+from churnwatch.topics import CHURN_ALERTS
 from tests.kafka_helpers import read_topic
 
 
@@ -43,35 +38,22 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="records per second offered")
     parser.add_argument("--events", type=int, default=30_000, help="records to produce")
     args = parser.parse_args()
-    now = datetime.now(UTC).replace(microsecond=0)
-    sim = Simulation(customers_for(args.events, 365), now - timedelta(days=365), now, seed=13)
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
-        db_url = f"sqlite:///{Path(tmp) / 'latency.db'}"
-        engine = store.make_engine(db_url)
-        store.upgrade(engine)
-        ensure_topics(broker.bootstrap, 4)
-        settings = Settings(
-            broker=broker.bootstrap,
-            db_url=db_url,
-            web_port=0,
-            allowed_lateness_s=KEEP_DAYS * 86400.0,
-        )
-        log = Path(tmp) / "worker.log"
-        with worker_process(settings, broker.bootstrap, log):
+    sim = year_of(args.events, seed=13)
+    with rig() as r:
+        engine, bootstrap, log = r.engine, r.broker.bootstrap, r.log
+        with worker_process(r.settings, bootstrap, log):
             time.sleep(10)  # past the group join: measure the stream, not the start
-            produce(
-                records(sim, limit=args.events, bad_share=0.0), broker.bootstrap, rate=args.rate
-            )
+            produce(records(sim, limit=args.events, bad_share=0.0), bootstrap, rate=args.rate)
             deadline = time.monotonic() + 300
             while store.count_rows(engine, store.events) < args.events:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"the worker fell behind for good; see {log}")
                 time.sleep(0.2)
             time.sleep(2)  # the last alerts' sends
-        alerts = read_topic(broker.bootstrap, CHURN_ALERTS, None, quiet_s=1.0)
+        alerts = read_topic(bootstrap, CHURN_ALERTS, None, quiet_s=1.0)
         sent_at: dict[str, int] = {}
         for topic in INPUT_TOPICS:
-            for record in read_topic(broker.bootstrap, topic, None, quiet_s=1.0):
+            for record in read_topic(bootstrap, topic, None, quiet_s=1.0):
                 sent_at[orjson.loads(record.value)["event_id"]] = record.timestamp
     latencies = sorted(
         float(record.timestamp - sent_at[trigger])

@@ -19,24 +19,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from churnwatch.features.state import KEEP_DAYS
 
+from bench.harness import rig, year_of
 from churnwatch import store
-from churnwatch.broker import EmbeddedBroker
 from churnwatch.demo import TopicCounter, worker_process
 from churnwatch.events import INPUT_TOPICS
 from churnwatch.producing import produce
-from churnwatch.settings import Settings
-from churnwatch.simulator import Simulation, customers_for, records
-from churnwatch.topics import DEAD_LETTERS, ensure_topics
+from churnwatch.simulator import records
+from churnwatch.topics import DEAD_LETTERS
 
 PARTITIONS = 4
 
@@ -83,34 +79,20 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=50_000, help="records to process")
     parser.add_argument("--db-url", help="the worker's store (default: a fresh SQLite file)")
     args = parser.parse_args()
-    now = datetime.now(UTC).replace(microsecond=0)
-    sim = Simulation(customers_for(args.events, 365), now - timedelta(days=365), now, seed=7)
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
-        db_url = args.db_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        engine = store.make_engine(db_url)
-        store.upgrade(engine)
+    sim = year_of(args.events, seed=7)
+    with rig(args.db_url) as r:
+        engine, bootstrap = r.engine, r.broker.bootstrap
         before = store.count_rows(engine, store.events)
         if before:
-            raise SystemExit(f"{db_url} already holds {before} events: use an empty store")
-        ensure_topics(broker.bootstrap, PARTITIONS)
-        produced = produce(
-            records(sim, limit=args.events, bad_share=0.01), broker.bootstrap
-        ).total()
-        baseline_s = asyncio.run(_bare_consumer(broker.bootstrap, produced))
-
-        settings = Settings(
-            broker=broker.bootstrap,
-            db_url=db_url,
-            partitions=PARTITIONS,
-            web_port=0,
-            allowed_lateness_s=KEEP_DAYS * 86400.0,
-        )
-        dead = TopicCounter(broker.bootstrap, DEAD_LETTERS)
+            raise SystemExit(f"{args.db_url} already holds {before} events: use an empty store")
+        records_ = records(sim, limit=args.events, bad_share=0.01)
+        produced = produce(records_, bootstrap).total()
+        baseline_s = asyncio.run(_bare_consumer(bootstrap, produced))
+        dead = TopicCounter(bootstrap, DEAD_LETTERS)
         dead.start()
-        log = Path(tmp) / "worker.log"
         try:
-            with worker_process(settings, broker.bootstrap, log):
-                pipeline_s = _pipeline_seconds(engine, dead, produced, log)
+            with worker_process(r.settings, bootstrap, r.log):
+                pipeline_s = _pipeline_seconds(engine, dead, produced, r.log)
         finally:
             dead.stop()
         stored = store.count_rows(engine, store.events)
@@ -122,7 +104,7 @@ def main() -> None:
                 "events": produced,
                 "stored": stored,
                 "dead_letters": dead.count,
-                "store": sa.make_url(db_url).get_backend_name(),
+                "store": engine.dialect.name,
                 "seconds": round(pipeline_s, 2),
                 "events_per_s": round(events_per_s),
                 "baseline_seconds": round(baseline_s, 2),

@@ -16,23 +16,18 @@ population nor the state does is a leak.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import sqlalchemy as sa
-from churnwatch.features.state import KEEP_DAYS
 
+from bench.harness import rig, year_of
 from churnwatch import store
-from churnwatch.broker import EmbeddedBroker
 from churnwatch.demo import worker_process
 from churnwatch.producing import produce
-from churnwatch.settings import Settings
-from churnwatch.simulator import Simulation, customers_for, records
-from churnwatch.topics import ensure_topics
+from churnwatch.simulator import records
 
 
 def rss_mib(pid: int) -> float:
@@ -59,24 +54,14 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
     args = parser.parse_args()
     total = int(args.rate * args.seconds)
-    now = datetime.now(UTC).replace(microsecond=0)
-    sim = Simulation(customers_for(total, 365), now - timedelta(days=365), now, seed=11)
+    sim = year_of(total, seed=11)
     samples = []
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
-        db_url = f"sqlite:///{Path(tmp) / 'soak.db'}"
-        engine = store.make_engine(db_url)
-        store.upgrade(engine)
-        ensure_topics(broker.bootstrap, 4)
-        settings = Settings(
-            broker=broker.bootstrap,
-            db_url=db_url,
-            web_port=0,
-            allowed_lateness_s=KEEP_DAYS * 86400.0,
-        )
-        with worker_process(settings, broker.bootstrap, Path(tmp) / "worker.log") as worker:
+    with rig() as r:
+        engine = r.engine
+        with worker_process(r.settings, r.broker.bootstrap, r.log) as worker:
             load = threading.Thread(
                 target=produce,
-                args=(records(sim, limit=total), broker.bootstrap),
+                args=(records(sim, limit=total), r.broker.bootstrap),
                 kwargs={"rate": args.rate},
                 daemon=True,
             )

@@ -28,7 +28,7 @@ from churnwatch.simulator import SimRecord, Simulation, customers_for, records
 from churnwatch.topics import DEAD_LETTERS, ensure_topics
 from tests.fault_proxy import CuttableProxy
 from tests.kafka_helpers import read_topic, values, wait_for
-from tests.test_worker_e2e import assert_same_features, plain_fold
+from tests.parity import assert_stored_exactly_once
 
 pytestmark = pytest.mark.kafka
 PARTITIONS = 4
@@ -50,17 +50,6 @@ def _settings(bootstrap: str, db_url: str) -> Settings:
         web_port=0,
         allowed_lateness_s=KEEP_DAYS * 86400.0,
     )
-
-
-def _exactly_once(engine: sa.Engine, valid: list[dict]) -> None:
-    with engine.connect() as conn:
-        ids = conn.execute(sa.select(store.events.c.event_id)).scalars().all()
-        states = store.load_states(conn)
-        alert_ids = conn.execute(sa.select(store.alerts.c.alert_id)).scalars().all()
-        task_alerts = conn.execute(sa.select(store.winback_tasks.c.alert_id)).scalars().all()
-    assert sorted(ids) == sorted(e["event_id"] for e in valid)
-    assert_same_features(states, plain_fold(valid))
-    assert sorted(task_alerts) == sorted(alert_ids)
 
 
 @pytest.fixture
@@ -101,7 +90,7 @@ def test_postgresql_unreachable_for_a_while(
         wait_for(lambda: stored() >= len(valid), "every event", log)
         assert worker.poll() is None
     assert during < len(valid)
-    _exactly_once(engine, valid)
+    assert_stored_exactly_once(engine, valid)
     assert read_topic(kafka_broker.bootstrap, DEAD_LETTERS, None) == []
 
 
@@ -134,7 +123,7 @@ def test_broker_connection_dropped_and_restored(tmp_path: Path) -> None:
             assert worker.poll() is None
         dead = read_topic(broker.bootstrap, DEAD_LETTERS, None)
     proxy.close()
-    _exactly_once(engine, valid)
+    assert_stored_exactly_once(engine, valid)
     assert dead == []
 
 

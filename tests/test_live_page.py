@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import sqlalchemy as sa
 from churnwatch.features.state import KEEP_DAYS
 
 from churnwatch import store
-from churnwatch.broker import EmbeddedBroker
+from churnwatch.broker import EmbeddedBroker, free_port
 from churnwatch.demo import worker_process
 from churnwatch.producing import produce
 from churnwatch.settings import Settings
@@ -37,12 +36,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(url: str) -> bytes:
@@ -85,7 +78,7 @@ def test_new_alerts_appear_live_and_can_be_acknowledged(
     engine = store.make_engine(db_url)
     store.upgrade(engine)
     ensure_topics(kafka_broker.bootstrap, 4)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = Settings(
         broker=kafka_broker.bootstrap,

@@ -16,9 +16,8 @@ import pytest
 import sqlalchemy as sa
 from churnwatch.alerts.config import load_playbook, load_policy
 from churnwatch.alerts.policy import alert_id
-from churnwatch.features.lifecycle import STAGES
 from churnwatch.features.row import feature_row
-from churnwatch.features.state import KEEP_DAYS, CustomerState, apply
+from churnwatch.features.state import KEEP_DAYS, apply
 from churnwatch.models import registry
 from churnwatch.models.dataset import cutoffs, snapshots
 from churnwatch.models.rule import rule_score
@@ -40,6 +39,7 @@ from churnwatch.topics import (
 )
 from churnwatch.winback_report import fetch
 from tests.kafka_helpers import read_topic, values, wait_for
+from tests.parity import assert_same_features, plain_fold
 
 pytestmark = pytest.mark.kafka
 PARTITIONS = 4
@@ -69,25 +69,6 @@ def _simulated(events: int, seed: int, **options: float) -> tuple[list[SimRecord
     sim = Simulation(customers_for(events, 365), now - timedelta(days=365), now, seed=seed)
     recs = list(records(sim, limit=events, **options))
     return recs, [orjson.loads(r.value) for r in recs if r.kind == "valid"]
-
-
-def plain_fold(events: list[dict]) -> dict[str, CustomerState]:
-    """The fold without Kafka or SQL, in event-time order: what replay computes."""
-    states: dict[str, CustomerState] = {}
-    for obj in sorted(events, key=lambda e: (e["ts"], e["event_id"])):
-        event = from_payload(obj)
-        states[event.customer_id] = apply(states.get(event.customer_id), event)
-    return states
-
-
-def assert_same_features(stored: dict[str, dict], expected: dict[str, CustomerState]) -> None:
-    """Identical state and feature rows for every customer."""
-    assert set(stored) == set(expected)
-    for cid, want in expected.items():
-        got = CustomerState.from_dict(stored[cid]["features"])
-        assert got.to_dict() == want.to_dict(), cid
-        assert feature_row(got) == feature_row(want), cid
-        assert stored[cid]["lifecycle_stage"] in STAGES
 
 
 def test_ten_thousand_simulated_events(

@@ -1,0 +1,62 @@
+"""What the worker benchmarks share: a year of simulated customers, and a fresh
+embedded broker, store and worker settings to run them through."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from churnwatch.features.state import KEEP_DAYS
+
+from churnwatch import store
+from churnwatch.broker import EmbeddedBroker
+from churnwatch.settings import Settings
+from churnwatch.simulator import Simulation, customers_for
+from churnwatch.topics import ensure_topics
+
+PARTITIONS = 4
+
+
+def year_of(events: int, seed: int) -> Simulation:
+    """A population sized for ``events`` records over the year up to now."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    return Simulation(customers_for(events, 365), now - timedelta(days=365), now, seed=seed)
+
+
+@dataclass
+class Rig:
+    """An embedded broker with the topics, a migrated store and the worker's settings."""
+
+    broker: EmbeddedBroker
+    engine: sa.Engine
+    settings: Settings
+    folder: Path
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "worker.log"
+
+
+@contextmanager
+def rig(db_url: str | None = None) -> Iterator[Rig]:
+    """A fresh :class:`Rig`; the store is a new SQLite file unless ``db_url`` is given."""
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+        url = db_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        engine = store.make_engine(url)
+        store.upgrade(engine)
+        ensure_topics(broker.bootstrap, PARTITIONS)
+        settings = Settings(
+            broker=broker.bootstrap,
+            db_url=url,
+            partitions=PARTITIONS,
+            web_port=0,
+            # the history is produced in bulk: allow the most lateness there is
+            allowed_lateness_s=KEEP_DAYS * 86400.0,
+        )
+        yield Rig(broker, engine, settings, Path(tmp))
+        engine.dispose()
