@@ -91,6 +91,8 @@ alerts = sa.Table(
     #: set from the live alerts page: someone on the team has seen the alert
     sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("acknowledged_by", sa.String(200), nullable=True),
+    #: set once the record is on ``churn-alerts``; the outbox sends the rest
+    sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 winback_tasks = sa.Table(
@@ -111,6 +113,8 @@ winback_tasks = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, server_default="open"),
     sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    #: set once the record is on ``winback-tasks``
+    sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 

@@ -14,6 +14,7 @@ from churnwatch.streams.web import register_web
 from faust.types import TP, EventT
 from sqlalchemy.engine import Engine
 
+from churnwatch import outbox
 from churnwatch.events import INPUT_TOPICS
 from churnwatch.metrics import WorkerMetrics
 from churnwatch.model_source import ModelSource
@@ -105,6 +106,28 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         partitions = sorted({tp.partition for tp in assigned if tp.topic in input_names})
         count = await asyncio.to_thread(processor.reload, partitions)
         app.log.info("loaded %d customer states for partitions %s", count, partitions)
+        # what a previous owner stored but did not get to send
+        unsent = await asyncio.to_thread(outbox.pending, engine, partitions)
+        if unsent.alerts or unsent.tasks:
+            app.log.info(
+                "sending %d alerts and %d tasks left unsent",
+                len(unsent.alerts),
+                len(unsent.tasks),
+            )
+            await send_alerts(unsent.alerts, unsent.tasks)
+
+    async def send_alerts(alerts: list[dict], tasks: list[dict]) -> None:
+        """Send alerts and tasks, then mark them sent (the outbox)."""
+        for alert in alerts:
+            await alerts_out.send(key=alert["customer_id"].encode(), value=alert)
+        for task in tasks:
+            await tasks_out.send(key=task["customer_id"].encode(), value=task)
+        if alerts or tasks:
+            # sends are buffered: mark them only once the broker has them
+            await app.producer.flush()
+            alert_ids = [a["alert_id"] for a in alerts]
+            task_ids = [t["task_id"] for t in tasks]
+            await asyncio.to_thread(outbox.mark_sent, engine, alert_ids, task_ids)
 
     async def publish(result: BatchResult) -> None:
         metrics.events_out.labels(REKEYED).inc(len(result.misrouted))
@@ -121,10 +144,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
                     ORIGIN_TOPIC_HEADER: record.event_topic.encode(),
                 },
             )
-        for alert in result.alerts:
-            await alerts_out.send(key=alert["customer_id"].encode(), value=alert)
-        for task in result.tasks:
-            await tasks_out.send(key=task["customer_id"].encode(), value=task)
+        await send_alerts(result.alerts, result.tasks)
         for change in result.changes:
             await changes_out.send(key=change["customer_id"].encode(), value=change)
         for letter in result.dead_letters:
