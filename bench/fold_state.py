@@ -72,15 +72,43 @@ def densest_customer() -> CustomerState:
     return state
 
 
+def state_size(sim: Simulation, days: int) -> dict:
+    """Bytes per customer of a population folded event by event, never holding the events."""
+    states: dict[str, CustomerState] = {}
+    events = 0
+    for obj in sim.events():
+        event = from_payload(obj)
+        states[event.customer_id] = apply(states.get(event.customer_id), event)
+        events += 1
+    memory = deep_size(states)
+    stored = sum(len(orjson.dumps(s.to_dict())) for s in states.values())
+    return {
+        "customers": len(states),
+        "days": days,
+        "events": events,
+        "memory_bytes_per_customer": round(memory / len(states)),
+        "stored_json_bytes_per_customer": round(stored / len(states)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=60, help="history length to simulate")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--state-only",
+        action="store_true",
+        help="fold straight from the simulator and measure only the state's size "
+        "(for populations whose events do not fit in memory at once)",
+    )
     args = parser.parse_args()
 
     end = datetime(2026, 6, 1, tzinfo=UTC)
     sim = Simulation(args.customers, end - timedelta(days=args.days), end, seed=args.seed)
+    if args.state_only:
+        print(orjson.dumps(state_size(sim, args.days)).decode())
+        return
     started = time.perf_counter()
     raw = [orjson.dumps(e) for e in sim.events()]
     simulate_s = time.perf_counter() - started
