@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +31,8 @@ def _run(
 def test_help_lists_the_commands(tmp_path: Path) -> None:
     out = _run(["--help"], tmp_path)
     assert out.returncode == 0
-    for command in ("broker", "worker", "simulate", "demo", "train", "replay"):
+    commands = ("broker", "worker", "simulate", "demo", "train", "replay", "import")
+    for command in (*commands, "dashboard", "db", "topics", "winback"):
         assert command in out.stdout
 
 
@@ -87,3 +89,34 @@ def test_demo_ends_by_itself_with_a_summary_that_adds_up(tmp_path: Path) -> None
         assert summary["won_back"] == won.scalar_one()
     engine.dispose()
     assert (tmp_path / "churnwatch-data" / "demo.db").exists()
+
+
+def test_db_upgrade_reports_the_revision_and_hides_the_password(
+    tmp_path: Path, db_url: str
+) -> None:
+    out = _run(["db", "upgrade"], tmp_path, CHURNWATCH_DB_URL=db_url)
+    assert out.returncode == 0, out.stderr
+    shown = sa.make_url(db_url).render_as_string(hide_password=True)
+    assert out.stdout.strip() == f"{shown} is at schema revision 0008"
+    unreachable = "postgresql+psycopg://churn:secret@127.0.0.1:1/none"
+    refused = _run(["db", "upgrade"], tmp_path, CHURNWATCH_DB_URL=unreachable)
+    assert refused.returncode == 1
+    assert "cannot upgrade postgresql+psycopg://churn:***@127.0.0.1:1/none" in refused.stderr
+    assert "secret" not in refused.stderr
+
+
+@pytest.mark.kafka
+def test_topics_create_then_exists_then_a_layout_mismatch(tmp_path: Path, kafka_broker) -> None:
+    bootstrap = kafka_broker.bootstrap
+    first = _run(["topics", "create", "--partitions", "3"], tmp_path, CHURNWATCH_BROKER=bootstrap)
+    assert first.returncode == 0, first.stderr
+    assert "10 created, 3 partitions each, replication factor 1" in first.stdout
+    assert " created  customers" in first.stdout
+    again = _run(["topics", "create", "--partitions", "3"], tmp_path, CHURNWATCH_BROKER=bootstrap)
+    assert again.returncode == 0 and "0 created" in again.stdout
+    assert "  exists  purchases" in again.stdout
+    other = _run(["topics", "create", "--partitions", "4"], tmp_path, CHURNWATCH_BROKER=bootstrap)
+    assert other.returncode == 2
+    assert re.search(r"topic \S+ has 3 partitions but churnwatch is set to 4", other.stderr)
+    no_broker = _run(["topics", "create"], tmp_path)
+    assert no_broker.returncode == 2 and "set CHURNWATCH_BROKER" in no_broker.stderr
