@@ -19,19 +19,12 @@ from sqlalchemy.engine import Connection
 from churnwatch import store
 from churnwatch.customer import CustomerRecord
 from churnwatch.features.row import feature_row
+from churnwatch.outbox import ALERT_FIELDS
 
-#: alert columns the page and the API show, plus the task's action
+#: alert columns the page and the API show: the topic's record (less the model
+#: version), where it stands, and who acknowledged it; plus the task's action
 _ALERT_COLUMNS = (
-    "alert_id",
-    "customer_id",
-    "ts",
-    "score",
-    "risk_level",
-    "value_tier",
-    "reason",
-    "reason_codes",
-    "lifecycle_stage",
-    "trigger",
+    *(name for name in ALERT_FIELDS if name != "model_version"),
     "status",
     "created_at",
     "acknowledged_at",
