@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,8 +39,8 @@ def _aware(row: Any) -> dict[str, Any]:
     # keys are SQLAlchemy ``quoted_name``s, which orjson does not take as str
     out = {str(key): value for key, value in row._mapping.items()}
     for key, value in out.items():
-        if isinstance(value, datetime) and value.tzinfo is None:
-            out[key] = value.replace(tzinfo=UTC)
+        if isinstance(value, datetime):
+            out[key] = store.aware(value)
     return out
 
 

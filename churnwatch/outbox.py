@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,8 +64,7 @@ def _record(row: Any, fields: Sequence[str]) -> dict[str, Any]:
     for name in fields:
         value = row._mapping[name]
         if isinstance(value, datetime):
-            # as sent the first time: ISO-8601 in UTC (SQLite hands times back naive)
-            value = (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+            value = store.aware(value).isoformat()  # as sent the first time
         out[name] = value
     return out
 

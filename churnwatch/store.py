@@ -182,6 +182,11 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+def aware(value: datetime) -> datetime:
+    """A stored time in UTC: SQLite hands ``DateTime(timezone=True)`` values back naive."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 
 from churnwatch import alert_feed
 from churnwatch.alert_feed import AlertFilter, FeedCursor
+from churnwatch.events import PURCHASES
 from churnwatch.metrics import CONTENT_TYPE_LATEST, WorkerMetrics
 from churnwatch.store import utcnow
 
@@ -169,7 +170,8 @@ def register_web(app: faust.App, engine: Engine, metrics: WorkerMetrics) -> None
     class Worker(faust.web.View):
         async def get(self, request: Request) -> Response:
             assigned = app.consumer.assignment() if app.consumer else set()
-            partitions = sorted({tp.partition for tp in assigned if tp.topic == "purchases"})
+            # input topics are co-partitioned: one topic's partitions name them all
+            partitions = sorted({tp.partition for tp in assigned if tp.topic == PURCHASES})
             return reply(self, {"app_id": app.conf.id, "partitions": partitions})
 
     @app.page("/metrics")

@@ -6,6 +6,7 @@ state equal to the plain fold: nothing lost, nothing counted twice.
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -84,7 +85,8 @@ def test_postgresql_unreachable_for_a_while(
         produce(recs[third : 2 * third], kafka_broker.bootstrap)
         wait_for(lambda: "store step failed; retrying" in log.read_text(), "a failed step", log)
         during = stored()
-        wait_for(lambda: worker.poll() is None and stored() == during, "a stalled store", log, 5)
+        time.sleep(2)  # while the database is away, nothing more is stored
+        assert stored() == during and worker.poll() is None
         proxy.restore()
         produce(recs[2 * third :], kafka_broker.bootstrap)
         wait_for(lambda: stored() >= len(valid), "every event", log)
@@ -199,6 +201,6 @@ def test_junk_on_every_input_topic(
     assert all(letter["error"] for letter in letters)
     raws = {r.value for r in junk}
     for letter in letters:
-        raw = letter["raw"].encode() if letter.get("raw_encoding") != "base64" else None
-        if raw is not None:
-            assert raw in raws
+        base64_raw = letter.get("raw_encoding") == "base64"
+        raw = base64.b64decode(letter["raw"]) if base64_raw else letter["raw"].encode()
+        assert raw in raws

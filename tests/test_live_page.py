@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -69,8 +70,6 @@ def playwright_browser():
 def test_new_alerts_appear_live_and_can_be_acknowledged(
     kafka_broker: EmbeddedBroker, playwright_browser, tmp_path: Path
 ) -> None:
-    from datetime import UTC, datetime, timedelta
-
     now = datetime.now(UTC).replace(microsecond=0)
     sim = Simulation(customers_for(4000, 365), now - timedelta(days=365), now, seed=23)
     recs = list(records(sim, limit=4000, bad_share=0.0))

@@ -85,7 +85,6 @@ def test_two_workers_share_the_partitions_and_one_leaving_loses_nothing(
             rest.start()
             wait_for(lambda: stored() >= half + 1000, "the second half flowing", log_b)
             assert second.poll() is None
-        assert second.returncode is not None  # stopped (SIGTERM) mid-stream
         left_at = stored()
         rest.join()
         wait_for(lambda: _partitions(ports[0]) == [0, 1, 2, 3], "the rebalance", log_a)
