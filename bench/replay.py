@@ -65,7 +65,9 @@ def replay_rate(db_url: str) -> dict:
     started = time.perf_counter()
     with engine.connect() as conn:
         events = (from_payload(p) for p in store.read_events(conn))
-        replayed = replay_history(events, RuleScorer(), load_policy(), load_playbook())
+        replayed = replay_history(
+            events, RuleScorer(), load_policy(), load_playbook(), partitions=Settings().partitions
+        )
     seconds = time.perf_counter() - started
     return {
         "events": replayed.replayed,

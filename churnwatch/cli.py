@@ -373,7 +373,10 @@ def _replay_as_of(engine: Any, when: datetime, scores_out: Path, model: Path | N
     policy = _policy()
     with engine.connect() as conn:
         events = (from_payload(p) for p in store.read_events(conn, until=when))
-        count = write_csv(rows_as_of(events, when.timestamp(), scorer, policy), scores_out)
+        rows = rows_as_of(
+            events, when.timestamp(), scorer, policy, partitions=_settings().partitions
+        )
+        count = write_csv(rows, scores_out)
     print(
         f"{count} customers as of {when.isoformat()} scored by {scorer.version} "
         f"written to {scores_out}"
@@ -418,6 +421,7 @@ def _replay_backtest(
                 scorer,
                 policy,
                 playbook,
+                partitions=_settings().partitions,
                 until=None if until is None else until.timestamp(),
                 on_event=lambda n: progress.advance(task, n),
             )

@@ -70,10 +70,14 @@ class WorkerMetrics:
             registry=r,
         )
 
-    def observe_batch(self, result: BatchResult, topics: Mapping[str, int], seconds: float) -> None:
-        """Count one processed input batch; ``topics`` maps topic → records consumed."""
+    def observe_consumed(self, topics: Mapping[str, int], decoded: BatchResult) -> None:
+        """Count a consumed batch (``topics``: topic → records) and its invalid records."""
         for topic, count in topics.items():
             self.events_in.labels(topic).inc(count)
+        self.dead_letters.inc(len(decoded.dead_letters))
+
+    def observe_batch(self, result: BatchResult, seconds: float) -> None:
+        """Count one folded batch of valid records, which took ``seconds``."""
         self.events_stored.inc(result.stored)
         self.redelivered.inc(result.redelivered)
         self.dead_letters.inc(len(result.dead_letters))

@@ -22,11 +22,11 @@ from churnwatch import store
 from churnwatch.alerts.config import Playbook, Policy, load_playbook, load_policy
 from churnwatch.customer import CustomerRecord
 from churnwatch.events import Event, InvalidEvent, decode, payload_of
+from churnwatch.lanes import Lanes
 from churnwatch.models.rule import RuleScorer
 from churnwatch.models.scoring import Scorer
 from churnwatch.outcomes import decode_outcome
-from churnwatch.timeline import Timeline
-from churnwatch.topics import REKEYED, partition_of
+from churnwatch.topics import REKEYED
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,8 @@ class BatchResult:
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     #: valid records whose Kafka key is not their customer_id: to be re-keyed
     misrouted: list[tuple[str, RawRecord]] = field(default_factory=list)
+    #: valid records with their events, after :meth:`BatchProcessor.decode`
+    accepted: list[tuple[RawRecord, Event]] = field(default_factory=list)
     stored: int = 0
     redelivered: int = 0
     #: assessments scored, and the wall seconds the model took for them
@@ -107,8 +109,8 @@ class BatchProcessor:
     It keeps the hot copy of the state rows of the customers it owns
     (:attr:`states`); a customer missing from it is read from the store in the
     batch's own transaction, so the copy is a cache and the store decides.
-    Its :class:`~churnwatch.timeline.Timeline`, rebuilt by :meth:`reload`
-    after every rebalance, holds the value-tier population and the wake-up
+    Its :class:`~churnwatch.lanes.Lanes`, rebuilt by :meth:`reload` after
+    every rebalance, hold each partition's value-tier population and wake-up
     queue of silent customers. Each batch counts in event-time order, with
     silence aged in between, exactly as replay counts the store.
     """
@@ -126,21 +128,15 @@ class BatchProcessor:
         partitions: int = 1,
     ) -> None:
         self.engine = engine
-        self.timeline = Timeline(policy or load_policy(), playbook or load_playbook())
+        self.lanes = Lanes(policy or load_policy(), playbook or load_playbook(), partitions)
         #: returns the scorer to use now (a newly promoted model, say)
         self.scorer = scorer
         self.max_future_s = max_future_s
         self.allowed_lateness_s = allowed_lateness_s
         self.clock = clock
-        self.partitions = partitions
         self.states: dict[str, dict[str, Any]] = {}
         # process runs in worker threads, reload on a rebalance: one at a time
         self._lock = threading.Lock()
-
-    @property
-    def stream_time(self) -> float | None:
-        """The newest event time counted."""
-        return self.timeline.stream_time
 
     def reload(self, partitions: Sequence[int] | None = None) -> int:
         """Load the state of ``partitions`` (default: all) from the store; return the count.
@@ -154,10 +150,15 @@ class BatchProcessor:
             self._restart()
             return len(self.states)
 
-    def _decode_all(
-        self, records: Sequence[RawRecord], result: BatchResult, now: datetime
-    ) -> list[tuple[RawRecord, Event]]:
-        accepted: list[tuple[RawRecord, Event]] = []
+    def decode(self, records: Sequence[RawRecord]) -> BatchResult:
+        """Validate ``records``: the valid ones in :attr:`BatchResult.accepted`.
+
+        The invalid ones are dead letters and the wrongly keyed ones are to be
+        re-keyed; neither needs the store.
+        """
+        now = self.clock()
+        result = BatchResult()
+        accepted = result.accepted
         for record in records:
             try:
                 event = decode(
@@ -171,17 +172,25 @@ class BatchProcessor:
                 result.misrouted.append((event.customer_id, record))
                 continue
             accepted.append((record, event))
-        return accepted
+        return result
 
     def process(self, records: Sequence[RawRecord]) -> BatchResult:
-        """Process one batch of consumed records."""
+        """Process one batch of consumed records: :meth:`decode`, then :meth:`fold`."""
+        decoded = self.decode(records)
+        result = self.fold(decoded.accepted)
+        result.dead_letters[:0] = decoded.dead_letters
+        result.misrouted = decoded.misrouted
+        return result
+
+    def fold(self, accepted: Sequence[tuple[RawRecord, Event]]) -> BatchResult:
+        """Store the new events of ``accepted`` and count them, in event-time order."""
         now = self.clock()
         with self._lock:
             try:
-                return self._process(records, now)
+                return self._fold(accepted, now)
             except _Raced:
                 self._restart()
-                return self._process(records, now)
+                return self._fold(accepted, now)
             except BaseException:
                 self._restart()
                 raise
@@ -189,11 +198,10 @@ class BatchProcessor:
     def _restart(self) -> None:
         # A batch that did not commit must not leave the timeline ahead of the
         # store; failures are rare, so rebuilding it beats copying it per batch.
-        self.timeline.restart(CustomerRecord.from_row(cid, row) for cid, row in self.states.items())
+        self.lanes.restart(CustomerRecord.from_row(cid, row) for cid, row in self.states.items())
 
-    def _process(self, records: Sequence[RawRecord], now: datetime) -> BatchResult:
+    def _fold(self, accepted: Sequence[tuple[RawRecord, Event]], now: datetime) -> BatchResult:
         result = BatchResult()
-        accepted = self._decode_all(records, result, now)
 
         # A second record with an id already in this batch is a duplicate, not new.
         first_of_id: dict[str, tuple[RawRecord, Event]] = {}
@@ -234,8 +242,8 @@ class BatchProcessor:
                 ((r, e) for r, e in new if id(e) not in late),
                 key=lambda pair: (pair[1].epoch_s, pair[1].event_id),
             )
-            run = self.timeline.run([event for _, event in ordered], get, self.scorer())
-            partitions = {cid: self._partition_of(cid) for cid in run.touched}
+            run = self.lanes.run([event for _, event in ordered], get, self.scorer())
+            partitions = {cid: self.lanes.lane_of(cid) for cid in run.touched}
             rows = []
             for record, event in ordered:
                 partitions[event.customer_id] = record.partition
@@ -277,9 +285,6 @@ class BatchProcessor:
             elif clock is None or at > clock:
                 clocks[cid] = at
         return late
-
-    def _partition_of(self, customer_id: str) -> int:
-        return partition_of(customer_id, self.partitions)
 
     def _save(
         self,

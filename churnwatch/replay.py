@@ -3,12 +3,15 @@
 Two uses, both on the code the worker runs:
 
 - :func:`replay_history` sends stored events, in event-time order, through the
-  worker's :class:`~churnwatch.timeline.Timeline`: the alerts that would have
+  worker's :class:`~churnwatch.lanes.Lanes`: the alerts that would have
   fired, plus a compact :class:`Trace` of every purchase and scored assessment
   from which the backtest re-runs the alert policy under other thresholds;
 - :func:`rows_as_of` gives every customer's row as of a time ``T``. Day buckets
   end at ``T``'s time of day, so every window is exactly DESIGN.md's
   ``T - N days < ts <= T``.
+
+Both need the worker's partition count: a value tier ranks a customer among
+the others of its partition, as the worker does.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ from churnwatch.events import Event
 from churnwatch.features.row import FEATURE_NAMES
 from churnwatch.features.state import DAY_S, CustomerState
 from churnwatch.features.tier import TIERS, Population
+from churnwatch.lanes import Lanes
 from churnwatch.models.reasons import primary_reason
 from churnwatch.models.scoring import Scorer
-from churnwatch.timeline import Run, Timeline
+from churnwatch.timeline import Run
+from churnwatch.topics import partition_of
 
 #: DESIGN.md's columns of ``replay --as-of``; every other feature follows them.
 DESIGN_COLUMNS = (
@@ -56,12 +61,13 @@ COLUMNS = (
 
 
 def rows_as_of(
-    events: Iterable[Event], as_of_s: float, scorer: Scorer, policy: Policy
+    events: Iterable[Event], as_of_s: float, scorer: Scorer, policy: Policy, *, partitions: int
 ) -> list[dict[str, Any]]:
     """One row per customer from ``events`` (event-time order; later ones are ignored).
 
     Every customer is scored by ``scorer`` in one call; ``risk_level`` uses
-    ``policy``'s thresholds for the customer's value tier.
+    ``policy``'s thresholds for the customer's value tier, ranked within its
+    one of ``partitions``.
     """
     origin = as_of_s % DAY_S
     records: dict[str, CustomerRecord] = {}
@@ -74,19 +80,20 @@ def rows_as_of(
             state = CustomerState(event.customer_id, origin_s=origin)
             record = records[event.customer_id] = CustomerRecord(state)
         record.fold(event, changes)
-    population = Population()
+    populations: dict[int, Population] = {}
     measured = {}
     for cid, record in records.items():
         record.advance_to(as_of_s, "silence", changes)
         measured[cid] = record.measure(as_of_s)
-        population.update(cid, record.rfm)
-    population.rerank()
+        populations.setdefault(partition_of(cid, partitions), Population()).update(cid, record.rfm)
+    for population in populations.values():
+        population.rerank()
     order = sorted(records)
     values = scorer.values([measured[cid] for cid in order])
     rows = []
     for cid, value in zip(order, values, strict=True):
         features = measured[cid]
-        tier = population.tier(cid)
+        tier = populations[partition_of(cid, partitions)].tier(cid)
         rows.append(
             {
                 **features,
@@ -178,11 +185,12 @@ def replay_history(
     policy: Policy,
     playbook: Playbook,
     *,
+    partitions: int,
     until: float | None = None,
     chunk: int = 20_000,
     on_event: Callable[[int], None] | None = None,
 ) -> Replayed:
-    """Send ``events`` (event-time order) with ``ts <= until`` through the worker's timeline.
+    """Send ``events`` (event-time order) with ``ts <= until`` through the worker's lanes.
 
     Events come in chunks of ``chunk``, each scored in one call, so a replay
     holds one chunk and the compact trace, never the whole history.
@@ -190,12 +198,12 @@ def replay_history(
     ``on_event(n)`` reports progress every chunk.
     """
     out = Replayed()
-    timeline = Timeline(policy, playbook)
+    lanes = Lanes(policy, playbook, partitions)
     records: dict[str, CustomerRecord] = {}
     pending: list[Event] = []
 
     def flush() -> None:
-        run = timeline.run(pending, records.get, scorer)
+        run = lanes.run(pending, records.get, scorer)
         records.update(run.touched)
         out.alerts.extend(run.assessment.alerts)
         out.trace.extend(run)
@@ -212,7 +220,7 @@ def replay_history(
             flush()
     flush()
     if until is not None:
-        run = timeline.run([], records.get, scorer, until=until)
+        run = lanes.run([], records.get, scorer, until=until)
         out.alerts.extend(run.assessment.alerts)
         out.trace.extend(run)
     return out

@@ -84,6 +84,11 @@ class Settings:
     session_timeout_s: float = 2.0
     #: How far (seconds) an event may lag its customer's newest one and still count.
     allowed_lateness_s: float = 7 * 86400.0
+    #: Wall seconds a quiet input topic may hold back the others' event-time order
+    #: (0: count each batch as it comes, sorted within itself only).
+    order_idle_s: float = 1.0
+    #: Most records held for event-time order; past it the oldest go out regardless.
+    order_max_held: int = 100_000
     #: A model artifact folder to score with always; ``None``: the promoted model.
     model: Path | None = None
     #: How often (wall seconds) the worker asks the registry for a newly promoted model.
@@ -96,6 +101,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.partitions < 1 or self.replication_factor < 1:
             raise ValueError("partitions and replication factor must be at least 1")
+        if self.order_idle_s < 0 or self.order_max_held < 1:
+            raise ValueError("order idle time must be at least 0 and order max held at least 1")
         # refuse Kafka security settings that do not fit together, at start-up
         _ = self.kafka_security
         if not 0 <= self.allowed_lateness_s <= KEEP_DAYS * 86400:
@@ -156,6 +163,8 @@ class Settings:
             allowed_lateness_s=_env_number(
                 "CHURNWATCH_ALLOWED_LATENESS_S", cls.allowed_lateness_s, float
             ),
+            order_idle_s=_env_number("CHURNWATCH_ORDER_IDLE_S", cls.order_idle_s, float),
+            order_max_held=_env_number("CHURNWATCH_ORDER_MAX_HELD", cls.order_max_held, int),
             model=_env_path("CHURNWATCH_MODEL"),
             model_check_s=_env_number("CHURNWATCH_MODEL_CHECK_S", cls.model_check_s, float),
             policy_file=_env_path("CHURNWATCH_POLICY_FILE"),

@@ -1,22 +1,21 @@
 """Customers moved through event time: the one loop the worker and replay share.
 
-Events count one at a time, in the order given: the worker sorts each batch by
-event time, replay reads the store in event-time order. Before an event at
-time ``t`` counts, every silent customer whose lifecycle stage changes by ``t``
-is aged to that moment and assessed; after it counts, its customer is measured
-and tiered. Tiers read the population snapshot of the current day of event
-time. Scores wait for the end of the run, so that one model call covers every
-assessment; then the alert policy walks the assessments in order.
+A timeline is one lane of :class:`~churnwatch.lanes.Lanes`: the customers of
+one input partition. Events count one at a time, in the order given. Before
+an event at time ``t`` counts, every silent customer whose lifecycle stage
+changes by ``t`` is aged to that moment and assessed; after it counts, its
+customer is measured and tiered. Tiers read the population snapshot of the
+current day of event time. :meth:`Timeline.count` leaves the assessments
+unscored, so that one model call covers every lane; then
+:meth:`Timeline.judge` walks them in order through the alert policy.
 
 So what is raised depends on the order of the events alone, not on how they
-were batched: a worker that saw the events in event-time order and a replay
-of the store raise the same alerts, ids, scores and reasons.
+were batched.
 """
 
 from __future__ import annotations
 
 import heapq
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -109,15 +108,18 @@ class Timeline:
         self._scheduled[record.customer_id] = due
         heapq.heappush(self._due, (due, record.customer_id))
 
-    def run(
+    def count(
         self,
         events: Iterable[Event],
         get: RecordLookup,
-        scorer: Scorer,
         *,
         until: float | None = None,
     ) -> Run:
-        """Count ``events`` in order, then let silence run to ``until`` (if given); judge all."""
+        """Count ``events`` in order, then let silence run to ``until`` (if given).
+
+        The run's assessments are not scored yet: :meth:`judge` does that once
+        their values are known, so that one model call can serve many runs.
+        """
         run = Run()
         for event in events:
             at = event.epoch_s
@@ -135,10 +137,6 @@ class Timeline:
                 self.stream_time = at
         if until is not None:
             self._wake(until, get, run)
-        started = time.perf_counter()
-        run.values = scorer.values([s.row for s in run.steps if not s.is_purchase])
-        run.scoring_s = time.perf_counter() - started
-        self._judge(run, scorer)
         return run
 
     def _tick(self, at: float) -> None:
@@ -174,17 +172,21 @@ class Timeline:
         run.steps.append(step)
         self.schedule(record)
 
-    def _judge(self, run: Run, scorer: Scorer) -> None:
-        """Walk the steps in order through the alert policy; explain what it raised."""
+    def judge(self, run: Run, values: list[float], scorer: Scorer) -> None:
+        """Walk the steps in order through the alert policy with the assessments' ``values``.
+
+        ``scorer`` explains what was raised.
+        """
+        run.values = values
         out = run.assessment
-        values = iter(run.values)
+        values_left = iter(values)
         raised: list[tuple[Step, str, float]] = []
         for step in run.steps:
             alerts = run.touched[step.customer_id].alerts
             if step.is_purchase:
                 alerts.note_purchase(step.at)
                 continue
-            value = next(values)
+            value = next(values_left)
             record = run.touched[step.customer_id]
             record.score, record.scored_at = value, step.at
             out.end(settle(alerts, self.policy, step.at))

@@ -15,9 +15,10 @@ from faust.types import TP, EventT
 from sqlalchemy.engine import Engine
 
 from churnwatch import outbox
-from churnwatch.events import INPUT_TOPICS
+from churnwatch.events import INPUT_TOPICS, Event
 from churnwatch.metrics import WorkerMetrics
 from churnwatch.model_source import ModelSource
+from churnwatch.ordering import EventTimeMerge
 from churnwatch.pipeline import BatchProcessor, BatchResult, RawRecord
 from churnwatch.settings import Settings
 from churnwatch.topics import (
@@ -59,9 +60,32 @@ def raw_record(event: EventT) -> RawRecord:
     )
 
 
+class _OrderedApp(faust.App):
+    """A Faust app that lets go of the records held for event-time order.
+
+    Held records are not acknowledged, so their offsets are not committed; at a
+    rebalance or a stop they are dropped, Faust stops waiting for them, and
+    the broker delivers them again to the partition's next owner.
+    """
+
+    merge: EventTimeMerge[tuple[RawRecord, Event, EventT]] | None = None
+
+    def on_rebalance_start(self) -> None:
+        """Drop the held records before Faust waits for in-flight ones."""
+        super().on_rebalance_start()
+        if self.merge is not None and (dropped := self.merge.drop()):
+            self.log.info("rebalance: %d records held for ordering go back to the broker", dropped)
+
+    async def on_stop(self) -> None:
+        """Drop the held records, then stop as Faust does."""
+        if self.merge is not None:
+            self.merge.drop()
+        await super().on_stop()
+
+
 def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     """Build the worker's Faust app against ``bootstrap`` and the store ``engine``."""
-    app = faust.App(
+    app = _OrderedApp(
         settings.app_id,
         # ``host:port,host:port`` (kafka-python's form) as Faust's list of URLs
         broker=[f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()],
@@ -189,18 +213,51 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
             metrics.outcomes.inc(len(records))
             await publish(await until_stored(processor.record_outcomes, records))
 
+    merge: EventTimeMerge[tuple[RawRecord, Event, EventT]] = EventTimeMerge(
+        input_names, idle_s=settings.order_idle_s, max_held=settings.order_max_held
+    )
+    app.merge = merge
+    counting = asyncio.Lock()
+
+    async def count_released() -> None:
+        """Fold what the merge lets go, publish what it raised, acknowledge it."""
+        async with counting:
+            ready = merge.release(force=app.rebalancing)
+            if not ready:
+                return
+            started = time.perf_counter()
+            result = await until_stored(processor.fold, [(r, e) for r, e, _ in ready])
+            metrics.observe_batch(result, time.perf_counter() - started)
+            await publish(result)
+            for _, _, held in ready:
+                held.ack()
+
     @app.agent(inputs, name="intake")
     async def intake(stream: faust.StreamT) -> None:
         batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)
         async for events in batches:
-            records = [raw_record(event) for event in events]
-            started = time.perf_counter()
-            # silent customers age inside the batch, in event-time order
-            result = await until_stored(processor.process, records)
-            metrics.observe_batch(
-                result, Counter(r.topic for r in records), time.perf_counter() - started
-            )
+            records = [raw_record(e) for e in events]
+            decoded = await asyncio.to_thread(processor.decode, records)
+            metrics.observe_consumed(Counter(r.topic for r in records), decoded)
+            await publish(decoded)
+            by_position = {(e.message.tp, e.message.offset): e for e in events}
+            for record, event in decoded.accepted:
+                held = by_position[(TP(record.topic, record.partition), record.offset)]
+                # one more reference: the batch's own ack leaves it unacknowledged
+                held.message.incref()
+                merge.add(
+                    record.topic,
+                    record.partition,
+                    (event.epoch_s, event.event_id),
+                    (record, event, held),
+                )
             observe_lag(events)
-            await publish(result)
+            await count_released()
+
+    @app.timer(interval=max(settings.order_idle_s / 2, 0.05))
+    async def release_quiet_partitions() -> None:
+        """Let go of what waited on topics that have since gone quiet."""
+        if len(merge):
+            await count_released()
 
     return app

@@ -91,7 +91,10 @@ def design_row(events: list, customer: str) -> dict:
 
 
 def test_rows_follow_the_design_definitions_at_any_time_of_day() -> None:
-    rows = {r["customer_id"]: r for r in rows_as_of(HISTORY, T, RuleScorer(), load_policy())}
+    rows = {
+        r["customer_id"]: r
+        for r in rows_as_of(HISTORY, T, RuleScorer(), load_policy(), partitions=1)
+    }
     assert sorted(rows) == ["a", "b", "c"]
     for cid, row in rows.items():
         expected = design_row(HISTORY, cid)
@@ -137,7 +140,7 @@ def test_replay_command_writes_the_csv(tmp_path: Path) -> None:
         rows = {r["customer_id"]: r for r in reader}
     expected = {
         k: str(v)
-        for k, v in rows_as_of(HISTORY, T, RuleScorer(), load_policy())[0].items()
+        for k, v in rows_as_of(HISTORY, T, RuleScorer(), load_policy(), partitions=1)[0].items()
         if v is not None
     }
     assert {k: v for k, v in rows["a"].items() if v != ""} == expected

@@ -1,0 +1,115 @@
+"""Event-time order across input topics: a k-way merge per partition.
+
+The input topics are co-partitioned by ``customer_id``, so partition ``p`` of
+``purchases``, ``complaints``, ``engagement`` and ``rekeyed`` together hold
+every event of one lane (:mod:`churnwatch.lanes`). A consumer sees those
+topics interleaved however the fetches happened to fall; counting them in
+that order would make the alerts depend on fetch timing. The merge holds each
+record until every other topic of its partition has a record at or after it
+waiting, then releases the smallest: a k-way merge of the topics, each in its
+own offset order. What a lane counts then depends on the topics' contents,
+not on timing, and equals replay's event-time order whenever each topic
+partition is in event-time order itself.
+
+A topic that has delivered nothing for ``idle_s`` seconds (wall clock) does not
+hold the others back: it has nothing to say, or is too slow to wait for. At
+most ``max_held`` records are held; past that the oldest go out regardless.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+#: ``(epoch seconds, event_id)``: the order the lanes and replay count in
+SortKey = tuple[float, str]
+
+
+class EventTimeMerge(Generic[T]):
+    """Holds records per topic partition and releases each partition in event-time order."""
+
+    def __init__(
+        self,
+        topics: Iterable[str],
+        *,
+        idle_s: float,
+        max_held: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.topics = tuple(topics)
+        self.idle_s = idle_s
+        self.max_held = max_held
+        self.clock = clock
+        self._queues: dict[tuple[str, int], deque[tuple[SortKey, T]]] = {}
+        #: when each topic partition last delivered (or was first heard of)
+        self._heard: dict[tuple[str, int], float] = {}
+        self._held = 0
+
+    def __len__(self) -> int:
+        return self._held
+
+    def add(self, topic: str, partition: int, key: SortKey, item: T) -> None:
+        """Hold ``item``, the next record of ``topic``'s ``partition``."""
+        now = self.clock()
+        for other in self.topics:  # a topic first heard of now may still deliver
+            self._heard.setdefault((other, partition), now)
+        self._heard[(topic, partition)] = now
+        self._queues.setdefault((topic, partition), deque()).append((key, item))
+        self._held += 1
+
+    def release(self, *, force: bool = False) -> list[T]:
+        """Every record that may go now, each partition's in merged order.
+
+        ``force`` releases everything held (a rebalance, say, must not wait).
+        """
+        now = self.clock()
+        out: list[T] = []
+        for partition in sorted({p for _, p in self._queues}):
+            out += self._release_partition(partition, now, force)
+        while self._held > self.max_held:  # over the cap: the oldest go out
+            out += self._pop_oldest()
+        return out
+
+    def drop(self) -> int:
+        """Forget every held record; return how many.
+
+        They were never acknowledged, so the broker delivers them again to
+        whoever owns their partition next.
+        """
+        dropped = self._held
+        self._queues.clear()
+        self._heard.clear()
+        self._held = 0
+        return dropped
+
+    def _release_partition(self, partition: int, now: float, force: bool) -> list[T]:
+        queues = [self._queues.get((topic, partition)) for topic in self.topics]
+        # a quiet topic holds the others back until it has been idle long enough
+        waiting = not force and any(
+            not queue and now - self._heard.get((topic, partition), now) < self.idle_s
+            for topic, queue in zip(self.topics, queues, strict=True)
+        )
+        if waiting:
+            return []
+        heads = [(queue[0][0], i) for i, queue in enumerate(queues) if queue]
+        heapq.heapify(heads)
+        out: list[T] = []
+        while heads:
+            _, i = heapq.heappop(heads)
+            queue = queues[i]
+            out.append(queue.popleft()[1])  # type: ignore[union-attr]
+            self._held -= 1
+            if queue:
+                heapq.heappush(heads, (queue[0][0], i))
+            elif not force and now - self._heard[(self.topics[i], partition)] < self.idle_s:
+                break  # this topic may still deliver something earlier
+        return out
+
+    def _pop_oldest(self) -> list[T]:
+        queue = min((q for q in self._queues.values() if q), key=lambda q: q[0][0])
+        self._held -= 1
+        return [queue.popleft()[1]]

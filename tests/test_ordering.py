@@ -1,0 +1,95 @@
+"""The event-time merge of a partition's input topics."""
+
+from __future__ import annotations
+
+import random
+
+from churnwatch.ordering import EventTimeMerge
+
+TOPICS = ("purchases", "complaints", "engagement")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def merge(clock: Clock, idle_s: float = 1.0, max_held: int = 1000) -> EventTimeMerge[str]:
+    return EventTimeMerge(TOPICS, idle_s=idle_s, max_held=max_held, clock=clock)
+
+
+def test_a_record_waits_until_every_topic_of_its_partition_is_past_it() -> None:
+    clock = Clock()
+    m = merge(clock)
+    m.add("purchases", 0, (10.0, "p10"), "p10")
+    m.add("purchases", 0, (30.0, "p30"), "p30")
+    m.add("complaints", 0, (20.0, "c20"), "c20")
+    assert m.release() == []  # engagement may still bring something earlier
+    m.add("engagement", 0, (25.0, "e25"), "e25")
+    # complaints ran dry at 20 and is not idle: nothing after c20 may go
+    assert m.release() == ["p10", "c20"]
+    m.add("complaints", 0, (40.0, "c40"), "c40")
+    assert m.release() == ["e25"]  # engagement ran dry: p30 waits for it
+    m.add("engagement", 0, (45.0, "e45"), "e45")
+    assert m.release() == ["p30"] and len(m) == 2
+
+
+def test_partitions_are_merged_independently() -> None:
+    clock = Clock()
+    m = merge(clock)
+    for at, topic in enumerate(TOPICS):
+        m.add(topic, 1, (at, f"{topic}-1"), f"{topic}-1")
+        m.add(topic, 1, (at + 10, f"{topic}-2"), f"{topic}-2")
+    m.add("purchases", 0, (1.0, "p0"), "p0")  # partition 0 waits for its other topics
+    # partition 1 runs until purchases runs dry (after its second record)
+    assert m.release() == ["purchases-1", "complaints-1", "engagement-1", "purchases-2"]
+
+
+def test_a_quiet_topic_stops_holding_the_others_back_after_idle_s() -> None:
+    clock = Clock()
+    m = merge(clock, idle_s=1.0)
+    m.add("purchases", 0, (1.0, "a"), "a")
+    m.add("purchases", 0, (2.0, "b"), "b")
+    clock.now = 0.9
+    assert m.release() == []
+    clock.now = 1.0
+    assert m.release() == ["a", "b"] and len(m) == 0
+
+
+def test_force_and_the_cap_let_records_go_oldest_first() -> None:
+    clock = Clock()
+    m = merge(clock, max_held=2)
+    m.add("purchases", 0, (3.0, "c"), "c")
+    m.add("complaints", 0, (1.0, "a"), "a")
+    m.add("purchases", 1, (2.0, "b"), "b")
+    assert m.release() == ["a"]  # three held, two allowed: the oldest goes
+    assert m.release(force=True) == ["c", "b"]  # partition by partition
+
+
+def test_dropped_records_are_forgotten() -> None:
+    clock = Clock()
+    m = merge(clock)
+    m.add("purchases", 0, (1.0, "a"), "a")
+    assert m.drop() == 1 and len(m) == 0 and m.release(force=True) == []
+
+
+def test_the_merge_equals_event_time_order_however_the_topics_interleave() -> None:
+    rng = random.Random(5)
+    events = sorted((rng.uniform(0, 1000), f"e{i}", rng.choice(TOPICS)) for i in range(600))
+    per_topic = {t: [e for e in events if e[2] == t] for t in TOPICS}
+    clock = Clock()
+    m = merge(clock)
+    out: list[str] = []
+    while any(per_topic.values()):  # fetches of random size from random topics
+        topic = rng.choice([t for t in TOPICS if per_topic[t]])
+        n = rng.randint(1, 40)
+        take, per_topic[topic] = per_topic[topic][:n], per_topic[topic][n:]
+        for at, eid, _ in take:
+            m.add(topic, 0, (at, eid), eid)
+        out += m.release()
+    clock.now = 5.0
+    out += m.release()
+    assert out == [eid for _, eid, _ in events]
