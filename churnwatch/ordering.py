@@ -11,9 +11,11 @@ own offset order. What a lane counts then depends on the topics' contents,
 not on timing, and equals replay's event-time order whenever each topic
 partition is in event-time order itself.
 
-A topic that has delivered nothing for ``idle_s`` seconds (wall clock) does not
-hold the others back: it has nothing to say, or is too slow to wait for. At
-most ``max_held`` records are held; past that the oldest go out regardless.
+A topic that has delivered nothing for ``idle_s`` seconds does not hold the
+others back: it has nothing to say, or is too slow to wait for. Those seconds
+are :class:`IdleClock` seconds, which stand still while the worker is busy:
+nothing arrives while it folds, and that silence is its own, not the topic's.
+At most ``max_held`` records are held; past that the oldest go out regardless.
 """
 
 from __future__ import annotations
@@ -21,12 +23,41 @@ from __future__ import annotations
 import heapq
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 #: ``(epoch seconds, event_id)``: the order the lanes and replay count in
 SortKey = tuple[float, str]
+
+
+class IdleClock:
+    """Monotonic seconds that do not count while the worker is inside :meth:`busy`."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._busy_s = 0.0
+        self._depth = 0
+        self._since = 0.0
+
+    def __call__(self) -> float:
+        now = self._clock()
+        ongoing = now - self._since if self._depth else 0.0
+        return now - self._busy_s - ongoing
+
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        """Stop the clock for the block; nested and overlapping blocks count once."""
+        if not self._depth:
+            self._since = self._clock()
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if not self._depth:
+                self._busy_s += self._clock() - self._since
 
 
 class EventTimeMerge(Generic[T]):

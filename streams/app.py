@@ -18,7 +18,7 @@ from churnwatch import outbox
 from churnwatch.events import INPUT_TOPICS, Event
 from churnwatch.metrics import WorkerMetrics
 from churnwatch.model_source import ModelSource
-from churnwatch.ordering import EventTimeMerge
+from churnwatch.ordering import EventTimeMerge, IdleClock
 from churnwatch.pipeline import BatchProcessor, BatchResult, RawRecord
 from churnwatch.settings import Settings
 from churnwatch.topics import (
@@ -213,8 +213,9 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
             metrics.outcomes.inc(len(records))
             await publish(await until_stored(processor.record_outcomes, records))
 
+    clock = IdleClock()
     merge: EventTimeMerge[tuple[RawRecord, Event, EventT]] = EventTimeMerge(
-        input_names, idle_s=settings.order_idle_s, max_held=settings.order_max_held
+        input_names, idle_s=settings.order_idle_s, max_held=settings.order_max_held, clock=clock
     )
     app.merge = merge
     counting = asyncio.Lock()
@@ -232,32 +233,38 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
             for _, _, held in ready:
                 held.ack()
 
+    async def take_in(events: list[EventT]) -> None:
+        """Decode a consumed batch, hold its valid records, count what may go."""
+        records = [raw_record(e) for e in events]
+        decoded = await asyncio.to_thread(processor.decode, records)
+        metrics.observe_consumed(Counter(r.topic for r in records), decoded)
+        await publish(decoded)
+        by_position = {(e.message.tp, e.message.offset): e for e in events}
+        for record, event in decoded.accepted:
+            held = by_position[(TP(record.topic, record.partition), record.offset)]
+            # one more reference: the batch's own ack leaves it unacknowledged
+            held.message.incref()
+            merge.add(
+                record.topic,
+                record.partition,
+                (event.epoch_s, event.event_id),
+                (record, event, held),
+            )
+        observe_lag(events)
+        await count_released()
+
     @app.agent(inputs, name="intake")
     async def intake(stream: faust.StreamT) -> None:
         batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)
         async for events in batches:
-            records = [raw_record(e) for e in events]
-            decoded = await asyncio.to_thread(processor.decode, records)
-            metrics.observe_consumed(Counter(r.topic for r in records), decoded)
-            await publish(decoded)
-            by_position = {(e.message.tp, e.message.offset): e for e in events}
-            for record, event in decoded.accepted:
-                held = by_position[(TP(record.topic, record.partition), record.offset)]
-                # one more reference: the batch's own ack leaves it unacknowledged
-                held.message.incref()
-                merge.add(
-                    record.topic,
-                    record.partition,
-                    (event.epoch_s, event.event_id),
-                    (record, event, held),
-                )
-            observe_lag(events)
-            await count_released()
+            with clock.busy():
+                await take_in(events)
 
     @app.timer(interval=max(settings.order_idle_s / 2, 0.05))
     async def release_quiet_partitions() -> None:
         """Let go of what waited on topics that have since gone quiet."""
         if len(merge):
-            await count_released()
+            with clock.busy():
+                await count_released()
 
     return app

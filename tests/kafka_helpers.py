@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,3 +61,12 @@ def wait_for(condition: Callable[[], bool], what: str, log: Path, timeout_s: flo
 def values(records: list) -> list[dict]:
     """Decoded JSON values of consumed records."""
     return [orjson.loads(r.value) for r in records]
+
+
+def partitions_of(port: int) -> list[int]:
+    """The input partitions the worker serving on ``port`` holds (``[]`` until it serves)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/worker", timeout=2) as r:
+            return orjson.loads(r.read())["partitions"]
+    except OSError:
+        return []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from churnwatch.ordering import EventTimeMerge
+from churnwatch.ordering import EventTimeMerge, IdleClock
 
 TOPICS = ("purchases", "complaints", "engagement")
 
@@ -93,3 +93,24 @@ def test_the_merge_equals_event_time_order_however_the_topics_interleave() -> No
     clock.now = 5.0
     out += m.release()
     assert out == [eid for _, eid, _ in events]
+
+
+def test_the_idle_clock_stands_still_while_the_worker_is_busy() -> None:
+    wall = Clock()
+    clock = IdleClock(wall)
+    wall.now = 2.0
+    assert clock() == 2.0
+    with clock.busy():
+        wall.now = 5.0
+        with clock.busy():  # nested: counted once
+            wall.now = 6.0
+        assert clock() == 2.0
+    wall.now = 7.0
+    assert clock() == 3.0
+    m = EventTimeMerge(TOPICS, idle_s=1.0, max_held=10, clock=clock)
+    m.add("purchases", 0, (1.0, "a"), "a")
+    with clock.busy():  # folding for 10 s does not make the other topics idle
+        wall.now = 17.0
+        assert m.release() == []
+    wall.now = 18.0
+    assert m.release() == ["a"]

@@ -7,7 +7,6 @@ a deployment (a SQLite file is not shared between machines).
 from __future__ import annotations
 
 import threading
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,20 +22,12 @@ from churnwatch.producing import produce
 from churnwatch.settings import Settings
 from churnwatch.simulator import Simulation, customers_for, records
 from churnwatch.topics import CHURN_ALERTS, DEAD_LETTERS, WINBACK_TASKS, ensure_topics
-from tests.kafka_helpers import read_topic, values, wait_for
+from tests.kafka_helpers import partitions_of, read_topic, values, wait_for
 from tests.parity import assert_stored_exactly_once
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 PARTITIONS = 4
 EVENTS = 12_000
-
-
-def _partitions(port: int) -> list[int]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/worker", timeout=2) as r:
-            return orjson.loads(r.read())["partitions"]
-    except OSError:
-        return []  # not serving yet
 
 
 def test_two_workers_share_the_partitions_and_one_leaving_loses_nothing(
@@ -69,9 +60,9 @@ def test_two_workers_share_the_partitions_and_one_leaving_loses_nothing(
         with worker_process(settings(ports[1]), kafka_broker.bootstrap, log_b) as second:
             wait_for(
                 lambda: (
-                    sorted(_partitions(ports[0]) + _partitions(ports[1])) == [0, 1, 2, 3]
-                    and bool(_partitions(ports[0]))
-                    and bool(_partitions(ports[1]))
+                    sorted(partitions_of(ports[0]) + partitions_of(ports[1])) == [0, 1, 2, 3]
+                    and bool(partitions_of(ports[0]))
+                    and bool(partitions_of(ports[1]))
                 ),
                 "both workers holding partitions",
                 log_b,
@@ -87,7 +78,7 @@ def test_two_workers_share_the_partitions_and_one_leaving_loses_nothing(
             assert second.poll() is None
         left_at = stored()
         rest.join()
-        wait_for(lambda: _partitions(ports[0]) == [0, 1, 2, 3], "the rebalance", log_a)
+        wait_for(lambda: partitions_of(ports[0]) == [0, 1, 2, 3], "the rebalance", log_a)
         wait_for(lambda: stored() >= len(valid), "every event", log_a)
     assert left_at < len(valid), "the stream ended before the worker left"
 
