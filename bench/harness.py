@@ -57,6 +57,8 @@ def rig(db_url: str | None = None) -> Iterator[Rig]:
             web_port=0,
             # the history is produced in bulk: allow the most lateness there is
             allowed_lateness_s=KEEP_DAYS * 86400.0,
+            # CHURNWATCH_ORDER_IDLE_S=0 measures the worker without event-time order
+            order_idle_s=Settings.from_env().order_idle_s,
         )
         yield Rig(broker, engine, settings, Path(tmp))
         engine.dispose()
