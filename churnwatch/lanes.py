@@ -73,12 +73,10 @@ class Lanes:
         for event in events:
             by_lane.setdefault(self.lane_of(event.customer_id), []).append(event)
         lanes = sorted(by_lane.keys() | (self._lanes.keys() if until is not None else set()))
+        timelines = [self._timeline(lane) for lane in lanes]
         runs = [
-            (
-                self._timeline(lane),
-                self._timeline(lane).count(by_lane.get(lane, ()), get, until=until),
-            )
-            for lane in lanes
+            (timeline, timeline.count(by_lane.get(lane, ()), get, until=until))
+            for lane, timeline in zip(lanes, timelines, strict=True)
         ]
         rows = [step.row for _, run in runs for step in run.steps if not step.is_purchase]
         started = time.perf_counter()
