@@ -6,6 +6,9 @@ broker:
 
 - baseline: one aiokafka consumer on every input partition that only decodes
   each value with orjson, from the first record to the last;
+- Faust floor: a bare Faust agent (:mod:`bench.faust_floor`) that takes the
+  same records in the worker's batches and only decodes them: the most a
+  worker built on a Faust agent can do here;
 - pipeline: the real worker process (validation, SQL store, features,
   scoring, alert policy, publishing), from its first stored batch to the last
   record accounted for (stored or dead-lettered); group join and start-up are
@@ -19,6 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -60,6 +66,16 @@ async def _bare_consumer(bootstrap: str, expected: int) -> float:
         await consumer.stop()
 
 
+def _faust_floor_seconds(bootstrap: str, expected: int) -> float:
+    """Seconds a bare Faust agent takes over ``expected`` records, first batch to last."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "seconds"
+        command = [sys.executable, "-m", "bench.faust_floor", "--broker", bootstrap]
+        command += ["--events", str(expected), "--out", str(out)]
+        subprocess.run(command, check=True, timeout=600, capture_output=True)
+        return float(out.read_text())
+
+
 def _pipeline_seconds(engine: sa.Engine, dead: TopicCounter, total: int, log: Path) -> float:
     """Wait until every record is stored or dead-lettered; seconds first to last commit."""
     deadline = time.monotonic() + 600
@@ -88,6 +104,7 @@ def main() -> None:
         records_ = records(sim, limit=args.events, bad_share=0.01)
         produced = produce(records_, bootstrap).total()
         baseline_s = asyncio.run(_bare_consumer(bootstrap, produced))
+        floor_s = _faust_floor_seconds(bootstrap, produced)
         dead = TopicCounter(bootstrap, DEAD_LETTERS)
         dead.start()
         try:
@@ -98,6 +115,7 @@ def main() -> None:
         stored = store.count_rows(engine, store.events)
     events_per_s = produced / pipeline_s
     baseline_per_s = produced / baseline_s
+    floor_per_s = produced / floor_s
     print(
         orjson.dumps(
             {
@@ -110,6 +128,8 @@ def main() -> None:
                 "baseline_seconds": round(baseline_s, 2),
                 "baseline_events_per_s": round(baseline_per_s),
                 "ratio": round(events_per_s / baseline_per_s, 4),
+                "faust_floor_events_per_s": round(floor_per_s),
+                "faust_floor_ratio": round(events_per_s / floor_per_s, 4),
             }
         ).decode()
     )

@@ -236,7 +236,9 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     async def take_in(events: list[EventT]) -> None:
         """Decode a consumed batch, hold its valid records, count what may go."""
         records = [raw_record(e) for e in events]
-        decoded = await asyncio.to_thread(processor.decode, records)
+        # inline, not in a thread: a batch decodes in ~15 ms, less than the
+        # thread hop costs in GIL hand-overs with the fold running beside it
+        decoded = processor.decode(records)
         metrics.observe_consumed(Counter(r.topic for r in records), decoded)
         await publish(decoded)
         by_position = {(e.message.tp, e.message.offset): e for e in events}

@@ -1,0 +1,73 @@
+"""The bare Faust ceiling: a Faust agent that only takes and decodes the input.
+
+Run by :mod:`bench.pipeline` in a child process, against the same broker and
+records as the worker, with the worker's batch settings. The agent reads
+every input topic in batches (``take_events``, as the worker's intake does),
+decodes each value with orjson and does nothing else; it writes the seconds
+from its first batch to its last to ``--out`` and stops.
+
+    python -m bench.faust_floor --broker HOST:PORT --events N --out FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+import faust
+import orjson
+
+from churnwatch.events import INPUT_TOPICS
+from churnwatch.settings import Settings
+
+
+def floor_app(bootstrap: str, expected: int, out: Path) -> faust.App:
+    """A Faust app that decodes ``expected`` input records, then writes its time to ``out``."""
+    settings = Settings()
+    app = faust.App(
+        f"faust-floor-{time.time_ns()}",
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_disable_leader=True,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.session_timeout_s / 4,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+    )
+    inputs = app.topic(*INPUT_TOPICS, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(inputs, name="floor")
+    async def floor(stream: faust.StreamT) -> None:
+        seen, first = 0, None
+        async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
+            first = first or time.perf_counter()
+            for event in events:
+                # the bad records are decoded too, and fail, as in the worker
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    orjson.loads(event.message.value)
+            seen += len(events)
+            if seen >= expected:
+                out.write_text(str(time.perf_counter() - first))
+                # the worker's own way out: a graceful stop, as on Ctrl-C
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--broker", required=True, help="bootstrap HOST:PORT")
+    parser.add_argument("--events", type=int, required=True, help="records to take")
+    parser.add_argument("--out", type=Path, required=True, help="file for the seconds taken")
+    args = parser.parse_args()
+    app = floor_app(args.broker, args.events, args.out)
+    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()
