@@ -106,9 +106,12 @@ class _Raced(Exception):
 class BatchProcessor:
     """Validates, stores and folds batches of raw records.
 
-    It keeps the hot copy of the state rows of the customers it owns
-    (:attr:`states`); a customer missing from it is read from the store in the
-    batch's own transaction, so the copy is a cache and the store decides.
+    It keeps the hot copy of the records of the customers it owns
+    (:attr:`records`), live: a batch folds into them in place. A customer
+    missing from it is read from the store in the batch's own transaction, and
+    a batch that did not commit marks the whole copy stale, to be read again
+    from the store before the next batch: the copy is a cache and the store
+    decides.
     Its :class:`~churnwatch.lanes.Lanes`, rebuilt by :meth:`reload` after
     every rebalance, hold each partition's value-tier population and wake-up
     queue of silent customers. Each batch counts in event-time order, with
@@ -134,7 +137,11 @@ class BatchProcessor:
         self.max_future_s = max_future_s
         self.allowed_lateness_s = allowed_lateness_s
         self.clock = clock
-        self.states: dict[str, dict[str, Any]] = {}
+        self.records: dict[str, CustomerRecord] = {}
+        #: the partitions :meth:`reload` loaded (``None``: all)
+        self._owned: Sequence[int] | None = None
+        #: a batch failed part-way: its customers' records may be ahead of the store
+        self._stale = False
         # process runs in worker threads, reload on a rebalance: one at a time
         self._lock = threading.Lock()
 
@@ -145,10 +152,15 @@ class BatchProcessor:
         time they come back.
         """
         with self._lock:
-            with self.engine.connect() as conn:
-                self.states = store.load_states(conn, partitions)
-            self._restart()
-            return len(self.states)
+            return self._load(partitions)
+
+    def _load(self, partitions: Sequence[int] | None) -> int:
+        with self.engine.connect() as conn:
+            rows = store.load_states(conn, partitions)
+        self.records = {cid: CustomerRecord.from_row(cid, row) for cid, row in rows.items()}
+        self._owned, self._stale = partitions, False
+        self.lanes.restart(self.records.values())
+        return len(self.records)
 
     def decode(self, records: Sequence[RawRecord]) -> BatchResult:
         """Validate ``records``: the valid ones in :attr:`BatchResult.accepted`.
@@ -186,19 +198,20 @@ class BatchProcessor:
         """Store the new events of ``accepted`` and count them, in event-time order."""
         now = self.clock()
         with self._lock:
+            # A batch that did not commit left its records and the timeline ahead
+            # of the store; failures are rare, so reading the store again beats
+            # copying every record a batch touches.
+            if self._stale:
+                self._load(self._owned)
             try:
                 return self._fold(accepted, now)
             except _Raced:
-                self._restart()
+                self._stale = True
+                self._load(self._owned)
                 return self._fold(accepted, now)
             except BaseException:
-                self._restart()
+                self._stale = True
                 raise
-
-    def _restart(self) -> None:
-        # A batch that did not commit must not leave the timeline ahead of the
-        # store; failures are rare, so rebuilding it beats copying it per batch.
-        self.lanes.restart(CustomerRecord.from_row(cid, row) for cid, row in self.states.items())
 
     def _fold(self, accepted: Sequence[tuple[RawRecord, Event]], now: datetime) -> BatchResult:
         result = BatchResult()
@@ -224,12 +237,10 @@ class BatchProcessor:
                 else:
                     error = _duplicate_message(eid, stored_from[eid])
                     result.dead_letters.append(dead_letter(record, error, now))
-            missing = {e.customer_id for _, e in new} - self.states.keys()
-            loaded = store.load_states(conn, customer_ids=missing) if missing else {}
-
-            def get(cid: str) -> CustomerRecord | None:
-                row = self.states.get(cid) or loaded.get(cid)
-                return None if row is None else CustomerRecord.from_row(cid, row)
+            missing = {e.customer_id for _, e in new} - self.records.keys()
+            cold = store.load_states(conn, customer_ids=missing) if missing else {}
+            loaded = {cid: CustomerRecord.from_row(cid, row) for cid, row in cold.items()}
+            get = _lookup(self.records, loaded)
 
             # Lateness is judged in arrival order, as the records came; then the
             # accepted events are folded, and stored (``seq``), in event-time order.
@@ -257,7 +268,7 @@ class BatchProcessor:
             result.endings = run.assessment.endings
             result.scored, result.scoring_s = len(run.values), run.scoring_s
             self._save(conn, run.touched, partitions, result)
-        self.states.update(result.states)
+        self.records.update(run.touched)
         result.stored = len(new_ids)
         return result
 
@@ -295,9 +306,8 @@ class BatchProcessor:
     ) -> None:
         """Write changed customers, their changes, alerts and tasks.
 
-        The hot copy is updated by the caller once the transaction has
-        committed: a failed batch must leave it as the store has it, or a retry
-        would fold its events twice.
+        The caller adds new customers to the hot copy once the transaction
+        has committed.
         """
         rows = []
         for cid, partition in partitions.items():
@@ -348,6 +358,21 @@ class BatchProcessor:
                 result.dead_letters.append(dead_letter(record, error, now))
         result.stored = len(new)
         return result
+
+
+def _lookup(
+    *sources: Mapping[str, CustomerRecord],
+) -> Callable[[str], CustomerRecord | None]:
+    """``get(customer_id)``: the record from the first of ``sources`` holding it."""
+
+    def get(customer_id: str) -> CustomerRecord | None:
+        for source in sources:
+            record = source.get(customer_id)
+            if record is not None:
+                return record
+        return None
+
+    return get
 
 
 def _event_row(record: RawRecord, event: Event, now: datetime) -> dict[str, Any]:
