@@ -10,8 +10,7 @@ the README's feature table is checked against it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import zip_longest
-from operator import add
+from operator import add, sub
 from typing import Any
 
 from churnwatch.features import state as s
@@ -181,6 +180,13 @@ FEATURES: tuple[Feature, ...] = (
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 
+# Column names built once: a row is built for every event.
+_WINDOW_KEYS = tuple(
+    (f"frequency_{n}d", f"monetary_{n}d", f"complaints_{n}d") for n in (30, 90, 365)
+)
+_CATEGORY_KEYS = tuple((f"complaints_90d_{c}", slot) for c, slot in s.COMPLAINT_BY_CATEGORY.items())
+_ENGAGEMENT_KEYS = tuple((f"{kind}_30d", slot) for kind, slot in s.ENGAGEMENT_BY_TYPE.items())
+
 
 def _ratio(num: float, den: float) -> float | None:
     return None if den == 0 else num / den
@@ -188,18 +194,6 @@ def _ratio(num: float, den: float) -> float | None:
 
 def _days(as_of_s: float, since: float | None) -> float | None:
     return None if since is None else (as_of_s - since) / DAY_S
-
-
-def _totals(buckets: list[list[int]]) -> list[int]:
-    """Column totals of some day buckets: sums, or maxima for the max slots."""
-    # map, zip_longest and sum run in C: one pass over the buckets, not a loop
-    # per slot; a bucket holds the slots up to the last one it used
-    columns = list(zip_longest(*buckets, fillvalue=0))
-    totals = list(map(sum, columns))
-    for i in s.MAX_SLOTS:
-        if i < len(columns):
-            totals[i] = max(columns[i])
-    return totals + [0] * (s.N_SLOTS - len(totals))
 
 
 def _merge(a: list[int], b: list[int]) -> list[int]:
@@ -212,28 +206,36 @@ def _merge(a: list[int], b: list[int]) -> list[int]:
 def _sums(state: CustomerState, as_of_s: float) -> tuple[list[int], ...]:
     """Counter totals over the 30, 90 and 365-day windows and the trend baseline.
 
-    Each bucket is added once, to one of four age segments (0-30, 30-90,
-    90-120, 120-365 days); the windows are unions of segments.
+    The buckets of the last 120 days are added up in three age segments (0-30,
+    30-90, 90-120 days); the 365-day window is the kept totals
+    (:func:`~churnwatch.features.state.kept_totals`) less any bucket outside
+    it, so the older two thirds of a year are not read at all. Its max slots
+    are the maxima of every kept bucket (a maximum cannot be taken back); no
+    feature reads them.
     """
-    segments: tuple[list[list[int]], ...] = ([], [], [], [])
+    recent: list[list[int]] = []
+    middle: list[list[int]] = []
+    older: list[list[int]] = []
+    outside: list[list[int]] = []
     today = bucket_of(as_of_s, state.origin_s)
     for day, slots in state.buckets.items():
         age = today - day
         if age < 0 or age >= s.KEEP_DAYS:
-            continue
-        if age < _BASE_FROM:  # the baseline starts where the 30-day window ends
-            segments[0].append(slots)
+            outside.append(slots)
+        elif age < _BASE_FROM:  # the baseline starts where the 30-day window ends
+            recent.append(slots)
         elif age < 90:
-            segments[1].append(slots)
+            middle.append(slots)
         elif age < _BASE_TO:
-            segments[2].append(slots)
-        else:
-            segments[3].append(slots)
-    recent, middle, older, oldest = (_totals(seg) for seg in segments)
-    w90 = _merge(recent, middle)
-    base = _merge(middle, older)
-    w365 = _merge(w90, _merge(older, oldest))
-    return recent, w90, w365, base
+            older.append(slots)
+    w30, w_middle, w_older = (s.column_totals(seg) for seg in (recent, middle, older))
+    kept = s.kept_totals(state)
+    w365 = list(kept)
+    if outside:
+        w365 = list(map(sub, kept, s.column_totals(outside)))
+        for i in s.MAX_SLOTS:
+            w365[i] = kept[i]
+    return w30, _merge(w30, w_middle), w365, _merge(w_middle, w_older)
 
 
 def feature_row(state: CustomerState, as_of_s: float | None = None) -> dict[str, Any]:
@@ -253,9 +255,9 @@ def feature_row(state: CustomerState, as_of_s: float | None = None) -> dict[str,
     if state.prev_purchase_s is not None:
         last_gap = (state.last_purchase_s - state.prev_purchase_s) / DAY_S  # type: ignore[operator]
     row["recency_days"] = recency
-    for n, w in ((30, w30), (90, w90), (365, w365)):
-        row[f"frequency_{n}d"] = w[s.PURCHASES]
-        row[f"monetary_{n}d"] = (w[s.PURCHASE_MILLI] - w[s.REFUND_MILLI]) / 1000
+    for (frequency, monetary, _), w in zip(_WINDOW_KEYS, (w30, w90, w365), strict=True):
+        row[frequency] = w[s.PURCHASES]
+        row[monetary] = (w[s.PURCHASE_MILLI] - w[s.REFUND_MILLI]) / 1000
     row["avg_order_value_365d"] = _ratio(w365[s.PURCHASE_MILLI] / 1000, w365[s.PURCHASES])
     row["refunds_90d"] = w90[s.REFUNDS]
     row["refund_amount_90d"] = w90[s.REFUND_MILLI] / 1000
@@ -265,10 +267,10 @@ def feature_row(state: CustomerState, as_of_s: float | None = None) -> dict[str,
     row["frequency_trend"] = _ratio(w30[s.PURCHASES], base[s.PURCHASES] / 3)
     row["spend_trend"] = _ratio(w30[s.PURCHASE_MILLI], base[s.PURCHASE_MILLI] / 3)
 
-    for n, w in ((30, w30), (90, w90), (365, w365)):
-        row[f"complaints_{n}d"] = w[s.COMPLAINTS]
-    for cat, slot in s.COMPLAINT_BY_CATEGORY.items():
-        row[f"complaints_90d_{cat}"] = w90[slot]
+    for (_, _, complaints), w in zip(_WINDOW_KEYS, (w30, w90, w365), strict=True):
+        row[complaints] = w[s.COMPLAINTS]
+    for name, slot in _CATEGORY_KEYS:
+        row[name] = w90[slot]
     row["last_complaint_category"] = state.last_complaint[2] if state.last_complaint else None
     row["open_complaints"] = len(state.open_complaints)
     overdue_before = t - OVERDUE_COMPLAINT_DAYS * DAY_S
@@ -289,8 +291,8 @@ def feature_row(state: CustomerState, as_of_s: float | None = None) -> dict[str,
     row["engagement_30d"] = w30[s.ENGAGEMENT]
     row["engagement_90d"] = w90[s.ENGAGEMENT]
     row["engagement_trend"] = _ratio(w30[s.ENGAGEMENT], base[s.ENGAGEMENT] / 3)
-    for kind, slot in s.ENGAGEMENT_BY_TYPE.items():
-        row[f"{kind}_30d"] = w30[slot]
+    for name, slot in _ENGAGEMENT_KEYS:
+        row[name] = w30[slot]
     row["days_since_engagement"] = _days(t, state.last_engagement_s)
     row["points_earned_90d"] = w90[s.POINTS_EARNED]
     row["points_redeemed_90d"] = w90[s.POINTS_REDEEMED]

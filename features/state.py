@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from typing import Any
 
 from churnwatch.events import (
@@ -96,20 +97,54 @@ class CustomerState:
     profile: list[Any] | None = None
     #: day index → counters (see the slot constants); sparse and trimmed
     buckets: dict[int, list[int]] = field(default_factory=dict)
+    #: the counters of every kept bucket added up (maxima for the max slots),
+    #: kept up to date by the fold; derived, so neither stored nor compared
+    #: (``None``: to be added up again, see :func:`kept_totals`)
+    totals: list[int] | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, as kept in the store (bucket keys become text)."""
-        data = {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        data = {name: getattr(self, name) for name in _STORED}
         data["buckets"] = {str(day): slots for day, slots in self.buckets.items()}
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CustomerState:
         """Inverse of :meth:`to_dict`; ignores keys this version does not know."""
-        known = set(cls.__slots__)  # type: ignore[attr-defined]
+        known = set(_STORED)
         state = cls(**{k: v for k, v in data.items() if k in known and k != "buckets"})
         state.buckets = {int(day): slots for day, slots in data.get("buckets", {}).items()}
         return state
+
+
+_STORED: tuple[str, ...] = tuple(
+    name
+    for name in CustomerState.__slots__  # type: ignore[attr-defined]
+    if name != "totals"
+)
+
+
+def column_totals(buckets: list[list[int]]) -> list[int]:
+    """Column totals of some day buckets: sums, or maxima for the max slots."""
+    # map, zip_longest and sum run in C: one pass over the buckets, not a loop
+    # per slot; a bucket holds the slots up to the last one it used
+    columns = list(zip_longest(*buckets, fillvalue=0))
+    totals = list(map(sum, columns))
+    for i in MAX_SLOTS:
+        if i < len(columns):
+            totals[i] = max(columns[i])
+    return totals + [0] * (N_SLOTS - len(totals))
+
+
+def kept_totals(state: CustomerState) -> list[int]:
+    """The counters of every bucket ``state`` keeps, added up (read only).
+
+    Kept up to date as events fold, so that the year-long window costs no pass
+    over a year of buckets; added up again after buckets were dropped.
+    """
+    if state.totals is None:
+        state.totals = column_totals(list(state.buckets.values()))
+    return state.totals
 
 
 def is_too_late(state: CustomerState | None, ts: float, allowed_lateness_s: float) -> bool:
@@ -165,22 +200,31 @@ def _slots(state: CustomerState, at: float) -> list[int] | None:
     return slots
 
 
-def _add(slots: list[int] | None, slot: int, value: int = 1) -> None:
+def _add(state: CustomerState, slots: list[int] | None, slot: int, value: int = 1) -> None:
+    """Count ``value`` in ``slot`` of the day bucket ``slots``, and in the kept totals."""
     if slots is None:
         return
     if len(slots) <= slot:
         slots.extend([0] * (slot + 1 - len(slots)))
+    totals = state.totals
     if slot in MAX_SLOTS:
         slots[slot] = max(slots[slot], value)
+        if totals is not None:
+            totals[slot] = max(totals[slot], value)
     else:
         slots[slot] += value
+        if totals is not None:
+            totals[slot] += value
 
 
 def _forget_old(state: CustomerState) -> None:
     """Drop what no window can reach any more; called when the newest day moves on."""
     newest = bucket_of(state.last_event_s, state.origin_s)  # type: ignore[arg-type]
-    for day in [d for d in state.buckets if d <= newest - KEEP_DAYS]:
+    old = [d for d in state.buckets if d <= newest - KEEP_DAYS]
+    for day in old:
         del state.buckets[day]
+    if old:
+        state.totals = None  # a maximum cannot be taken back: add up again
     # An opening older than a year can no longer be dead-lettered as late, so a
     # resolution still waiting for it never gets one: let it go.
     horizon = state.last_event_s - KEEP_DAYS * DAY_S  # type: ignore[operator]
@@ -192,12 +236,12 @@ def _purchase(state: CustomerState, event: PurchaseEvent, at: float) -> None:
     slots = _slots(state, at)
     if event.type == "refund":
         state.refund_count += 1
-        _add(slots, REFUNDS)
-        _add(slots, REFUND_MILLI, _milli(event.amount))
+        _add(state, slots, REFUNDS)
+        _add(state, slots, REFUND_MILLI, _milli(event.amount))
         return
     state.purchase_count += 1
-    _add(slots, PURCHASES)
-    _add(slots, PURCHASE_MILLI, _milli(event.amount))
+    _add(state, slots, PURCHASES)
+    _add(state, slots, PURCHASE_MILLI, _milli(event.amount))
     if state.first_purchase_s is None or at < state.first_purchase_s:
         state.first_purchase_s = at
     # keep the two newest purchase times (a multiset: equal times both count)
@@ -210,8 +254,8 @@ def _purchase(state: CustomerState, event: PurchaseEvent, at: float) -> None:
 def _complaint_opened(state: CustomerState, event: ComplaintOpened, at: float) -> None:
     slots = _slots(state, at)
     state.complaint_count += 1
-    _add(slots, COMPLAINTS)
-    _add(slots, COMPLAINT_BY_CATEGORY[event.category])
+    _add(state, slots, COMPLAINTS)
+    _add(state, slots, COMPLAINT_BY_CATEGORY[event.category])
     if _later(state.last_complaint, at, event.event_id):
         state.last_complaint = [at, event.event_id, event.category]
     resolved = state.early_resolutions.pop(event.complaint_id, None)
@@ -226,10 +270,10 @@ def _complaint_opened(state: CustomerState, event: ComplaintOpened, at: float) -
 def _complaint_resolved(state: CustomerState, event: ComplaintResolved, at: float) -> None:
     if event.satisfaction is not None:
         slots = _slots(state, at)
-        _add(slots, SAT_SUM, event.satisfaction)
-        _add(slots, SAT_N)
-        _add(slots, POST_SAT_SUM, event.satisfaction)
-        _add(slots, POST_SAT_N)
+        _add(state, slots, SAT_SUM, event.satisfaction)
+        _add(state, slots, SAT_N)
+        _add(state, slots, POST_SAT_SUM, event.satisfaction)
+        _add(state, slots, POST_SAT_N)
         if _later(state.last_satisfaction, at, event.event_id):
             state.last_satisfaction = [at, event.event_id, event.satisfaction]
     opened = state.open_complaints.pop(event.complaint_id, None)
@@ -246,33 +290,38 @@ def _record_resolution(state: CustomerState, opened_s: float, resolved_s: float)
     as resolved at once: zero time to resolve, never negative.
     """
     slots = _slots(state, resolved_s)
-    _add(slots, RESOLVED)
+    _add(state, slots, RESOLVED)
     millis = max(0, round((resolved_s - opened_s) * 1000))
-    _add(slots, RESOLUTION_MS_SUM, millis)
-    _add(slots, RESOLUTION_MS_MAX, millis)
+    _add(state, slots, RESOLUTION_MS_SUM, millis)
+    _add(state, slots, RESOLUTION_MS_MAX, millis)
 
 
 def _engagement(state: CustomerState, event: EngagementEvent | SurveyResponse, at: float) -> None:
     slots = _slots(state, at)
-    _add(slots, ENGAGEMENT)
-    _add(slots, ENGAGEMENT_BY_TYPE[event.type])
+    _add(state, slots, ENGAGEMENT)
+    _add(state, slots, ENGAGEMENT_BY_TYPE[event.type])
     if state.last_engagement_s is None or at > state.last_engagement_s:
         state.last_engagement_s = at
     extra = event.model_extra or {}
     if event.type in ("points_earned", "points_redeemed"):
         points = extra.get("points")
         if isinstance(points, int) and not isinstance(points, bool) and points > 0:
-            _add(slots, POINTS_EARNED if event.type == "points_earned" else POINTS_REDEEMED, points)
+            _add(
+                state,
+                slots,
+                POINTS_EARNED if event.type == "points_earned" else POINTS_REDEEMED,
+                points,
+            )
     elif event.type == "support_contact" and extra.get("answered") is not True:
-        _add(slots, UNANSWERED_CONTACTS)
+        _add(state, slots, UNANSWERED_CONTACTS)
     elif isinstance(event, SurveyResponse):
         if event.satisfaction is not None:
-            _add(slots, SAT_SUM, event.satisfaction)
-            _add(slots, SAT_N)
+            _add(state, slots, SAT_SUM, event.satisfaction)
+            _add(state, slots, SAT_N)
             if _later(state.last_satisfaction, at, event.event_id):
                 state.last_satisfaction = [at, event.event_id, event.satisfaction]
         if event.nps is not None:
-            _add(slots, NPS_SUM, event.nps)
-            _add(slots, NPS_N)
+            _add(state, slots, NPS_SUM, event.nps)
+            _add(state, slots, NPS_N)
             if _later(state.last_nps, at, event.event_id):
                 state.last_nps = [at, event.event_id, event.nps]

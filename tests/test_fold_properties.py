@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from churnwatch.features.lifecycle import stage_at
-from churnwatch.features.row import feature_row
-from churnwatch.features.state import CustomerState, apply, is_too_late
+from churnwatch.features.row import _sums, feature_row
+from churnwatch.features.state import (
+    KEEP_DAYS,
+    MAX_SLOTS,
+    CustomerState,
+    apply,
+    bucket_of,
+    column_totals,
+    is_too_late,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -89,3 +97,36 @@ def test_any_order_within_the_lateness_gives_the_same_state(events, jitters) -> 
     end = in_order.last_event_s + 3 * 86400
     assert feature_row(shuffled, end) == feature_row(in_order, end)
     assert stage_at(shuffled, end) == stage_at(in_order, end)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    histories(),
+    st.lists(st.floats(0, 1), min_size=40, max_size=40),
+    st.floats(-30, 400, allow_nan=False),
+)
+def test_the_kept_totals_follow_the_fold_and_give_the_windows_a_full_count_gives(
+    events, jitters, days_after
+) -> None:
+    state = None
+    for event in arrival_order(events, jitters):
+        state = apply(state, event)
+        row = feature_row(state)  # reads, and from then on keeps, the totals
+    if state is None:
+        return
+    # the totals kept through late events and dropped buckets equal a fresh count
+    assert state.totals == column_totals(list(state.buckets.values()))
+    as_of = state.last_event_s + days_after * 86400
+    fresh = CustomerState.from_dict(state.to_dict())
+    assert fresh.totals is None
+    assert feature_row(state, as_of) == feature_row(fresh, as_of)
+    # the year-long window, counted the long way: every bucket of the last 365 days
+    today = bucket_of(as_of, state.origin_s)
+    year = column_totals(
+        [slots for day, slots in state.buckets.items() if 0 <= today - day < KEEP_DAYS]
+    )
+    w365 = _sums(state, as_of)[2]
+    assert [v for i, v in enumerate(w365) if i not in MAX_SLOTS] == [
+        v for i, v in enumerate(year) if i not in MAX_SLOTS
+    ]
+    assert row == feature_row(fresh)
