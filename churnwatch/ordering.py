@@ -16,11 +16,15 @@ others back: it has nothing to say, or is too slow to wait for. Those seconds
 are :class:`IdleClock` seconds, which stand still while the worker is busy:
 nothing arrives while it folds, and that silence is its own, not the topic's.
 At most ``max_held`` records are held; past that the oldest go out regardless.
+
+Faust calls ``on_rebalance_start`` from its consumer thread, so a merge may be
+dropped while the event loop releases from it: each call holds a lock.
 """
 
 from __future__ import annotations
 
 import heapq
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -79,12 +83,17 @@ class EventTimeMerge(Generic[T]):
         #: when each topic partition last delivered (or was first heard of)
         self._heard: dict[tuple[str, int], float] = {}
         self._held = 0
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return self._held
 
     def add(self, topic: str, partition: int, key: SortKey, item: T) -> None:
         """Hold ``item``, the next record of ``topic``'s ``partition``."""
+        with self._lock:
+            self._add(topic, partition, key, item)
+
+    def _add(self, topic: str, partition: int, key: SortKey, item: T) -> None:
         now = self.clock()
         for other in self.topics:  # a topic first heard of now may still deliver
             self._heard.setdefault((other, partition), now)
@@ -97,6 +106,10 @@ class EventTimeMerge(Generic[T]):
 
         ``force`` releases everything held (a rebalance, say, must not wait).
         """
+        with self._lock:
+            return self._release(force)
+
+    def _release(self, force: bool) -> list[T]:
         now = self.clock()
         out: list[T] = []
         for partition in sorted({p for _, p in self._queues}):
@@ -111,11 +124,12 @@ class EventTimeMerge(Generic[T]):
         They were never acknowledged, so the broker delivers them again to
         whoever owns their partition next.
         """
-        dropped = self._held
-        self._queues.clear()
-        self._heard.clear()
-        self._held = 0
-        return dropped
+        with self._lock:
+            dropped = self._held
+            self._queues.clear()
+            self._heard.clear()
+            self._held = 0
+            return dropped
 
     def _release_partition(self, partition: int, now: float, force: bool) -> list[T]:
         queues = [self._queues.get((topic, partition)) for topic in self.topics]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 
 from churnwatch.ordering import EventTimeMerge, IdleClock
 
@@ -114,3 +115,27 @@ def test_the_idle_clock_stands_still_while_the_worker_is_busy() -> None:
         assert m.release() == []
     wall.now = 18.0
     assert m.release() == ["a"]
+
+
+def test_a_drop_from_another_thread_waits_for_a_release_in_progress() -> None:
+    # Faust starts a rebalance from its consumer thread while the event loop may
+    # be releasing: the drop lands in the middle of the merge's comparisons here.
+    m = merge(Clock(), idle_s=0.0)
+    dropped: list[int] = []
+    dropper = threading.Thread(target=lambda: dropped.append(m.drop()))
+
+    class DropsMidRelease(str):
+        def __lt__(self, other: str) -> bool:
+            if not dropper.is_alive() and not dropped:
+                dropper.start()
+                dropper.join(timeout=0.5)  # a drop that does not wait is done by now
+            return str.__lt__(self, other)
+
+    m.add("purchases", 0, (1.0, DropsMidRelease("p")), "p")
+    m.add("complaints", 0, (1.0, "c"), "c")
+    m.add("engagement", 0, (2.0, "e"), "e")
+    released = m.release()
+    dropper.join()
+    # the release took all three; the drop came after it, found nothing, and
+    # the count never went below zero
+    assert sorted(released) == ["c", "e", "p"] and dropped == [0] and len(m) == 0
