@@ -124,8 +124,15 @@ _STORED: tuple[str, ...] = tuple(
 )
 
 
+_ZEROS = (0,) * N_SLOTS
+
+
 def column_totals(buckets: list[list[int]]) -> list[int]:
     """Column totals of some day buckets: sums, or maxima for the max slots."""
+    # most windows hold none or one bucket: no need to transpose those
+    if len(buckets) < 2:
+        only = buckets[0] if buckets else []
+        return [*only, *_ZEROS[len(only) :]]
     # map, zip_longest and sum run in C: one pass over the buckets, not a loop
     # per slot; a bucket holds the slots up to the last one it used
     columns = list(zip_longest(*buckets, fillvalue=0))
