@@ -218,24 +218,30 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         input_names, idle_s=settings.order_idle_s, max_held=settings.order_max_held, clock=clock
     )
     app.merge = merge
-    counting = asyncio.Lock()
+    #: records held beyond this many make the intake wait for a fold; room
+    #: for a backlog's coarse releases to fold while the next ones gather
+    high_water = min(16 * settings.batch_size, settings.order_max_held)
+    counting: asyncio.Future[None] | None = None
+    #: set whenever the counting has folded a release
+    folded = asyncio.Event()
 
     async def count_released() -> None:
-        """Fold what the merge lets go, publish what it raised, acknowledge it."""
-        async with counting:
-            ready = merge.release(force=app.rebalancing)
-            if not ready:
-                return
-            started = time.perf_counter()
-            records = [record for record, _, _ in ready]
-            result = await until_stored(partial(fold.process, records))
-            metrics.observe_batch(result, time.perf_counter() - started)
-            await publish(result)
-            for _, _, held in ready:
-                held.ack()
+        """Fold what the merge lets go, publish what it raised, acknowledge it; repeat."""
+        try:
+            while ready := merge.release(force=app.rebalancing):
+                started = time.perf_counter()
+                records = [record for record, _, _ in ready]
+                result = await until_stored(partial(fold.process, records))
+                metrics.observe_batch(result, time.perf_counter() - started)
+                await publish(result)
+                for _, _, held in ready:
+                    held.ack()
+                folded.set()
+        finally:
+            folded.set()  # the intake must not wait on counting that has ended
 
     async def take_in(events: list[EventT]) -> None:
-        """Decode a consumed batch, hold its valid records, count what may go."""
+        """Decode a consumed batch and hold its valid records for the merge."""
         records = [raw_record(e) for e in events]
         # Decoded here for the merge's event times, and again by the fold's
         # process, which gets raw records: cheaper to send than events.
@@ -254,20 +260,35 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
                 (record, event, held),
             )
         observe_lag(events)
-        await count_released()
+
+    def count() -> asyncio.Future[None]:
+        """The counting under way, started if there is none.
+
+        Counting runs beside the intake, so that Faust takes in the next batch
+        while the fold's process counts this one. Started as one of the app's
+        futures: one that fails crashes the worker, as a timer's would.
+        """
+        nonlocal counting
+        if counting is None or counting.done():
+            counting = app.add_future(count_released())
+        return counting
 
     @app.agent(inputs, name="intake")
     async def intake(stream: faust.StreamT) -> None:
         batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)
         async for events in batches:
+            # The idle clock stands still while the intake is not taking in:
+            # a topic is not quiet because the worker stopped listening.
             with clock.busy():
                 await take_in(events)
+                if not count().done() and len(merge) >= high_water:
+                    folded.clear()
+                    await folded.wait()  # one fold, not the whole backlog
 
     @app.timer(interval=max(settings.order_idle_s / 2, 0.05))
     async def release_quiet_partitions() -> None:
         """Let go of what waited on topics that have since gone quiet."""
         if len(merge):
-            with clock.busy():
-                await count_released()
+            count()
 
     return app
