@@ -16,10 +16,12 @@ import contextlib
 import os
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import faust
 import orjson
+from churnwatch.streams.app import app_options
 
 from churnwatch.events import INPUT_TOPICS
 from churnwatch.settings import Settings
@@ -27,18 +29,8 @@ from churnwatch.settings import Settings
 
 def floor_app(bootstrap: str, expected: int, out: Path) -> faust.App:
     """A Faust app that decodes ``expected`` input records, then writes its time to ``out``."""
-    settings = Settings()
-    app = faust.App(
-        f"faust-floor-{time.time_ns()}",
-        broker=f"kafka://{bootstrap}",
-        store="memory://",
-        topic_partitions=settings.partitions,
-        topic_disable_leader=True,
-        broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=settings.session_timeout_s / 4,
-        consumer_auto_offset_reset="earliest",
-        web_enabled=False,
-    )
+    settings = replace(Settings(), app_id=f"faust-floor-{time.time_ns()}", web_port=0)
+    app = faust.App(settings.app_id, **app_options(settings, bootstrap))
     inputs = app.topic(*INPUT_TOPICS, key_serializer="raw", value_serializer="raw")
 
     @app.agent(inputs, name="floor")

@@ -92,24 +92,28 @@ class _OrderedApp(faust.App):
             await self.fold.close()
 
 
+def app_options(settings: Settings, bootstrap: str) -> dict[str, Any]:
+    """The Faust settings of the worker's app (also the benchmarks' bare Faust agent)."""
+    return {
+        # ``host:port,host:port`` (kafka-python's form) as Faust's list of URLs
+        "broker": [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()],
+        "store": "memory://",
+        "topic_partitions": settings.partitions,
+        "topic_disable_leader": True,
+        # Fast group joins; the embedded broker otherwise stalls ~half the timeout.
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_heartbeat_interval": settings.session_timeout_s / 4,
+        "consumer_auto_offset_reset": "earliest",
+        "web_enabled": settings.web_port > 0,
+        "web_port": settings.web_port or 6066,
+        "web_host": settings.web_host,
+        "broker_credentials": settings.kafka_security.faust_credentials(),
+    }
+
+
 def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     """Build the worker's Faust app against ``bootstrap`` and the store ``engine``."""
-    app = _OrderedApp(
-        settings.app_id,
-        # ``host:port,host:port`` (kafka-python's form) as Faust's list of URLs
-        broker=[f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()],
-        store="memory://",
-        topic_partitions=settings.partitions,
-        topic_disable_leader=True,
-        # Fast group joins; the embedded broker otherwise stalls ~half the timeout.
-        broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=settings.session_timeout_s / 4,
-        consumer_auto_offset_reset="earliest",
-        web_enabled=settings.web_port > 0,
-        web_port=settings.web_port or 6066,
-        web_host=settings.web_host,
-        broker_credentials=settings.kafka_security.faust_credentials(),
-    )
+    app = _OrderedApp(settings.app_id, **app_options(settings, bootstrap))
     metrics = WorkerMetrics()
     register_web(app, engine, metrics)
     input_names = (*INPUT_TOPICS, REKEYED)
