@@ -99,26 +99,6 @@ def dead_letter(record: RawRecord, error: str, now: datetime) -> dict[str, Any]:
     return letter
 
 
-def decode_batch(
-    records: Sequence[RawRecord], *, now: datetime, max_future_s: float
-) -> BatchResult:
-    """Validate ``records`` as of ``now``: see :meth:`BatchProcessor.decode`."""
-    result = BatchResult()
-    accepted = result.accepted
-    for record in records:
-        try:
-            event = decode(record.event_topic, record.value, now=now, max_future_s=max_future_s)
-        except InvalidEvent as exc:
-            result.dead_letters.append(dead_letter(record, str(exc), now))
-            continue
-        key_ok = record.key == event.customer_id.encode()
-        if not key_ok and record.topic != REKEYED:
-            result.misrouted.append((event.customer_id, record))
-            continue
-        accepted.append((record, event))
-    return result
-
-
 class _Raced(Exception):
     """Another writer stored one of this batch's event ids first: redo the batch."""
 
@@ -188,7 +168,23 @@ class BatchProcessor:
         The invalid ones are dead letters and the wrongly keyed ones are to be
         re-keyed; neither needs the store.
         """
-        return decode_batch(records, now=self.clock(), max_future_s=self.max_future_s)
+        now = self.clock()
+        result = BatchResult()
+        accepted = result.accepted
+        for record in records:
+            try:
+                event = decode(
+                    record.event_topic, record.value, now=now, max_future_s=self.max_future_s
+                )
+            except InvalidEvent as exc:
+                result.dead_letters.append(dead_letter(record, str(exc), now))
+                continue
+            key_ok = record.key == event.customer_id.encode()
+            if not key_ok and record.topic != REKEYED:
+                result.misrouted.append((event.customer_id, record))
+                continue
+            accepted.append((record, event))
+        return result
 
     def process(self, records: Sequence[RawRecord]) -> BatchResult:
         """Process one batch of consumed records: :meth:`decode`, then :meth:`fold`."""

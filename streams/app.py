@@ -5,21 +5,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
-from functools import partial
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import faust
+from churnwatch.alerts.config import DEFAULT_PLAYBOOK, DEFAULT_POLICY, load_playbook, load_policy
 from churnwatch.streams.web import register_web
 from faust.types import TP, EventT
 from sqlalchemy.engine import Engine
 
-from churnwatch import outbox, store
+from churnwatch import outbox
 from churnwatch.events import INPUT_TOPICS, Event
-from churnwatch.fold_process import FoldProcess
 from churnwatch.metrics import WorkerMetrics
+from churnwatch.model_source import ModelSource
 from churnwatch.ordering import EventTimeMerge, IdleClock
-from churnwatch.pipeline import BatchResult, RawRecord, decode_batch
+from churnwatch.pipeline import BatchProcessor, BatchResult, RawRecord
 from churnwatch.settings import Settings
 from churnwatch.topics import (
     CHURN_ALERTS,
@@ -69,13 +69,6 @@ class _OrderedApp(faust.App):
     """
 
     merge: EventTimeMerge[tuple[RawRecord, Event, EventT]] | None = None
-    fold: FoldProcess | None = None
-
-    async def on_start(self) -> None:
-        """Start as Faust does, and the fold's process before the consumer joins."""
-        await super().on_start()
-        if self.fold is not None:
-            await self.fold.start()
 
     def on_rebalance_start(self) -> None:
         """Drop the held records before Faust waits for in-flight ones."""
@@ -84,12 +77,10 @@ class _OrderedApp(faust.App):
             self.log.info("rebalance: %d records held for ordering go back to the broker", dropped)
 
     async def on_stop(self) -> None:
-        """Drop the held records, stop as Faust does, then stop the fold's process."""
+        """Drop the held records, then stop as Faust does."""
         if self.merge is not None:
             self.merge.drop()
         await super().on_stop()
-        if self.fold is not None:
-            await self.fold.close()
 
 
 def app_options(settings: Settings, bootstrap: str) -> dict[str, Any]:
@@ -123,17 +114,25 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     tasks_out = app.topic(WINBACK_TASKS, key_serializer="raw", value_serializer="json")
     dead_out = app.topic(DEAD_LETTERS, key_serializer="raw", value_serializer="json")
     changes_out = app.topic(CUSTOMER_CHANGES, key_serializer="raw", value_serializer="json")
-    fold = app.fold = FoldProcess(settings)
+    processor = BatchProcessor(
+        engine,
+        max_future_s=settings.max_future_s,
+        allowed_lateness_s=settings.allowed_lateness_s,
+        scorer=ModelSource(engine, pinned=settings.model, check_every_s=settings.model_check_s),
+        policy=load_policy(settings.policy_file or DEFAULT_POLICY),
+        playbook=load_playbook(settings.playbook_file or DEFAULT_PLAYBOOK),
+        partitions=settings.partitions,
+    )
 
-    # The hot copy of customer state lives in the fold's process and is reloaded
-    # from the store on every assignment: the store decides. A changelog-backed Faust
+    # The hot copy of customer state lives in the processor and is reloaded from
+    # the store on every assignment: the store decides. A changelog-backed Faust
     # table is deliberately not used: on the embedded broker its recovery after
     # a restart stalls the input stream (measured; DESIGN.md's high-watermark
     # bug), and a miss in the copy is read from the store anyway.
     @app.on_partitions_assigned.connect
     async def load_state_from_store(sender: Any, assigned: set[TP], **_: Any) -> None:
         partitions = sorted({tp.partition for tp in assigned if tp.topic in input_names})
-        count = await fold.reload(partitions)
+        count = await asyncio.to_thread(processor.reload, partitions)
         app.log.info("loaded %d customer states for partitions %s", count, partitions)
         # what a previous owner stored but did not get to send
         unsent = await asyncio.to_thread(outbox.pending, engine, partitions)
@@ -179,8 +178,8 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         for letter in result.dead_letters:
             await dead_out.send(key=None, value=letter)
 
-    async def until_stored(step: Callable[[], Awaitable[BatchResult]]) -> BatchResult:
-        """Run a store step in the fold's process, retrying until it commits.
+    async def until_stored(step: Callable[..., BatchResult], *args: Any) -> BatchResult:
+        """Run a store step in a thread, retrying until it commits.
 
         A step that raised must not end the agent: Faust would ack the batch on
         the way out and its events would be lost. The store is idempotent and a
@@ -190,7 +189,8 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         delay = RETRY_FIRST_S
         while True:
             try:
-                return await step()
+                # SQL runs in a thread so that heartbeats and fetches go on meanwhile.
+                return await asyncio.to_thread(step, *args)
             except Exception:
                 app.log.exception("store step failed; retrying in %.1f s", delay)
                 await asyncio.sleep(delay)
@@ -215,41 +215,34 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         async for events in batches:
             records = [raw_record(event) for event in events]
             metrics.outcomes.inc(len(records))
-            await publish(await until_stored(partial(fold.record_outcomes, records)))
+            await publish(await until_stored(processor.record_outcomes, records))
 
     clock = IdleClock()
     merge: EventTimeMerge[tuple[RawRecord, Event, EventT]] = EventTimeMerge(
         input_names, idle_s=settings.order_idle_s, max_held=settings.order_max_held, clock=clock
     )
     app.merge = merge
-    #: records held beyond this many make the intake wait for a fold; room
-    #: for a backlog's coarse releases to fold while the next ones gather
-    high_water = min(16 * settings.batch_size, settings.order_max_held)
-    counting: asyncio.Future[None] | None = None
-    #: set whenever the counting has folded a release
-    folded = asyncio.Event()
+    counting = asyncio.Lock()
 
     async def count_released() -> None:
-        """Fold what the merge lets go, publish what it raised, acknowledge it; repeat."""
-        try:
-            while ready := merge.release(force=app.rebalancing):
-                started = time.perf_counter()
-                records = [record for record, _, _ in ready]
-                result = await until_stored(partial(fold.process, records))
-                metrics.observe_batch(result, time.perf_counter() - started)
-                await publish(result)
-                for _, _, held in ready:
-                    held.ack()
-                folded.set()
-        finally:
-            folded.set()  # the intake must not wait on counting that has ended
+        """Fold what the merge lets go, publish what it raised, acknowledge it."""
+        async with counting:
+            ready = merge.release(force=app.rebalancing)
+            if not ready:
+                return
+            started = time.perf_counter()
+            result = await until_stored(processor.fold, [(r, e) for r, e, _ in ready])
+            metrics.observe_batch(result, time.perf_counter() - started)
+            await publish(result)
+            for _, _, held in ready:
+                held.ack()
 
     async def take_in(events: list[EventT]) -> None:
-        """Decode a consumed batch and hold its valid records for the merge."""
+        """Decode a consumed batch, hold its valid records, count what may go."""
         records = [raw_record(e) for e in events]
-        # Decoded here for the merge's event times, and again by the fold's
-        # process, which gets raw records: cheaper to send than events.
-        decoded = decode_batch(records, now=store.utcnow(), max_future_s=settings.max_future_s)
+        # inline, not in a thread: a batch decodes in ~15 ms, less than the
+        # thread hop costs in GIL hand-overs with the fold running beside it
+        decoded = processor.decode(records)
         metrics.observe_consumed(Counter(r.topic for r in records), decoded)
         await publish(decoded)
         by_position = {(e.message.tp, e.message.offset): e for e in events}
@@ -264,35 +257,20 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
                 (record, event, held),
             )
         observe_lag(events)
-
-    def count() -> asyncio.Future[None]:
-        """The counting under way, started if there is none.
-
-        Counting runs beside the intake, so that Faust takes in the next batch
-        while the fold's process counts this one. Started as one of the app's
-        futures: one that fails crashes the worker, as a timer's would.
-        """
-        nonlocal counting
-        if counting is None or counting.done():
-            counting = app.add_future(count_released())
-        return counting
+        await count_released()
 
     @app.agent(inputs, name="intake")
     async def intake(stream: faust.StreamT) -> None:
         batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)
         async for events in batches:
-            # The idle clock stands still while the intake is not taking in:
-            # a topic is not quiet because the worker stopped listening.
             with clock.busy():
                 await take_in(events)
-                if not count().done() and len(merge) >= high_water:
-                    folded.clear()
-                    await folded.wait()  # one fold, not the whole backlog
 
     @app.timer(interval=max(settings.order_idle_s / 2, 0.05))
     async def release_quiet_partitions() -> None:
         """Let go of what waited on topics that have since gone quiet."""
         if len(merge):
-            count()
+            with clock.busy():
+                await count_released()
 
     return app
