@@ -2,7 +2,7 @@
 
 Produces simulated records at ``--rate`` per second for ``--seconds`` to a
 worker on the embedded broker and a fresh SQLite store, samples the worker's
-resident memory (with its fold process) every ``--every`` seconds, and prints one JSON object as its
+resident memory every ``--every`` seconds, and prints one JSON object as its
 last line: the samples (seconds, RSS MiB, customers stored, events stored),
 and the memory growth after the first quarter of the run per customer added
 in that time, next to the growth of the stored state (its JSON). A customer's
@@ -38,20 +38,6 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-def children_of(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (the worker's fold process)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # the name may hold spaces: the parent id follows the closing parenthesis
-            ppid = int(stat.read_text().rsplit(") ", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # gone meanwhile
-        if ppid == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def _state_bytes(engine: sa.Engine) -> int:
     """Bytes of every customer's stored state: how big the state itself has grown."""
     with engine.connect() as conn:
@@ -83,13 +69,10 @@ def main() -> None:
             load.start()
             while load.is_alive() or not samples:
                 time.sleep(args.every)
-                children = children_of(worker.pid)
                 samples.append(
                     {
                         "s": round(time.monotonic() - started, 1),
-                        # the worker and its fold process together
-                        "rss_mib": round(sum(map(rss_mib, [worker.pid, *children])), 1),
-                        "fold_rss_mib": round(sum(map(rss_mib, children)), 1),
+                        "rss_mib": round(rss_mib(worker.pid), 1),
                         "customers": store.count_rows(engine, store.customer_state),
                         "events": store.count_rows(engine, store.events),
                         "state_json_mib": round(_state_bytes(engine) / 1024 / 1024, 2),
