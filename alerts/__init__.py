@@ -1,1 +1,1 @@
-"""Alert policy and win-back tasks: from scores to actions. Plain Python, shared with replay."""
+"""Alert policy: from scores to alerts. Plain Python, shared with replay."""

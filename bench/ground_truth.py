@@ -3,7 +3,7 @@
     python -m bench.ground_truth [--events 150000] [--seed 1]
 
 Prints progress on stderr and one JSON object as its last line (see
-:mod:`churnwatch.ground_truth` for what each figure means).
+:mod:`churnwatch.offline.ground_truth` for what each figure means).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 import orjson
-
-from churnwatch.ground_truth import evaluate
+from churnwatch.offline.ground_truth import evaluate
 
 
 def main() -> None:

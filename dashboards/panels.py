@@ -7,7 +7,7 @@ Grafana's macros (``$__timeFilter``, ``$__timeGroupAlias``, ``$__timeTo``)
 and the ``$tier`` and ``$reason`` variables. ``macros.expand`` turns a query
 into plain SQL the way Grafana does, so each one is tested against a real
 PostgreSQL with exact results. Prometheus panels read the worker's
-``/metrics`` (``churnwatch.metrics``).
+``/metrics`` (``churnwatch.streams.metrics``).
 """
 
 from __future__ import annotations

@@ -10,16 +10,16 @@ from typing import Any
 
 import faust
 from churnwatch.alerts.config import DEFAULT_PLAYBOOK, DEFAULT_POLICY, load_playbook, load_policy
+from churnwatch.engine.model_source import ModelSource
+from churnwatch.engine.pipeline import BatchProcessor, BatchResult, RawRecord
+from churnwatch.streams import outbox
+from churnwatch.streams.metrics import WorkerMetrics
+from churnwatch.streams.ordering import EventTimeMerge, IdleClock
 from churnwatch.streams.web import register_web
 from faust.types import TP, EventT
 from sqlalchemy.engine import Engine
 
-from churnwatch import outbox
 from churnwatch.events import INPUT_TOPICS, Event
-from churnwatch.metrics import WorkerMetrics
-from churnwatch.model_source import ModelSource
-from churnwatch.ordering import EventTimeMerge, IdleClock
-from churnwatch.pipeline import BatchProcessor, BatchResult, RawRecord
 from churnwatch.settings import Settings
 from churnwatch.topics import (
     CHURN_ALERTS,

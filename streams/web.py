@@ -26,13 +26,13 @@ from typing import Any, TypeVar
 import faust
 import orjson
 from aiohttp import web as aiohttp_web
+from churnwatch.streams import feed as alert_feed
+from churnwatch.streams.feed import AlertFilter, FeedCursor
+from churnwatch.streams.metrics import CONTENT_TYPE_LATEST, WorkerMetrics
 from faust.web import Request, Response
 from sqlalchemy.engine import Engine
 
-from churnwatch import alert_feed
-from churnwatch.alert_feed import AlertFilter, FeedCursor
 from churnwatch.events import PURCHASES
-from churnwatch.metrics import CONTENT_TYPE_LATEST, WorkerMetrics
 from churnwatch.store import utcnow
 
 T = TypeVar("T")

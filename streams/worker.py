@@ -5,10 +5,10 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 import faust
+from churnwatch.sim.broker import EmbeddedBroker
 from churnwatch.streams.app import create_app
 
 from churnwatch import store
-from churnwatch.broker import EmbeddedBroker
 from churnwatch.settings import DEFAULT_DATA_DIR, Settings
 from churnwatch.topics import ensure_topics_for
 

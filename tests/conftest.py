@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from churnwatch.sim.broker import EmbeddedBroker
 
 from churnwatch import store
-from churnwatch.broker import EmbeddedBroker
 
 PG_URL = os.environ.get(
     "CHURNWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -6,7 +6,7 @@ import contextlib
 import socket
 import threading
 
-from churnwatch.broker import free_port
+from churnwatch.sim.broker import free_port
 
 
 class CuttableProxy:

@@ -6,10 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from churnwatch.engine.customer import CustomerRecord
 from churnwatch.features.state import CustomerState, apply
-
-from churnwatch import store
-from churnwatch.alert_feed import (
+from churnwatch.streams.feed import (
     AlertFilter,
     FeedCursor,
     acknowledge,
@@ -17,7 +16,8 @@ from churnwatch.alert_feed import (
     customer_view,
     list_alerts,
 )
-from churnwatch.customer import CustomerRecord
+
+from churnwatch import store
 from tests.builders import ev
 
 T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)

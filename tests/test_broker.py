@@ -9,9 +9,9 @@ import sys
 import time
 
 import pytest
+from churnwatch.sim.broker import BrokerError, EmbeddedBroker, free_port, wait_for_kafka
 from kafka import KafkaAdminClient
 
-from churnwatch.broker import BrokerError, EmbeddedBroker, free_port, wait_for_kafka
 from churnwatch.topics import ALL_TOPICS, TopicLayoutError, ensure_topics
 
 
@@ -55,7 +55,7 @@ def test_broker_dies_with_its_parent(tmp_path) -> None:
     port = free_port()
     script = (
         "import sys, time\n"
-        "from churnwatch.broker import EmbeddedBroker\n"
+        "from churnwatch.sim.broker import EmbeddedBroker\n"
         f"b = EmbeddedBroker(port={port}).start()\n"
         "print(b._proc.pid, flush=True)\n"
         "time.sleep(600)\n"

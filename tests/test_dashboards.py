@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import yaml
+from churnwatch.cli import app
 from churnwatch.dashboards import panels
 from churnwatch.dashboards.build import POSTGRES, PROMETHEUS, build_all
 from churnwatch.dashboards.macros import QueryContext, expand
@@ -23,7 +24,6 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 from typer.testing import CliRunner
 
 from churnwatch import store
-from churnwatch.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAFANA = ROOT / "deploy" / "grafana"

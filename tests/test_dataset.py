@@ -80,7 +80,7 @@ def test_snapshots_from_the_store_equal_those_from_memory(engine: sa.Engine) -> 
 def test_simulated_churners_are_labelled_churned_after_their_churn_date() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from churnwatch.simulator import Simulation
+    from churnwatch.sim.simulator import Simulation
 
     end = datetime(2026, 6, 1, tzinfo=UTC)
     sim = Simulation(300, end - timedelta(days=365), end, seed=4)

@@ -16,16 +16,16 @@ import orjson
 import pytest
 import sqlalchemy as sa
 from churnwatch.features.state import KEEP_DAYS
+from churnwatch.sim.broker import EmbeddedBroker
+from churnwatch.sim.demo import TopicCounter, worker_process
+from churnwatch.sim.producing import produce
+from churnwatch.sim.simulator import SimRecord, Simulation, customers_for, records
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from churnwatch import store
-from churnwatch.broker import EmbeddedBroker
-from churnwatch.demo import TopicCounter, worker_process
 from churnwatch.events import INPUT_TOPICS
-from churnwatch.producing import produce
 from churnwatch.settings import Settings
-from churnwatch.simulator import SimRecord, Simulation, customers_for, records
 from churnwatch.topics import DEAD_LETTERS, ensure_topics
 from tests.fault_proxy import CuttableProxy
 from tests.kafka_helpers import read_topic, values, wait_for

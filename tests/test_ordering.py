@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 
-from churnwatch.ordering import EventTimeMerge, IdleClock
+from churnwatch.streams.ordering import EventTimeMerge, IdleClock
 
 TOPICS = ("purchases", "complaints", "engagement")
 

@@ -9,15 +9,16 @@ import pytest
 import sqlalchemy as sa
 from churnwatch.alerts.config import load_playbook
 from churnwatch.alerts.policy import build_alert
-from churnwatch.alerts.tasks import build_task
+from churnwatch.engine.customer import CustomerRecord
+from churnwatch.engine.pipeline import _alert_row
 from churnwatch.features.state import CustomerState
 from churnwatch.models.scoring import Score
+from churnwatch.sim.broker import EmbeddedBroker
+from churnwatch.sim.demo import worker_process
+from churnwatch.streams import outbox
+from churnwatch.winback.tasks import build_task
 
-from churnwatch import outbox, store
-from churnwatch.broker import EmbeddedBroker
-from churnwatch.customer import CustomerRecord
-from churnwatch.demo import worker_process
-from churnwatch.pipeline import _alert_row
+from churnwatch import store
 from churnwatch.settings import Settings
 from churnwatch.topics import CHURN_ALERTS, WINBACK_TASKS, ensure_topics, partition_of
 from tests.kafka_helpers import read_topic, values, wait_for

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 import sqlalchemy as sa
+from churnwatch.engine.pipeline import BatchProcessor, RawRecord
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import CustomerState
 
 from churnwatch import store
-from churnwatch.pipeline import BatchProcessor, RawRecord
 from churnwatch.topics import REKEYED
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

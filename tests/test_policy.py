@@ -13,8 +13,8 @@ from churnwatch.alerts.config import (
     load_policy,
 )
 from churnwatch.alerts.policy import AlertState, decide, opened, settle
-from churnwatch.alerts.tasks import build_task, task_id
 from churnwatch.features.state import DAY_S
+from churnwatch.winback.tasks import build_task, task_id
 
 POLICY = load_policy()  # thresholds high 0.35/0.55/0.75, potential 0.4/…, general 0.45/…
 DAY = DAY_S

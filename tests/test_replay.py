@@ -14,11 +14,11 @@ import pytest
 from churnwatch.alerts.config import load_policy
 from churnwatch.features.state import DAY_S
 from churnwatch.models.rule import RuleScorer
+from churnwatch.offline.replay import COLUMNS, DESIGN_COLUMNS, rows_as_of
+from churnwatch.sim.broker import EmbeddedBroker
 
 from churnwatch import store
-from churnwatch.broker import EmbeddedBroker
 from churnwatch.events import ENGAGEMENT, TOPIC_OF_TYPE
-from churnwatch.replay import COLUMNS, DESIGN_COLUMNS, rows_as_of
 from tests.builders import at, ev, store_rows
 from tests.kafka_helpers import read_topic
 
@@ -149,7 +149,7 @@ def test_replay_command_writes_the_csv(tmp_path: Path) -> None:
 
 def test_the_analyst_path_csv_to_threshold_report(tmp_path: Path) -> None:
     """The README's three commands: import a purchases CSV, backtest, read the report."""
-    from churnwatch.simulator import Simulation, records
+    from churnwatch.sim.simulator import Simulation, records
 
     now = datetime(2026, 6, 1, tzinfo=UTC)
     sim = Simulation(80, now - timedelta(days=300), now, seed=5, churn_share=0.5)

@@ -14,13 +14,13 @@ import orjson
 import pytest
 import sqlalchemy as sa
 from churnwatch.features.state import KEEP_DAYS
+from churnwatch.sim.broker import EmbeddedBroker, free_port
+from churnwatch.sim.demo import worker_process
+from churnwatch.sim.producing import produce
+from churnwatch.sim.simulator import Simulation, customers_for, records
 
 from churnwatch import store
-from churnwatch.broker import EmbeddedBroker, free_port
-from churnwatch.demo import worker_process
-from churnwatch.producing import produce
 from churnwatch.settings import Settings
-from churnwatch.simulator import Simulation, customers_for, records
 from churnwatch.topics import CHURN_ALERTS, DEAD_LETTERS, WINBACK_TASKS, ensure_topics
 from tests.kafka_helpers import partitions_of, read_topic, values, wait_for
 from tests.parity import assert_stored_exactly_once

@@ -22,14 +22,15 @@ from churnwatch.models import registry
 from churnwatch.models.dataset import cutoffs, snapshots
 from churnwatch.models.rule import rule_score
 from churnwatch.models.training import train
+from churnwatch.sim.broker import EmbeddedBroker
+from churnwatch.sim.demo import worker_process
+from churnwatch.sim.producing import produce
+from churnwatch.sim.simulator import BAD_KINDS, SimRecord, Simulation, customers_for, records
+from churnwatch.winback.report import fetch
 
 from churnwatch import store
-from churnwatch.broker import EmbeddedBroker
-from churnwatch.demo import worker_process
 from churnwatch.events import INPUT_TOPICS, from_payload
-from churnwatch.producing import produce
 from churnwatch.settings import Settings
-from churnwatch.simulator import BAD_KINDS, SimRecord, Simulation, customers_for, records
 from churnwatch.topics import (
     CHURN_ALERTS,
     CUSTOMER_CHANGES,
@@ -37,7 +38,6 @@ from churnwatch.topics import (
     WINBACK_TASKS,
     ensure_topics,
 )
-from churnwatch.winback_report import fetch
 from tests.kafka_helpers import read_topic, values, wait_for
 from tests.parity import assert_same_features, plain_fold
 

@@ -5,7 +5,7 @@ SQLite store) and group ``pair`` (two workers sharing the partitions, one
 PostgreSQL store) consume the same topics; then replay runs over the store.
 The input topics are fetched in whatever interleaving the broker gives, so
 the alerts agree only because each partition is counted in event-time order
-(:mod:`churnwatch.ordering`) in its own lane (:mod:`churnwatch.lanes`).
+(:mod:`churnwatch.streams.ordering`) in its own lane (:mod:`churnwatch.engine.lanes`).
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ import sqlalchemy as sa
 from churnwatch.alerts.config import load_playbook, load_policy
 from churnwatch.features.state import KEEP_DAYS
 from churnwatch.models.rule import RuleScorer
+from churnwatch.offline.replay import replay_history
+from churnwatch.sim.broker import EmbeddedBroker, free_port
+from churnwatch.sim.demo import worker_process
+from churnwatch.sim.producing import produce
+from churnwatch.sim.simulator import Simulation, customers_for, records
 
 from churnwatch import store
-from churnwatch.broker import EmbeddedBroker, free_port
-from churnwatch.demo import worker_process
 from churnwatch.events import from_payload
-from churnwatch.producing import produce
-from churnwatch.replay import replay_history
 from churnwatch.settings import Settings
-from churnwatch.simulator import Simulation, customers_for, records
 from churnwatch.topics import ensure_topics
 from tests.kafka_helpers import partitions_of, wait_for
 

@@ -1,6 +1,6 @@
 """Backtest: judge alert thresholds on replayed history, and pick them for a team's capacity.
 
-The replay's :class:`~churnwatch.replay.Trace` holds every purchase and scored
+The replay's :class:`~churnwatch.offline.replay.Trace` holds every purchase and scored
 assessment; :func:`simulate` re-runs the live alert policy (``settle``,
 ``decide``, ``opened``) over it under other thresholds, without folding or
 scoring again. Alerts are judged with the training label: an alert is right
@@ -23,7 +23,7 @@ from churnwatch.alerts.config import Policy, Thresholds
 from churnwatch.alerts.policy import AlertState, decide, opened, settle
 from churnwatch.features.state import DAY_S
 from churnwatch.features.tier import TIERS
-from churnwatch.replay import ASSESS_PROSPECT, PURCHASE, Replayed, Trace
+from churnwatch.offline.replay import ASSESS_PROSPECT, PURCHASE, Replayed, Trace
 
 #: candidate ``watch`` thresholds of the sweep; ``high`` and ``critical`` keep their spacing
 CANDIDATES = tuple(round(0.05 * i, 2) for i in range(2, 19))

@@ -17,10 +17,11 @@ import time
 from collections.abc import Iterable
 
 from churnwatch.alerts.config import Playbook, Policy
-from churnwatch.customer import CustomerRecord
-from churnwatch.events import Event
+from churnwatch.engine.customer import CustomerRecord
+from churnwatch.engine.timeline import RecordLookup, Run, Timeline
 from churnwatch.models.scoring import Scorer
-from churnwatch.timeline import RecordLookup, Run, Timeline
+
+from churnwatch.events import Event
 from churnwatch.topics import partition_of
 
 

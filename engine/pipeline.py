@@ -16,16 +16,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from churnwatch.alerts.config import Playbook, Policy, load_playbook, load_policy
+from churnwatch.engine.customer import CustomerRecord
+from churnwatch.engine.lanes import Lanes
+from churnwatch.models.rule import RuleScorer
+from churnwatch.models.scoring import Scorer
+from churnwatch.winback.outcomes import decode_outcome
 from sqlalchemy.engine import Connection, Engine
 
 from churnwatch import store
-from churnwatch.alerts.config import Playbook, Policy, load_playbook, load_policy
-from churnwatch.customer import CustomerRecord
 from churnwatch.events import Event, InvalidEvent, decode, payload_of
-from churnwatch.lanes import Lanes
-from churnwatch.models.rule import RuleScorer
-from churnwatch.models.scoring import Scorer
-from churnwatch.outcomes import decode_outcome
 from churnwatch.topics import REKEYED
 
 
@@ -112,7 +112,7 @@ class BatchProcessor:
     a batch that did not commit marks the whole copy stale, to be read again
     from the store before the next batch: the copy is a cache and the store
     decides.
-    Its :class:`~churnwatch.lanes.Lanes`, rebuilt by :meth:`reload` after
+    Its :class:`~churnwatch.engine.lanes.Lanes`, rebuilt by :meth:`reload` after
     every rebalance, hold each partition's value-tier population and wake-up
     queue of silent customers. Each batch counts in event-time order, with
     silence aged in between, exactly as replay counts the store.

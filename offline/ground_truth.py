@@ -10,7 +10,7 @@ date and reason of every customer are known:
   the churn date merely falls within the next 90 days is a weaker target: the
   drift lasts 30 to 90 days, so many such customers still behave as usual.)
 * **Alerts**: the population's events go through the live pipeline
-  (:class:`~churnwatch.pipeline.BatchProcessor`, the worker's own code) with
+  (:class:`~churnwatch.engine.pipeline.BatchProcessor`, the worker's own code) with
   each scorer. A churner is *caught* when an alert fires in the horizon before
   their churn date; the **lead time** is the days from the first such alert to
   the churn date, and **reason accuracy** the share of caught churners whose
@@ -28,10 +28,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sklearn.metrics import roc_auc_score
-
-from churnwatch import store
-from churnwatch.events import TOPIC_OF_TYPE, from_payload
+from churnwatch.engine.pipeline import BatchProcessor, RawRecord
 from churnwatch.features.state import DAY_S
 from churnwatch.models.dataset import cutoffs, snapshots
 from churnwatch.models.registry import make_card
@@ -39,8 +36,11 @@ from churnwatch.models.rule import RuleScorer
 from churnwatch.models.scoring import Scorer
 from churnwatch.models.trained_scorer import ModelScorer, RFMScorer
 from churnwatch.models.training import train
-from churnwatch.pipeline import BatchProcessor, RawRecord
-from churnwatch.simulator import Simulation, Truth, customers_for
+from churnwatch.sim.simulator import Simulation, Truth, customers_for
+from sklearn.metrics import roc_auc_score
+
+from churnwatch import store
+from churnwatch.events import TOPIC_OF_TYPE, from_payload
 
 HORIZON_DAYS = 90.0
 BATCH = 1000

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from churnwatch.engine.pipeline import BatchResult
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-
-from churnwatch.pipeline import BatchResult
 
 __all__ = ["CONTENT_TYPE_LATEST", "WorkerMetrics"]
 

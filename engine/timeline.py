@@ -1,6 +1,6 @@
 """Customers moved through event time: the one loop the worker and replay share.
 
-A timeline is one lane of :class:`~churnwatch.lanes.Lanes`: the customers of
+A timeline is one lane of :class:`~churnwatch.engine.lanes.Lanes`: the customers of
 one input partition. Events count one at a time, in the order given. Before
 an event at time ``t`` counts, every silent customer whose lifecycle stage
 changes by ``t`` is aged to that moment and assessed; after it counts, its
@@ -23,12 +23,13 @@ from typing import Any
 
 from churnwatch.alerts.config import Playbook, Policy
 from churnwatch.alerts.policy import alert_id, build_alert, decide, iso, opened, settle
-from churnwatch.alerts.tasks import build_task
-from churnwatch.customer import Assessment, CustomerRecord
-from churnwatch.events import Event
+from churnwatch.engine.customer import Assessment, CustomerRecord
 from churnwatch.features.state import DAY_S, CustomerState
 from churnwatch.features.tier import Population
 from churnwatch.models.scoring import Scorer, explain
+from churnwatch.winback.tasks import build_task
+
+from churnwatch.events import Event
 
 #: ``get(customer_id)``: the record of a customer this timeline owns, else ``None``
 RecordLookup = Callable[[str], CustomerRecord | None]

@@ -3,7 +3,7 @@
 Two uses, both on the code the worker runs:
 
 - :func:`replay_history` sends stored events, in event-time order, through the
-  worker's :class:`~churnwatch.lanes.Lanes`: the alerts that would have
+  worker's :class:`~churnwatch.engine.lanes.Lanes`: the alerts that would have
   fired, plus a compact :class:`Trace` of every purchase and scored assessment
   from which the backtest re-runs the alert policy under other thresholds;
 - :func:`rows_as_of` gives every customer's row as of a time ``T``. Day buckets
@@ -24,15 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from churnwatch.alerts.config import Playbook, Policy
-from churnwatch.customer import CustomerRecord
-from churnwatch.events import Event
+from churnwatch.engine.customer import CustomerRecord
+from churnwatch.engine.lanes import Lanes
+from churnwatch.engine.timeline import Run
 from churnwatch.features.row import FEATURE_NAMES
 from churnwatch.features.state import DAY_S, CustomerState
 from churnwatch.features.tier import TIERS, Population
-from churnwatch.lanes import Lanes
 from churnwatch.models.reasons import primary_reason
 from churnwatch.models.scoring import Scorer
-from churnwatch.timeline import Run
+
+from churnwatch.events import Event
 from churnwatch.topics import partition_of
 
 #: DESIGN.md's columns of ``replay --as-of``; every other feature follows them.

@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from churnwatch.engine.customer import CustomerRecord
+from churnwatch.features.row import feature_row
+from churnwatch.streams.outbox import ALERT_FIELDS
 from sqlalchemy.engine import Connection
 
 from churnwatch import store
-from churnwatch.customer import CustomerRecord
-from churnwatch.features.row import feature_row
-from churnwatch.outbox import ALERT_FIELDS
 
 #: alert columns the page and the API show: the topic's record (less the model
 #: version), where it stands, and who acknowledged it; plus the task's action

@@ -322,13 +322,13 @@ def end_alerts(conn: Connection, endings: Sequence[Mapping[str, Any]]) -> None:
 
 
 def add_outcomes(conn: Connection, outcomes: Sequence[Any]) -> tuple[list[Any], set[str]]:
-    """Record CRM outcomes (:class:`churnwatch.outcomes.Outcome`) and move tasks along.
+    """Record CRM outcomes (:class:`churnwatch.winback.outcomes.Outcome`) and move tasks along.
 
     Returns the outcomes that were new, and the task ids no task has (which
     are not recorded). A new outcome sets its task's and alert's status unless
     they have ended; a ``lost`` one ends them.
     """
-    from churnwatch.outcomes import STATUS_OF_OUTCOME
+    from churnwatch.winback.outcomes import STATUS_OF_OUTCOME
 
     ids = {o.task_id for o in outcomes}
     found = conn.execute(

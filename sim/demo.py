@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from churnwatch.features.state import KEEP_DAYS
+from churnwatch.sim.broker import EmbeddedBroker
+from churnwatch.sim.producing import produce
+from churnwatch.sim.simulator import SimRecord, Simulation, customers_for, records
 
 from churnwatch import store
-from churnwatch.broker import EmbeddedBroker
-from churnwatch.features.state import KEEP_DAYS
-from churnwatch.producing import produce
 from churnwatch.settings import DEFAULT_DATA_DIR, Settings
-from churnwatch.simulator import SimRecord, Simulation, customers_for, records
 from churnwatch.topics import DEAD_LETTERS, ensure_topics_for
 
 

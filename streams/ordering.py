@@ -2,7 +2,7 @@
 
 The input topics are co-partitioned by ``customer_id``, so partition ``p`` of
 ``purchases``, ``complaints``, ``engagement`` and ``rekeyed`` together hold
-every event of one lane (:mod:`churnwatch.lanes`). A consumer sees those
+every event of one lane (:mod:`churnwatch.engine.lanes`). A consumer sees those
 topics interleaved however the fetches happened to fall; counting them in
 that order would make the alerts depend on fetch timing. The merge holds each
 record until every other topic of its partition has a record at or after it

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from churnwatch.alerts.config import Policy
-from churnwatch.backtest import (
+from churnwatch.features.state import DAY_S
+from churnwatch.features.tier import TIERS
+from churnwatch.offline.backtest import (
     Backtest,
     Fired,
     Metrics,
@@ -22,9 +24,7 @@ from churnwatch.backtest import (
     apply_recommendation,
     recommend,
 )
-from churnwatch.features.state import DAY_S
-from churnwatch.features.tier import TIERS
-from churnwatch.replay import Replayed
+from churnwatch.offline.replay import Replayed
 
 WEEK_S = 7 * DAY_S
 

@@ -34,7 +34,7 @@ def broker(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 to listen on.")] = 9092,
 ) -> None:
     """Run the embedded Kafka-compatible broker (tansu, memory only) in the foreground."""
-    from churnwatch.broker import BrokerError, EmbeddedBroker
+    from churnwatch.sim.broker import BrokerError, EmbeddedBroker
 
     embedded = EmbeddedBroker(port=port)
     try:
@@ -82,8 +82,8 @@ def simulate(
     rate: Annotated[float | None, typer.Option(help="Records per second (broker only).")] = None,
 ) -> None:
     """Produce a seeded synthetic population's events to the broker or to a file."""
-    from churnwatch.producing import produce, write_jsonl
-    from churnwatch.simulator import Simulation, customers_for, records, truth_rows
+    from churnwatch.sim.producing import produce, write_jsonl
+    from churnwatch.sim.simulator import Simulation, customers_for, records, truth_rows
 
     if not 0 <= bad_share < 1 or not 0 <= churn_share <= 1:
         raise typer.BadParameter("--bad-share must be in [0, 1) and --churn-share in [0, 1]")
@@ -133,7 +133,7 @@ def demo(
     ] = None,
 ) -> None:
     """Run broker, worker and simulator together on embedded defaults."""
-    from churnwatch.demo import DemoError, run_demo
+    from churnwatch.sim.demo import DemoError, run_demo
 
     settings = _settings()
     if events is None and rate is None:
@@ -200,7 +200,7 @@ def _config(what: str, load: Any, path: Path) -> Any:
 
 def _scorer(engine: Any, model: Path | None) -> Any:
     """The scorer of ``model``, else the promoted model, else the rule; exit 2 if unloadable."""
-    from churnwatch.model_source import ModelSource
+    from churnwatch.engine.model_source import ModelSource
 
     try:
         return ModelSource(engine, pinned=model)()
@@ -232,12 +232,12 @@ def train(
     json_out: Annotated[bool, typer.Option("--json", help="Print the model card as JSON.")] = False,
 ) -> None:
     """Train a churn model from the event store and compare it with an RFM baseline."""
+    from churnwatch.models.training import TrainingError
+    from churnwatch.offline.training import train_from_store
     from rich.console import Console
     from rich.table import Table
 
     from churnwatch import store
-    from churnwatch.models.training import TrainingError
-    from churnwatch.train import train_from_store
 
     console = Console(stderr=True)
     engine = store.make_engine(_settings().db_url)
@@ -365,9 +365,10 @@ def _per_day(capacity: str) -> float:
 
 
 def _replay_as_of(engine: Any, when: datetime, scores_out: Path, model: Path | None) -> None:
+    from churnwatch.offline.replay import rows_as_of, write_csv
+
     from churnwatch import store
     from churnwatch.events import from_payload
-    from churnwatch.replay import rows_as_of, write_csv
 
     scorer = _scorer(engine, model)
     policy = _policy()
@@ -395,13 +396,13 @@ def _replay_backtest(
     json_out: bool,
     model: Path | None,
 ) -> None:
+    from churnwatch.offline.replay import replay_history
+    from churnwatch.offline.report import analyse, write_report
+    from churnwatch.winback.report import fetch
     from rich.progress import Progress
 
     from churnwatch import store
-    from churnwatch.backtest_report import analyse, write_report
     from churnwatch.events import from_payload
-    from churnwatch.replay import replay_history
-    from churnwatch.winback_report import fetch
 
     scorer = _scorer(engine, model)
     policy, playbook = _policy(), _playbook()
@@ -463,8 +464,9 @@ def _replay_backtest(
 def _replay_publish(
     engine: Any, since: datetime | None, until: datetime | None, rate: float | None
 ) -> None:
+    from churnwatch.sim.producing import publish_stored
+
     from churnwatch import store
-    from churnwatch.producing import publish_stored
     from churnwatch.topics import ensure_topics_for
 
     settings = _settings()
@@ -531,11 +533,11 @@ def import_(
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Load historic events into the event store (one transaction; re-importing adds nothing)."""
+    from churnwatch.offline.importing import ImportFailed, RowMapping, import_file
     from rich.progress import Progress
 
     from churnwatch import store
     from churnwatch.events import INPUT_TOPICS
-    from churnwatch.importing import ImportFailed, RowMapping, import_file
 
     if not file.is_file():
         raise typer.BadParameter(f"{file} is not a file")
@@ -593,8 +595,9 @@ def winback_report(
     json_out: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
 ) -> None:
     """Return rate, time to contact and satisfaction by reason, action and tier; failures."""
+    from churnwatch.winback.report import fetch, render
+
     from churnwatch import store
-    from churnwatch.winback_report import fetch, render
 
     engine = store.make_engine(_settings().db_url)
     store.upgrade(engine)
@@ -709,10 +712,9 @@ def dashboard_push(
     ] = "http://prometheus:9090",
 ) -> None:
     """Create or update the data sources, the folder and every dashboard in a Grafana."""
+    from churnwatch.dashboards.push import DataSources, push
     from grafana_client import GrafanaApi
     from grafana_client.client import GrafanaException
-
-    from churnwatch.dashboards.push import DataSources, push
 
     sources = DataSources(db_url or _settings().db_url, prometheus_url)
     try:

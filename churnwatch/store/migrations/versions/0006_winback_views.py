@@ -7,7 +7,7 @@ Create Date: 2026-11-23
 
 from alembic import op
 
-from churnwatch.winback_views import view_sql
+from churnwatch.winback.views import view_sql
 
 revision = "0006"
 down_revision = "0005"
