@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: demo test bench lint venv clean
+.PHONY: demo test test-fast typecheck bench lint venv clean
 
 venv: $(STAMP)
 
@@ -32,7 +32,16 @@ $(CHROMIUM):
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# The unit tests only: no broker, no database server, no worker process.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests/unit -q
+
+# mypy reads source folders, so it runs on the installed shape of the package.
+typecheck: $(STAMP)
+	$(BIN)/python -m tests.mapped_tree mypy
 
 # Each benchmark prints one JSON object as its last line (README, "Measured").
 bench: $(STAMP)

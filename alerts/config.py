@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from churnwatch.features.tier import TIERS
 from churnwatch.models.reasons import REASONS
@@ -112,7 +112,7 @@ class Playbook(_Strict):
         return self.actions[reason][tier]
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -100,18 +100,3 @@ class KafkaSecurity:
             config["sasl_plain_username"] = self.username
             config["sasl_plain_password"] = self.password
         return config
-
-    def faust_credentials(self) -> Any:
-        """Faust's ``broker_credentials`` for these settings (``None``: plaintext)."""
-        import faust
-
-        if self.uses_sasl:
-            return faust.SASLCredentials(
-                username=self.username,
-                password=self.password,
-                ssl_context=self.ssl_context(),
-                mechanism=self.sasl_mechanism or "PLAIN",
-            )
-        if self.uses_tls:
-            return faust.SSLCredentials(self.ssl_context())
-        return None

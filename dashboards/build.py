@@ -100,7 +100,7 @@ def _panel(spec: SqlPanel | PromPanel, panel_id: int) -> Any:
     panel = panel.datasource(PROMETHEUS)
     for ref, (expr, legend) in zip("ABCDEFGH", spec.queries, strict=False):
         query = prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref)
-        panel = panel.with_target(query.datasource(PROMETHEUS.to_json()))
+        panel = panel.with_target(query.datasource(PROMETHEUS))
     return panel
 
 

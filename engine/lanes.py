@@ -79,7 +79,7 @@ class Lanes:
             (timeline, timeline.count(by_lane.get(lane, ()), get, until=until))
             for lane, timeline in zip(lanes, timelines, strict=True)
         ]
-        rows = [step.row for _, run in runs for step in run.steps if not step.is_purchase]
+        rows = [step.scored_row for _, run in runs for step in run.steps if not step.is_purchase]
         started = time.perf_counter()
         values = scorer.values(rows)
         scoring_s = time.perf_counter() - started

@@ -52,6 +52,13 @@ class Step:
         """A purchase only moves the alert state (won back); it is not scored."""
         return self.trigger is None
 
+    @property
+    def scored_row(self) -> dict[str, Any]:
+        """The feature row of an assessment (every step but a purchase has one)."""
+        if self.row is None:
+            raise ValueError(f"step {self.trigger!r} of {self.customer_id} has no feature row")
+        return self.row
+
 
 @dataclass
 class Run:

@@ -117,11 +117,7 @@ class CustomerState:
         return state
 
 
-_STORED: tuple[str, ...] = tuple(
-    name
-    for name in CustomerState.__slots__  # type: ignore[attr-defined]
-    if name != "totals"
-)
+_STORED: tuple[str, ...] = tuple(name for name in CustomerState.__slots__ if name != "totals")
 
 
 _ZEROS = (0,) * N_SLOTS

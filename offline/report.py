@@ -208,7 +208,7 @@ def _markdown(f: Findings) -> str:
 def _triple(policy: Policy, tier: str) -> str:
     if tier not in policy.thresholds:
         return "(every tier)"
-    t = policy.thresholds[tier]  # type: ignore[index]
+    t = policy.thresholds[tier]
     return f"{t.watch:.2f} / {t.high:.2f} / {t.critical:.2f}"
 
 

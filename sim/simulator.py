@@ -271,7 +271,7 @@ class Simulation:
         if churned and c.reason != "competitor":
             keep = 0.1
         for _ in range(_poisson(rng, c.engagement_rate * keep)):
-            mix = _ENGAGEMENT_MIX
+            mix: tuple[tuple[str, float], ...] = _ENGAGEMENT_MIX
             if c.reason == "communication" and p > 0:
                 mix = (("support_contact", 0.5 * p), ("login", 1.0))
             kind = rng.choices([m[0] for m in mix], weights=[m[1] for m in mix])[0]

@@ -13,6 +13,7 @@ from churnwatch.alerts.config import DEFAULT_PLAYBOOK, DEFAULT_POLICY, load_play
 from churnwatch.engine.model_source import ModelSource
 from churnwatch.engine.pipeline import BatchProcessor, BatchResult, RawRecord
 from churnwatch.streams import outbox
+from churnwatch.streams.credentials import faust_credentials
 from churnwatch.streams.metrics import WorkerMetrics
 from churnwatch.streams.ordering import EventTimeMerge, IdleClock
 from churnwatch.streams.web import register_web
@@ -98,7 +99,7 @@ def app_options(settings: Settings, bootstrap: str) -> dict[str, Any]:
         "web_enabled": settings.web_port > 0,
         "web_port": settings.web_port or 6066,
         "web_host": settings.web_host,
-        "broker_credentials": settings.kafka_security.faust_credentials(),
+        "broker_credentials": faust_credentials(settings.kafka_security),
     }
 
 

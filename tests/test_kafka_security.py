@@ -10,6 +10,7 @@ from pathlib import Path
 import faust
 import pytest
 from churnwatch.streams.app import create_app
+from churnwatch.streams.credentials import faust_credentials
 from faust.types.auth import AuthProtocol, SASLMechanism
 
 from churnwatch import store
@@ -48,7 +49,7 @@ def tls_files(tmp_path_factory) -> tuple[Path, Path, Path]:
 def test_plaintext_adds_nothing() -> None:
     security = KafkaSecurity()
     assert security.client_config() == {}
-    assert security.faust_credentials() is None
+    assert faust_credentials(security) is None
     assert security.ssl_context() is None
 
 
@@ -72,7 +73,7 @@ def test_sasl_scram_over_tls(tls_files) -> None:
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert len(context.get_ca_certs()) == 1  # exactly the given CA, not the system's
-    credentials = security.faust_credentials()
+    credentials = faust_credentials(security)
     assert isinstance(credentials, faust.SASLCredentials)
     assert credentials.protocol == AuthProtocol.SASL_SSL
     assert credentials.mechanism == SASLMechanism.SCRAM_SHA_512
@@ -87,10 +88,10 @@ def test_sasl_plain_without_tls_and_mutual_tls(tls_files) -> None:
         "sasl_plain_username": "u",
         "sasl_plain_password": "p",
     }
-    assert plain.faust_credentials().protocol == AuthProtocol.SASL_PLAINTEXT
+    assert faust_credentials(plain).protocol == AuthProtocol.SASL_PLAINTEXT
     ca, cert, key = tls_files
     mutual = KafkaSecurity(protocol="SSL", ca_file=ca, cert_file=cert, key_file=key)
-    credentials = mutual.faust_credentials()
+    credentials = faust_credentials(mutual)
     assert isinstance(credentials, faust.SSLCredentials)
     assert credentials.protocol == AuthProtocol.SSL
     assert mutual.client_config()["security_protocol"] == "SSL"
