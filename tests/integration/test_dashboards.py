@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from churnwatch import store
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "deploy" / "grafana"
 FROM, TO = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 31, tzinfo=UTC)
 ALL = {"tier": list(panels.TIERS), "reason": list(panels.REASON_VALUES)}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from churnwatch.features.row import FEATURES
 
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_feature_table_matches_the_code() -> None:
