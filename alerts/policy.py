@@ -22,6 +22,7 @@ alerts.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -133,6 +134,34 @@ def opened(state: AlertState, new_id: str, level: str, at: float) -> Ending | No
     state.returned_at = None
     state.last_at, state.last_level = at, level
     return ending
+
+
+def assess(
+    state: AlertState,
+    policy: Policy,
+    *,
+    tier: str,
+    score: float,
+    at: float,
+    prospect: bool,
+    name: Callable[[str], str],
+) -> tuple[str | None, list[Ending]]:
+    """One scored moment through the policy: the step the worker and the backtest share.
+
+    Ends the open alert if it was won back or expired, then raises an alert if the
+    score calls for one; ``name(level)`` gives the new alert its id. A prospect has
+    bought nothing yet, so it has nothing to lose: it settles but never raises.
+    Returns the level raised (``None``: none) and the alerts that ended, in order.
+    """
+    endings = [ending for ending in (settle(state, policy, at),) if ending is not None]
+    if prospect:
+        return None, endings
+    level = decide(state, policy, tier, score, at)
+    if level is not None:
+        escalated = opened(state, name(level), level, at)
+        if escalated is not None:
+            endings.append(escalated)
+    return level, endings
 
 
 def build_alert(

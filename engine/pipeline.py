@@ -19,6 +19,7 @@ from typing import Any
 from churnwatch.alerts.config import Playbook, Policy, load_playbook, load_policy
 from churnwatch.engine.customer import CustomerRecord
 from churnwatch.engine.lanes import Lanes
+from churnwatch.features.state import is_too_late
 from churnwatch.models.rule import RuleScorer
 from churnwatch.models.scoring import Scorer
 from churnwatch.winback.outcomes import decode_outcome
@@ -291,7 +292,7 @@ class BatchProcessor:
                 record = get(cid)
                 clocks[cid] = None if record is None else record.features.last_event_s
             clock = clocks[cid]
-            if clock is not None and at < clock - self.allowed_lateness_s:
+            if is_too_late(clock, at, self.allowed_lateness_s):
                 late[id(event)] = clock
             elif clock is None or at > clock:
                 clocks[cid] = at

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from churnwatch.alerts.config import Playbook, Policy
-from churnwatch.alerts.policy import alert_id, build_alert, decide, iso, opened, settle
+from churnwatch.alerts.policy import alert_id, assess, build_alert, iso
 from churnwatch.engine.customer import Assessment, CustomerRecord
 from churnwatch.features.state import DAY_S, CustomerState
 from churnwatch.features.tier import Population
@@ -197,14 +197,19 @@ class Timeline:
             value = next(values_left)
             record = run.touched[step.customer_id]
             record.score, record.scored_at = value, step.at
-            out.end(settle(alerts, self.policy, step.at))
-            # a prospect has bought nothing yet: nothing to lose, no churn alert
-            if step.stage == "prospect":
-                continue
-            level = decide(alerts, self.policy, step.tier, value, step.at)
+            trigger = step.trigger or ""
+            level, endings = assess(
+                alerts,
+                self.policy,
+                tier=step.tier,
+                score=value,
+                at=step.at,
+                prospect=step.stage == "prospect",
+                name=lambda lvl, cid=step.customer_id, t=trigger: alert_id(cid, lvl, t),
+            )
+            for ending in endings:
+                out.end(ending)
             if level is not None:
-                new_id = alert_id(step.customer_id, level, step.trigger)  # type: ignore[arg-type]
-                out.end(opened(alerts, new_id, level, step.at))
                 raised.append((step, level, value))
         scores = explain(scorer, [s.row for s, _, _ in raised], [v for _, _, v in raised])  # type: ignore[misc]
         for (step, level, _), score in zip(raised, scores, strict=True):

@@ -150,13 +150,13 @@ def kept_totals(state: CustomerState) -> list[int]:
     return state.totals
 
 
-def is_too_late(state: CustomerState | None, ts: float, allowed_lateness_s: float) -> bool:
-    """Whether an event at ``ts`` is older than the customer's clock allows."""
-    return (
-        state is not None
-        and state.last_event_s is not None
-        and ts < state.last_event_s - allowed_lateness_s
-    )
+def is_too_late(clock_s: float | None, ts: float, allowed_lateness_s: float) -> bool:
+    """Whether an event at ``ts`` is older than the customer's clock allows.
+
+    The clock is the newest event time counted for the customer (``None``: a new
+    customer, for whom nothing is late yet).
+    """
+    return clock_s is not None and ts < clock_s - allowed_lateness_s
 
 
 def apply(state: CustomerState | None, event: Event, origin_s: float = 0.0) -> CustomerState:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from churnwatch.alerts.config import Policy, Thresholds
-from churnwatch.alerts.policy import AlertState, decide, opened, settle
+from churnwatch.alerts.policy import AlertState, assess
 from churnwatch.features.state import DAY_S
 from churnwatch.features.tier import TIERS
 from churnwatch.offline.replay import ASSESS_PROSPECT, PURCHASE, Replayed, Trace
@@ -108,13 +108,17 @@ class Backtest:
                 if kind == PURCHASE:
                     state.note_purchase(at)
                     continue
-                settle(state, policy, at)
-                if kind == ASSESS_PROSPECT:
-                    continue
                 tier = TIERS[trace.tier[i]]
-                level = decide(state, policy, tier, trace.value[i], at)
+                level, _ = assess(
+                    state,
+                    policy,
+                    tier=tier,
+                    score=trace.value[i],
+                    at=at,
+                    prospect=kind == ASSESS_PROSPECT,
+                    name=lambda _level, c=customer, t=at: f"{c}@{t}",
+                )
                 if level is not None:
-                    opened(state, f"{customer}@{at}", level, at)
                     fired.append(Fired(customer, at, level, tier))
         return fired
 

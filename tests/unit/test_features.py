@@ -203,6 +203,6 @@ def test_silence_is_evaluated_as_of_any_later_time() -> None:
 def test_lateness_is_measured_from_the_customers_newest_event() -> None:
     state = fold([ev(10, "login")])
     week = 7 * 86400
-    assert not is_too_late(state, at(3), week)  # exactly the allowed lateness
-    assert is_too_late(state, at(2.99), week)
+    assert not is_too_late(state.last_event_s, at(3), week)  # exactly the allowed lateness
+    assert is_too_late(state.last_event_s, at(2.99), week)
     assert not is_too_late(None, at(-1000), week)  # a new customer has no clock yet

@@ -80,7 +80,7 @@ def arrival_order(events: list, jitters: list[float]) -> list:
 def fold(events: list) -> CustomerState | None:
     state = None
     for event in events:
-        assert not is_too_late(state, event.epoch_s, LATENESS_DAYS * 86400)
+        assert not is_too_late(state and state.last_event_s, event.epoch_s, LATENESS_DAYS * 86400)
         state = apply(state, event)
     return state
 
