@@ -10,7 +10,7 @@ date and reason of every customer are known:
   the churn date merely falls within the next 90 days is a weaker target: the
   drift lasts 30 to 90 days, so many such customers still behave as usual.)
 * **Alerts**: the population's events go through the live pipeline
-  (:class:`~churnwatch.engine.pipeline.BatchProcessor`, the worker's own code) with
+  (:class:`~churnwatch.engine.pipeline.Pipeline`, the worker's own code) with
   each scorer. A churner is *caught* when an alert fires in the horizon before
   their churn date; the **lead time** is the days from the first such alert to
   the churn date, and **reason accuracy** the share of caught churners whose
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from churnwatch.engine.pipeline import BatchProcessor, RawRecord
+from churnwatch.engine.pipeline import Pipeline
 from churnwatch.features.state import DAY_S
 from churnwatch.models.dataset import cutoffs, snapshots
 from churnwatch.models.registry import make_card
@@ -41,6 +41,7 @@ from sklearn.metrics import roc_auc_score
 
 from churnwatch import store
 from churnwatch.events import TOPIC_OF_TYPE, from_payload
+from churnwatch.records import RawRecord
 
 HORIZON_DAYS = 90.0
 BATCH = 1000
@@ -78,7 +79,7 @@ def pipeline_alerts(
     """Every alert the worker's pipeline raises over ``payloads`` (time order) with ``scorer``."""
     engine = store.make_engine(db_url)
     store.upgrade(engine)
-    processor = BatchProcessor(
+    processor = Pipeline(
         engine,
         max_future_s=DAY_S,
         allowed_lateness_s=365 * DAY_S,

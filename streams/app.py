@@ -6,59 +6,35 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 from churnwatch.alerts.config import DEFAULT_PLAYBOOK, DEFAULT_POLICY, load_playbook, load_policy
+from churnwatch.engine.commit import Committer
+from churnwatch.engine.intake import Intake
 from churnwatch.engine.model_source import ModelSource
-from churnwatch.engine.pipeline import BatchProcessor, BatchResult, RawRecord
 from churnwatch.streams import outbox
 from churnwatch.streams.credentials import faust_credentials
 from churnwatch.streams.metrics import WorkerMetrics
 from churnwatch.streams.ordering import EventTimeMerge, IdleClock
+from churnwatch.streams.publisher import Publisher
 from churnwatch.streams.web import register_web
+from churnwatch.streams.wire import raw_record
+from churnwatch.winback.recording import record_outcomes
 from faust.types import TP, EventT
 from sqlalchemy.engine import Engine
 
 from churnwatch.events import INPUT_TOPICS, Event
+from churnwatch.records import RawRecord
 from churnwatch.settings import Settings
 from churnwatch.topics import (
-    CHURN_ALERTS,
-    CUSTOMER_CHANGES,
-    DEAD_LETTERS,
     REKEYED,
     WINBACK_OUTCOMES,
-    WINBACK_TASKS,
 )
 
-ORIGIN_HEADER = "churnwatch-origin"
-ORIGIN_TOPIC_HEADER = "churnwatch-origin-topic"
+T = TypeVar("T")
 #: back-off between retries of a failed store step (seconds)
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
-
-
-def _header(headers: Any, name: str) -> str | None:
-    items: Iterable[tuple[str, bytes]] = (
-        headers.items() if isinstance(headers, dict) else (headers or ())
-    )
-    for key, value in items:
-        if key == name:
-            return value.decode() if isinstance(value, bytes) else str(value)
-    return None
-
-
-def raw_record(event: EventT) -> RawRecord:
-    """The wire view of a Faust event, with the origin of re-keyed records."""
-    msg = event.message
-    return RawRecord(
-        topic=msg.topic,
-        partition=msg.partition,
-        offset=msg.offset,
-        key=msg.key,
-        value=msg.value,
-        origin_topic=_header(msg.headers, ORIGIN_TOPIC_HEADER),
-        origin=_header(msg.headers, ORIGIN_HEADER),
-    )
 
 
 class _OrderedApp(faust.App):
@@ -110,14 +86,10 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     register_web(app, engine, metrics)
     input_names = (*INPUT_TOPICS, REKEYED)
     inputs = app.topic(*input_names, key_serializer="raw", value_serializer="raw")
-    rekeyed = app.topic(REKEYED, key_serializer="raw", value_serializer="raw")
-    alerts_out = app.topic(CHURN_ALERTS, key_serializer="raw", value_serializer="json")
-    tasks_out = app.topic(WINBACK_TASKS, key_serializer="raw", value_serializer="json")
-    dead_out = app.topic(DEAD_LETTERS, key_serializer="raw", value_serializer="json")
-    changes_out = app.topic(CUSTOMER_CHANGES, key_serializer="raw", value_serializer="json")
-    processor = BatchProcessor(
+    publisher = Publisher(app, engine, metrics)
+    intake_step = Intake(max_future_s=settings.max_future_s)
+    committer = Committer(
         engine,
-        max_future_s=settings.max_future_s,
         allowed_lateness_s=settings.allowed_lateness_s,
         scorer=ModelSource(engine, pinned=settings.model, check_every_s=settings.model_check_s),
         policy=load_policy(settings.policy_file or DEFAULT_POLICY),
@@ -125,7 +97,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         partitions=settings.partitions,
     )
 
-    # The hot copy of customer state lives in the processor and is reloaded from
+    # The hot copy of customer state lives in the committer and is reloaded from
     # the store on every assignment: the store decides. A changelog-backed Faust
     # table is deliberately not used: on the embedded broker its recovery after
     # a restart stalls the input stream (measured; DESIGN.md's high-watermark
@@ -133,7 +105,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     @app.on_partitions_assigned.connect
     async def load_state_from_store(sender: Any, assigned: set[TP], **_: Any) -> None:
         partitions = sorted({tp.partition for tp in assigned if tp.topic in input_names})
-        count = await asyncio.to_thread(processor.reload, partitions)
+        count = await asyncio.to_thread(committer.reload, partitions)
         app.log.info("loaded %d customer states for partitions %s", count, partitions)
         # what a previous owner stored but did not get to send
         unsent = await asyncio.to_thread(outbox.pending, engine, partitions)
@@ -143,43 +115,9 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
                 len(unsent.alerts),
                 len(unsent.tasks),
             )
-            await send_alerts(unsent.alerts, unsent.tasks)
+            await publisher.send_alerts(unsent.alerts, unsent.tasks)
 
-    async def send_alerts(alerts: list[dict], tasks: list[dict]) -> None:
-        """Send alerts and tasks, then mark them sent (the outbox)."""
-        for alert in alerts:
-            await alerts_out.send(key=alert["customer_id"].encode(), value=alert)
-        for task in tasks:
-            await tasks_out.send(key=task["customer_id"].encode(), value=task)
-        if alerts or tasks:
-            # sends are buffered: mark them only once the broker has them
-            await app.producer.flush()
-            alert_ids = [a["alert_id"] for a in alerts]
-            task_ids = [t["task_id"] for t in tasks]
-            await asyncio.to_thread(outbox.mark_sent, engine, alert_ids, task_ids)
-
-    async def publish(result: BatchResult) -> None:
-        metrics.events_out.labels(REKEYED).inc(len(result.misrouted))
-        metrics.events_out.labels(CHURN_ALERTS).inc(len(result.alerts))
-        metrics.events_out.labels(WINBACK_TASKS).inc(len(result.tasks))
-        metrics.events_out.labels(CUSTOMER_CHANGES).inc(len(result.changes))
-        metrics.events_out.labels(DEAD_LETTERS).inc(len(result.dead_letters))
-        for customer_id, record in result.misrouted:
-            await rekeyed.send(
-                key=customer_id.encode(),
-                value=record.value,
-                headers={
-                    ORIGIN_HEADER: record.source.encode(),
-                    ORIGIN_TOPIC_HEADER: record.event_topic.encode(),
-                },
-            )
-        await send_alerts(result.alerts, result.tasks)
-        for change in result.changes:
-            await changes_out.send(key=change["customer_id"].encode(), value=change)
-        for letter in result.dead_letters:
-            await dead_out.send(key=None, value=letter)
-
-    async def until_stored(step: Callable[..., BatchResult], *args: Any) -> BatchResult:
+    async def until_stored(step: Callable[..., T], *args: Any) -> T:
         """Run a store step in a thread, retrying until it commits.
 
         A step that raised must not end the agent: Faust would ack the batch on
@@ -216,7 +154,8 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         async for events in batches:
             records = [raw_record(event) for event in events]
             metrics.outcomes.inc(len(records))
-            await publish(await until_stored(processor.record_outcomes, records))
+            recorded = await until_stored(record_outcomes, engine, records)
+            await publisher.reject(recorded.dead_letters)
 
     clock = IdleClock()
     merge: EventTimeMerge[tuple[RawRecord, Event, EventT]] = EventTimeMerge(
@@ -232,9 +171,9 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
             if not ready:
                 return
             started = time.perf_counter()
-            result = await until_stored(processor.fold, [(r, e) for r, e, _ in ready])
+            result = await until_stored(committer.commit, [(r, e) for r, e, _ in ready])
             metrics.observe_batch(result, time.perf_counter() - started)
-            await publish(result)
+            await publisher.publish(result)
             for _, _, held in ready:
                 held.ack()
 
@@ -243,9 +182,9 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         records = [raw_record(e) for e in events]
         # inline: a batch decodes in ~15 ms, and a thread for it measured no
         # faster (1,254 against 1,284 events/s), as the GIL is shared anyway
-        decoded = processor.decode(records)
+        decoded = intake_step.decode(records)
         metrics.observe_consumed(Counter(r.topic for r in records), decoded)
-        await publish(decoded)
+        await publisher.reject(decoded.dead_letters, decoded.misrouted)
         by_position = {(e.message.tp, e.message.offset): e for e in events}
         for record, event in decoded.accepted:
             held = by_position[(TP(record.topic, record.partition), record.offset)]

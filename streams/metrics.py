@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from churnwatch.engine.pipeline import BatchResult
+from churnwatch.engine.commit import Committed
+from churnwatch.engine.intake import Decoded
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -69,13 +70,13 @@ class WorkerMetrics:
             registry=r,
         )
 
-    def observe_consumed(self, topics: Mapping[str, int], decoded: BatchResult) -> None:
+    def observe_consumed(self, topics: Mapping[str, int], decoded: Decoded) -> None:
         """Count a consumed batch (``topics``: topic → records) and its invalid records."""
         for topic, count in topics.items():
             self.events_in.labels(topic).inc(count)
         self.dead_letters.inc(len(decoded.dead_letters))
 
-    def observe_batch(self, result: BatchResult, seconds: float) -> None:
+    def observe_batch(self, result: Committed, seconds: float) -> None:
         """Count one folded batch of valid records, which took ``seconds``."""
         self.events_stored.inc(result.stored)
         self.redelivered.inc(result.redelivered)

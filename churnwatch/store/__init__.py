@@ -11,7 +11,7 @@ leaves either the whole batch or none of it (DESIGN.md, "the store decides").
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,10 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+
+# re-exported: the store reads and writes aware UTC times
+from churnwatch.times import aware as aware
+from churnwatch.times import utcnow as utcnow
 
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
@@ -180,16 +184,6 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
-
-
-def aware(value: datetime) -> datetime:
-    """A stored time in UTC: SQLite hands ``DateTime(timezone=True)`` values back naive."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def utcnow() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(UTC)
 
 
 def _insert(conn: Connection, table: sa.Table) -> Any:

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 from churnwatch.alerts.config import load_playbook
 from churnwatch.alerts.policy import build_alert
+from churnwatch.engine.commit import _alert_row
 from churnwatch.engine.customer import CustomerRecord
-from churnwatch.engine.pipeline import _alert_row
 from churnwatch.features.state import CustomerState
 from churnwatch.models.scoring import Score
 from churnwatch.sim.broker import EmbeddedBroker

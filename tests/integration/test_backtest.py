@@ -10,7 +10,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 from churnwatch.alerts.config import load_playbook, load_policy
-from churnwatch.engine.pipeline import BatchProcessor, RawRecord
+from churnwatch.engine.pipeline import Pipeline
 from churnwatch.features.state import DAY_S
 from churnwatch.models.rule import RuleScorer
 from churnwatch.offline.backtest import Backtest, recommend, with_watch
@@ -18,6 +18,7 @@ from churnwatch.offline.replay import replay_history
 from churnwatch.sim.simulator import Simulation, records
 
 from churnwatch.events import TOPIC_OF_TYPE, from_payload
+from churnwatch.records import RawRecord
 from tests.builders import at, ev
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -52,7 +53,7 @@ def test_replay_raises_exactly_the_alerts_of_the_pipeline_however_it_was_batched
     )
     assert len(replayed.alerts) > 20  # a history that alerts, or the test proves nothing
 
-    processor = BatchProcessor(
+    processor = Pipeline(
         engine,
         max_future_s=DAY_S,
         allowed_lateness_s=365 * DAY_S,

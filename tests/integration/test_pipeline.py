@@ -7,11 +7,13 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 import sqlalchemy as sa
-from churnwatch.engine.pipeline import BatchProcessor, RawRecord
+from churnwatch.engine.pipeline import Pipeline
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import CustomerState
+from churnwatch.winback.recording import Recorded, record_outcomes
 
 from churnwatch import store
+from churnwatch.records import RawRecord
 from churnwatch.topics import REKEYED
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -51,10 +53,8 @@ def rec(
     return RawRecord(topic=topic, partition=partition, offset=offset, key=key, value=value)
 
 
-def processor(engine: sa.Engine) -> BatchProcessor:
-    return BatchProcessor(
-        engine, max_future_s=3600, allowed_lateness_s=7 * 86400, clock=lambda: NOW
-    )
+def processor(engine: sa.Engine) -> Pipeline:
+    return Pipeline(engine, max_future_s=3600, allowed_lateness_s=7 * 86400, clock=lambda: NOW)
 
 
 def test_bad_records_are_dead_lettered_and_their_neighbours_kept(engine: sa.Engine) -> None:
@@ -73,7 +73,7 @@ def test_bad_records_are_dead_lettered_and_their_neighbours_kept(engine: sa.Engi
     ]
     result = processor(engine).process(batch)
     assert result.stored == 2
-    errors = {d["offset"]: d["error"] for d in result.dead_letters}
+    errors = {d.offset: d.error for d in result.dead_letters}
     assert sorted(errors) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     assert errors[1].startswith("not valid JSON")
     assert errors[2] == "value must be a JSON object, got an array"
@@ -83,9 +83,9 @@ def test_bad_records_are_dead_lettered_and_their_neighbours_kept(engine: sa.Engi
     assert errors[6].startswith("unknown type 'gift' on topic purchases")
     assert "in the future" in errors[7]
     assert errors[8] == "duplicate event_id 'e1': already stored from purchases/0/0"
-    letter = next(d for d in result.dead_letters if d["offset"] == 9)
-    assert letter["raw_encoding"] == "base64" and letter["source_topic"] == "purchases"
-    assert next(d for d in result.dead_letters if d["offset"] == 1)["raw"] == "{oops"
+    letter = next(d for d in result.dead_letters if d.offset == 9)
+    assert letter.raw_encoding == "base64" and letter.source_topic == "purchases"
+    assert next(d for d in result.dead_letters if d.offset == 1).raw == "{oops"
     assert store.count_rows(engine, store.events) == 2
     row = feature_row(CustomerState.from_dict(result.states["c1"]["features"]))
     assert (row["frequency_365d"], row["monetary_365d"]) == (2, 100.0)
@@ -100,7 +100,7 @@ def test_redelivery_is_a_no_op_and_a_reused_id_is_reported(engine: sa.Engine) ->
     assert (again.stored, again.redelivered, again.dead_letters, again.states) == (0, 2, [], {})
     clash = proc.process([rec({**purchase("e2", 3), "amount": 7.0}, 5)])
     assert clash.stored == 0
-    assert clash.dead_letters[0]["error"] == (
+    assert clash.dead_letters[0].error == (
         "duplicate event_id 'e2': already stored from purchases/0/1"
     )
     assert store.count_rows(engine, store.events) == 2
@@ -195,8 +195,8 @@ def test_too_late_events_are_dead_lettered_and_not_stored(engine: sa.Engine) -> 
         [rec(purchase("e2", 93), 1), rec(purchase("e3", 92.9), 2), rec(purchase("e4", 50), 3)]
     )
     assert late.stored == 1  # e2: exactly 7 days behind
-    assert [d["offset"] for d in late.dead_letters] == [2, 3]
-    assert late.dead_letters[0]["error"] == (
+    assert [d.offset for d in late.dead_letters] == [2, 3]
+    assert late.dead_letters[0].error == (
         "too late: ts 2026-02-13T21:36:00+00:00 is 170.4 h before the newest event of "
         "customer 'c1' (2026-02-21T00:00:00+00:00); allowed lateness 168.0 h"
     )
@@ -227,7 +227,7 @@ def test_silent_customers_age_in_stream_time(engine: sa.Engine) -> None:
         ("cooling", "2025-12-23"),
         ("at_risk", "2026-01-02"),
     ]
-    assert proc.records["c1"].stage == "at_risk"
+    assert proc.committer.records["c1"].stage == "at_risk"
     # rescored at each move; at risk after 30 idle days -> 0.2333, below every threshold
     assert [a for r in results for a in r.alerts if a["customer_id"] == "c1"] == []
     with engine.connect() as conn:
@@ -251,7 +251,7 @@ def test_silent_customers_age_in_stream_time(engine: sa.Engine) -> None:
     # a restarted worker rebuilds its wake-ups and tiers from the stored rows
     fresh = processor(engine)
     assert fresh.reload() == 2
-    lane, reloaded = proc.lanes[0], fresh.lanes[0]
+    lane, reloaded = proc.committer.lanes[0], fresh.committer.lanes[0]
     assert reloaded.stream_time == lane.stream_time == (T0 + timedelta(days=78)).timestamp()
     assert len(reloaded.population) == 2
     # nothing is due for c1 until it lapses on day 110
@@ -269,7 +269,7 @@ def test_a_customer_missing_from_the_hot_copy_is_read_from_the_store(engine: sa.
     result = cold.process([rec(purchase("e3", 10), 2)])
     state = CustomerState.from_dict(result.states["c1"]["features"])
     assert (state.purchase_count, state.first_purchase_s) == (3, (T0).timestamp())
-    assert cold.records["c1"].row() == result.states["c1"]
+    assert cold.committer.records["c1"].row() == result.states["c1"]
 
 
 def test_a_batch_that_fails_to_commit_changes_nothing_and_its_retry_counts_once(
@@ -277,7 +277,7 @@ def test_a_batch_that_fails_to_commit_changes_nothing_and_its_retry_counts_once(
 ) -> None:
     proc = processor(engine)
     proc.process([rec(purchase("e1", 0), 0)])
-    before = proc.records["c1"].row()
+    before = proc.committer.records["c1"].row()
     real_add_changes = store.add_changes
     failures = iter([True])
 
@@ -298,13 +298,11 @@ def test_a_batch_that_fails_to_commit_changes_nothing_and_its_retry_counts_once(
     assert CustomerState.from_dict(again.states["c1"]["features"]).purchase_count == 2
     with engine.connect() as conn:
         stored = store.load_states(conn)["c1"]
-    assert stored == proc.records["c1"].row() == again.states["c1"]
+    assert stored == proc.committer.records["c1"].row() == again.states["c1"]
 
 
 def test_a_late_event_never_publishes_a_silence_alert_twice(engine: sa.Engine) -> None:
-    proc = BatchProcessor(
-        engine, max_future_s=3600, allowed_lateness_s=365 * 86400, clock=lambda: NOW
-    )
+    proc = Pipeline(engine, max_future_s=3600, allowed_lateness_s=365 * 86400, clock=lambda: NOW)
     for i, day in enumerate((0, 10, 20)):
         proc.process([rec(purchase(f"a{i}", day), i)])
     first = proc.process([rec(purchase("b1", 115, cid="c2"), 100, key=b"c2")])
@@ -325,7 +323,7 @@ def test_a_late_event_never_publishes_a_silence_alert_twice(engine: sa.Engine) -
         assert conn.execute(sa.select(sa.func.count()).select_from(store.alerts)).scalar() == 1
 
 
-def _alerted(engine: sa.Engine) -> tuple[BatchProcessor, dict, dict]:
+def _alerted(engine: sa.Engine) -> tuple[Pipeline, dict, dict]:
     """c1 bought on day 0 and is alerted (watch) by a login on day 60."""
     proc = processor(engine)
     proc.process([rec(purchase("e1", 0), 0)])
@@ -350,29 +348,35 @@ def outcome(task_id: str, status: str, day: float, offset: int) -> RawRecord:
     return rec(value, offset, topic="winback-outcomes", key=None)
 
 
+def crm(engine: sa.Engine, records: list[RawRecord]) -> Recorded:
+    """CRM reports recorded at the test's clock."""
+    return record_outcomes(engine, records, clock=lambda: NOW)
+
+
 def test_crm_outcomes_move_tasks_and_alerts_and_bad_ones_are_dead_letters(
     engine: sa.Engine,
 ) -> None:
-    proc, _, task = _alerted(engine)
+    _, _, task = _alerted(engine)
     tid = task["task_id"]
-    first = proc.record_outcomes(
+    first = crm(
+        engine,
         [
             outcome(tid, "contacted", 61, 0),
             rec(b"{nope", 1, topic="winback-outcomes", key=None),
             rec({"task_id": tid, "status": "maybe", "ts": 1.8e12}, 2, "winback-outcomes", None),
             outcome("no-such-task", "done", 61, 3),
-        ]
+        ],
     )
     assert first.stored == 1
-    errors = [d["error"] for d in first.dead_letters]
+    errors = [d.error for d in first.dead_letters]
     assert errors[0].startswith("not valid JSON")
     assert errors[1].startswith("status: Input should be 'contacted', 'accepted'")
     assert errors[2] == "unknown task_id 'no-such-task': no win-back task has it"
-    assert {d["source_topic"] for d in first.dead_letters} == {"winback-outcomes"}
+    assert {d.source_topic for d in first.dead_letters} == {"winback-outcomes"}
     assert _statuses(engine, task["alert_id"]) == (("in_progress", None), ("in_progress", None))
     # the same report again changes nothing; a decline ends task and alert as lost
-    assert proc.record_outcomes([outcome(tid, "contacted", 61, 0)]).stored == 0
-    proc.record_outcomes([outcome(tid, "declined", 62, 4)])
+    assert crm(engine, [outcome(tid, "contacted", 61, 0)]).stored == 0
+    crm(engine, [outcome(tid, "declined", 62, 4)])
     (a_status, a_end), (t_status, t_end) = _statuses(engine, task["alert_id"])
     assert a_status == t_status == "lost"
     assert a_end.replace(tzinfo=UTC) == t_end.replace(tzinfo=UTC) == T0 + timedelta(days=62)
@@ -387,7 +391,7 @@ def test_worked_on_but_no_purchase_before_expiry_is_lost_and_a_purchase_wins_bac
     engine: sa.Engine,
 ) -> None:
     proc, _, task = _alerted(engine)
-    proc.record_outcomes([outcome(task["task_id"], "done", 61, 0)])
+    crm(engine, [outcome(task["task_id"], "done", 61, 0)])
     # a login 31 days after the alert: the alert expired on day 90, while in progress
     late_login = login_event("l2", 91)
     result = proc.process([rec(late_login, 2, topic="engagement")])
@@ -399,7 +403,7 @@ def test_worked_on_but_no_purchase_before_expiry_is_lost_and_a_purchase_wins_bac
     proc2.process([rec(purchase("x1", 0, cid="c2"), 10, key=b"c2")])
     login = login_event("x2", 60, cid="c2")
     raised = proc2.process([rec(login, 11, topic="engagement", key=b"c2")])
-    proc2.record_outcomes([outcome(raised.tasks[0]["task_id"], "contacted", 61, 12)])
+    crm(engine, [outcome(raised.tasks[0]["task_id"], "contacted", 61, 12)])
     back = proc2.process([rec(purchase("x3", 70, cid="c2"), 13, key=b"c2")])
     assert back.endings == [
         {
@@ -423,7 +427,7 @@ def test_the_same_events_twice_add_no_alert_and_no_task(engine: sa.Engine) -> No
         [rec(purchase("e1", 0), 0), rec(login, 1, topic="engagement"), rec(login, 7, "engagement")]
     )
     assert again.alerts == [] and again.tasks == [] and again.redelivered == 2
-    assert [d["error"][:26] for d in again.dead_letters] == ["duplicate event_id 'l1': a"]
+    assert [d.error[:26] for d in again.dead_letters] == ["duplicate event_id 'l1': a"]
     restarted = processor(engine)  # a new worker on the same store
     restarted.reload()
     assert restarted.process([rec(login, 1, topic="engagement")]).alerts == []

@@ -1,0 +1,304 @@
+"""The batch commit: accepted events → store, customer state, alerts, tasks, changes.
+
+Plain Python, no Faust: the stream agent hands in what its intake accepted and
+publishes the :class:`Committed` result. Everything a batch changes in SQL — new
+events, the state of the customers they touched, the alerts they raised — is
+written in one transaction, and only events that were new to the store are
+folded, so a redelivered batch changes nothing (DESIGN.md, "the store decides").
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from churnwatch.alerts.config import Playbook, Policy, load_playbook, load_policy
+from churnwatch.engine.customer import CustomerRecord
+from churnwatch.engine.lanes import Lanes
+from churnwatch.features.state import is_too_late
+from churnwatch.models.rule import RuleScorer
+from churnwatch.models.scoring import Scorer
+from sqlalchemy.engine import Connection, Engine
+
+from churnwatch import store
+from churnwatch.events import Event, payload_of
+from churnwatch.records import DeadLetter, RawRecord
+
+
+@dataclass
+class Committed:
+    """What a committed batch produced, for the publisher to send."""
+
+    #: customer_id → new state row (:meth:`CustomerRecord.row`)
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    #: ``winback-tasks`` records, one per new alert
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    #: alerts (and their tasks) that ended: won back, expired, escalated
+    endings: list[dict[str, Any]] = field(default_factory=list)
+    #: ``customer-changes`` records: lifecycle stage and value tier moves
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    #: duplicates and events too late for their customer's clock
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    stored: int = 0
+    redelivered: int = 0
+    #: assessments scored, and the wall seconds the model took for them
+    scored: int = 0
+    scoring_s: float = 0.0
+
+
+class _Raced(Exception):
+    """Another writer stored one of this batch's event ids first: redo the batch."""
+
+
+class Committer:
+    """Stores and folds batches of accepted events.
+
+    It keeps the hot copy of the records of the customers it owns
+    (:attr:`records`), live: a batch folds into them in place. A customer
+    missing from it is read from the store in the batch's own transaction, and
+    a batch that did not commit marks the whole copy stale, to be read again
+    from the store before the next batch: the copy is a cache and the store
+    decides.
+    Its :class:`~churnwatch.engine.lanes.Lanes`, rebuilt by :meth:`reload` after
+    every rebalance, hold each partition's value-tier population and wake-up
+    queue of silent customers. Each batch counts in event-time order, with
+    silence aged in between, exactly as replay counts the store.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        allowed_lateness_s: float,
+        clock: Callable[[], datetime] = store.utcnow,
+        scorer: Callable[[], Scorer] = RuleScorer,
+        policy: Policy | None = None,
+        playbook: Playbook | None = None,
+        partitions: int = 1,
+    ) -> None:
+        self.engine = engine
+        self.lanes = Lanes(policy or load_policy(), playbook or load_playbook(), partitions)
+        #: returns the scorer to use now (a newly promoted model, say)
+        self.scorer = scorer
+        self.allowed_lateness_s = allowed_lateness_s
+        self.clock = clock
+        self.records: dict[str, CustomerRecord] = {}
+        #: the partitions :meth:`reload` loaded (``None``: all)
+        self._owned: Sequence[int] | None = None
+        #: a batch failed part-way: its customers' records may be ahead of the store
+        self._stale = False
+        # process runs in worker threads, reload on a rebalance: one at a time
+        self._lock = threading.Lock()
+
+    def reload(self, partitions: Sequence[int] | None = None) -> int:
+        """Load the state of ``partitions`` (default: all) from the store; return the count.
+
+        Everything held for other partitions is dropped: it may be stale by the
+        time they come back.
+        """
+        with self._lock:
+            return self._load(partitions)
+
+    def _load(self, partitions: Sequence[int] | None) -> int:
+        with self.engine.connect() as conn:
+            rows = store.load_states(conn, partitions)
+        self.records = {cid: CustomerRecord.from_row(cid, row) for cid, row in rows.items()}
+        self._owned, self._stale = partitions, False
+        self.lanes.restart(self.records.values())
+        return len(self.records)
+
+    def commit(self, accepted: Sequence[tuple[RawRecord, Event]]) -> Committed:
+        """Store the new events of ``accepted`` and count them, in event-time order."""
+        now = self.clock()
+        with self._lock:
+            # A batch that did not commit left its records and the timeline ahead
+            # of the store; failures are rare, so reading the store again beats
+            # copying every record a batch touches.
+            if self._stale:
+                self._load(self._owned)
+            try:
+                return self._fold(accepted, now)
+            except _Raced:
+                self._stale = True
+                self._load(self._owned)
+                return self._fold(accepted, now)
+            except BaseException:
+                self._stale = True
+                raise
+
+    def _fold(self, accepted: Sequence[tuple[RawRecord, Event]], now: datetime) -> Committed:
+        result = Committed()
+
+        # A second record with an id already in this batch is a duplicate, not new.
+        first_of_id: dict[str, tuple[RawRecord, Event]] = {}
+        for record, event in accepted:
+            if event.event_id in first_of_id:
+                first = first_of_id[event.event_id][0]
+                error = _duplicate_message(event.event_id, first.source)
+                result.dead_letters.append(DeadLetter.of(record, error, now))
+            else:
+                first_of_id[event.event_id] = (record, event)
+
+        with self.engine.begin() as conn:
+            stored_from = store.sources_of(conn, first_of_id)
+            new: list[tuple[RawRecord, Event]] = []
+            for eid, (record, event) in first_of_id.items():
+                if eid not in stored_from:
+                    new.append((record, event))
+                elif stored_from[eid] == record.source:
+                    result.redelivered += 1
+                else:
+                    error = _duplicate_message(eid, stored_from[eid])
+                    result.dead_letters.append(DeadLetter.of(record, error, now))
+            missing = {e.customer_id for _, e in new} - self.records.keys()
+            cold = store.load_states(conn, customer_ids=missing) if missing else {}
+            loaded = {cid: CustomerRecord.from_row(cid, row) for cid, row in cold.items()}
+            get = _lookup(self.records, loaded)
+
+            # Lateness is judged in arrival order, as the records came; then the
+            # accepted events are folded, and stored (``seq``), in event-time order.
+            late = self._late(new, get)
+            for record, event in new:
+                if id(event) in late:
+                    error = _too_late_message(event, late[id(event)], self.allowed_lateness_s)
+                    result.dead_letters.append(DeadLetter.of(record, error, now))
+            ordered = sorted(
+                ((r, e) for r, e in new if id(e) not in late),
+                key=lambda pair: (pair[1].epoch_s, pair[1].event_id),
+            )
+            run = self.lanes.run([event for _, event in ordered], get, self.scorer())
+            partitions = {cid: self.lanes.lane_of(cid) for cid in run.touched}
+            rows = []
+            for record, event in ordered:
+                partitions[event.customer_id] = record.partition
+                rows.append(_event_row(record, event, now))
+            new_ids = store.append_events(conn, rows)
+            if len(new_ids) != len(rows):
+                raise _Raced
+            result.changes = run.changes
+            result.alerts = run.assessment.alerts
+            result.tasks = run.assessment.tasks
+            result.endings = run.assessment.endings
+            result.scored, result.scoring_s = len(run.values), run.scoring_s
+            self._save(conn, run.touched, partitions, result)
+        self.records.update(run.touched)
+        result.stored = len(new_ids)
+        return result
+
+    def _late(
+        self,
+        arrived: Sequence[tuple[RawRecord, Event]],
+        get: Callable[[str], CustomerRecord | None],
+    ) -> dict[int, float]:
+        """``id(event)`` → its customer's clock, for events that arrived too late for it.
+
+        The clock is the newest event time of the customer counted so far,
+        stored or earlier in this batch: whether an event is late depends on
+        what came before it, never on which batch it shared.
+        """
+        clocks: dict[str, float | None] = {}
+        late: dict[int, float] = {}
+        for _, event in arrived:
+            cid, at = event.customer_id, event.epoch_s
+            if cid not in clocks:
+                record = get(cid)
+                clocks[cid] = None if record is None else record.features.last_event_s
+            clock = clocks[cid]
+            if is_too_late(clock, at, self.allowed_lateness_s):
+                late[id(event)] = clock
+            elif clock is None or at > clock:
+                clocks[cid] = at
+        return late
+
+    def _save(
+        self,
+        conn: Connection,
+        working: Mapping[str, CustomerRecord],
+        partitions: Mapping[str, int],
+        result: Committed,
+    ) -> None:
+        """Write changed customers, their changes, alerts and tasks.
+
+        The caller adds new customers to the hot copy once the transaction
+        has committed.
+        """
+        rows = []
+        for cid, partition in partitions.items():
+            record = working[cid]
+            result.states[cid] = record.row()
+            rows.append(
+                {
+                    "customer_id": cid,
+                    "partition": partition,
+                    "state": result.states[cid],
+                    "lifecycle_stage": record.stage,
+                    "value_tier": record.value_tier,
+                    "score": record.score,
+                    "scored_at": _moment(record.scored_at),
+                }
+            )
+        store.save_states(conn, rows)
+        # A late event can move a customer's stage back in time, so that silence
+        # re-derives a change (and its alert) already recorded: the id is the
+        # same, the store keeps the first, and only new records are published.
+        new_changes = store.add_changes(conn, result.changes)
+        result.changes = [c for c in result.changes if c["change_id"] in new_changes]
+        new_alerts = store.add_alerts(conn, [_alert_row(alert) for alert in result.alerts])
+        result.alerts = [a for a in result.alerts if a["alert_id"] in new_alerts]
+        new_tasks = store.add_tasks(conn, result.tasks)
+        result.tasks = [t for t in result.tasks if t["task_id"] in new_tasks]
+        store.end_alerts(conn, result.endings)
+
+
+def _lookup(
+    *sources: Mapping[str, CustomerRecord],
+) -> Callable[[str], CustomerRecord | None]:
+    """``get(customer_id)``: the record from the first of ``sources`` holding it."""
+
+    def get(customer_id: str) -> CustomerRecord | None:
+        for source in sources:
+            record = source.get(customer_id)
+            if record is not None:
+                return record
+        return None
+
+    return get
+
+
+def _event_row(record: RawRecord, event: Event, now: datetime) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "customer_id": event.customer_id,
+        "topic": record.event_topic,
+        "type": event.type,
+        "ts": event.ts,
+        "payload": payload_of(event),
+        "source": record.source,
+        "stored_at": now,
+    }
+
+
+def _moment(at: float | None) -> datetime | None:
+    return None if at is None else datetime.fromtimestamp(at, tz=UTC)
+
+
+def _too_late_message(event: Event, clock_s: float, lateness_s: float) -> str:
+    newest = datetime.fromtimestamp(clock_s, tz=event.ts.tzinfo)
+    behind = (newest - event.ts).total_seconds() / 3600
+    return (
+        f"too late: ts {event.ts.isoformat()} is {behind:.1f} h before the newest event "
+        f"of customer {event.customer_id!r} ({newest.isoformat()}); "
+        f"allowed lateness {lateness_s / 3600:.1f} h"
+    )
+
+
+def _duplicate_message(event_id: str, first_source: str | None) -> str:
+    return f"duplicate event_id {event_id!r}: already stored from {first_source}"
+
+
+def _alert_row(alert: Mapping[str, Any]) -> dict[str, Any]:
+    return {**alert, "ts": datetime.fromisoformat(alert["ts"])}

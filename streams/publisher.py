@@ -1,0 +1,75 @@
+"""Sends what a batch produced to its topics, after the store has committed it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+from churnwatch.engine.commit import Committed
+from churnwatch.streams import outbox
+from churnwatch.streams.metrics import WorkerMetrics
+from churnwatch.streams.wire import origin_headers
+from sqlalchemy.engine import Engine
+
+from churnwatch.records import DeadLetter, RawRecord
+from churnwatch.topics import (
+    CHURN_ALERTS,
+    CUSTOMER_CHANGES,
+    DEAD_LETTERS,
+    REKEYED,
+    WINBACK_TASKS,
+)
+
+
+class Publisher:
+    """The worker's output topics, and the outbox that proves alerts and tasks went out."""
+
+    def __init__(self, app: faust.App, engine: Engine, metrics: WorkerMetrics) -> None:
+        self.app = app
+        self.engine = engine
+        self.metrics = metrics
+        self.rekeyed = app.topic(REKEYED, key_serializer="raw", value_serializer="raw")
+        self.alerts = app.topic(CHURN_ALERTS, key_serializer="raw", value_serializer="json")
+        self.tasks = app.topic(WINBACK_TASKS, key_serializer="raw", value_serializer="json")
+        self.dead = app.topic(DEAD_LETTERS, key_serializer="raw", value_serializer="json")
+        self.changes = app.topic(CUSTOMER_CHANGES, key_serializer="raw", value_serializer="json")
+
+    async def send_alerts(self, alerts: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> None:
+        """Send alerts and tasks, then mark them sent (the outbox)."""
+        for alert in alerts:
+            await self.alerts.send(key=alert["customer_id"].encode(), value=alert)
+        for task in tasks:
+            await self.tasks.send(key=task["customer_id"].encode(), value=task)
+        if alerts or tasks:
+            # sends are buffered: mark them only once the broker has them
+            await self.app.producer.flush()
+            alert_ids = [a["alert_id"] for a in alerts]
+            task_ids = [t["task_id"] for t in tasks]
+            await asyncio.to_thread(outbox.mark_sent, self.engine, alert_ids, task_ids)
+
+    async def reject(
+        self,
+        dead_letters: Sequence[DeadLetter],
+        misrouted: Sequence[tuple[str, RawRecord]] = (),
+    ) -> None:
+        """Re-key the misrouted records and send the dead letters."""
+        self.metrics.events_out.labels(REKEYED).inc(len(misrouted))
+        self.metrics.events_out.labels(DEAD_LETTERS).inc(len(dead_letters))
+        for customer_id, record in misrouted:
+            await self.rekeyed.send(
+                key=customer_id.encode(), value=record.value, headers=origin_headers(record)
+            )
+        for letter in dead_letters:
+            await self.dead.send(key=None, value=letter.to_json())
+
+    async def publish(self, result: Committed) -> None:
+        """Everything a committed batch produced."""
+        self.metrics.events_out.labels(CHURN_ALERTS).inc(len(result.alerts))
+        self.metrics.events_out.labels(WINBACK_TASKS).inc(len(result.tasks))
+        self.metrics.events_out.labels(CUSTOMER_CHANGES).inc(len(result.changes))
+        await self.send_alerts(result.alerts, result.tasks)
+        for change in result.changes:
+            await self.changes.send(key=change["customer_id"].encode(), value=change)
+        await self.reject(result.dead_letters)

@@ -1,0 +1,49 @@
+"""CRM outcome reports → the store: task status moves, and dead letters for bad reports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from churnwatch.winback.outcomes import decode_outcome
+from sqlalchemy.engine import Engine
+
+from churnwatch import store
+from churnwatch.events import InvalidEvent
+from churnwatch.records import DeadLetter, RawRecord
+from churnwatch.times import utcnow
+
+
+@dataclass
+class Recorded:
+    """What a batch of outcome reports did."""
+
+    stored: int = 0
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+def record_outcomes(
+    engine: Engine, records: Sequence[RawRecord], clock: Callable[[], datetime] = utcnow
+) -> Recorded:
+    """Store ``winback-outcomes`` reports from the CRM and move tasks and alerts along.
+
+    An invalid report, or one about a task churnwatch never issued, is a dead
+    letter; a redelivered one changes nothing.
+    """
+    now = clock()
+    result = Recorded()
+    valid = []
+    for record in records:
+        try:
+            valid.append((record, decode_outcome(record.value)))
+        except InvalidEvent as exc:
+            result.dead_letters.append(DeadLetter.of(record, str(exc), now))
+    with engine.begin() as conn:
+        new, unknown = store.add_outcomes(conn, [outcome for _, outcome in valid])
+    for record, outcome in valid:
+        if outcome.task_id in unknown:
+            error = f"unknown task_id {outcome.task_id!r}: no win-back task has it"
+            result.dead_letters.append(DeadLetter.of(record, error, now))
+    result.stored = len(new)
+    return result
