@@ -365,19 +365,14 @@ def _per_day(capacity: str) -> float:
 
 
 def _replay_as_of(engine: Any, when: datetime, scores_out: Path, model: Path | None) -> None:
-    from churnwatch.offline.replay import rows_as_of, write_csv
-
-    from churnwatch import store
-    from churnwatch.events import from_payload
+    from churnwatch.offline import api
+    from churnwatch.offline.replay import write_csv
 
     scorer = _scorer(engine, model)
-    policy = _policy()
-    with engine.connect() as conn:
-        events = (from_payload(p) for p in store.read_events(conn, until=when))
-        rows = rows_as_of(
-            events, when.timestamp(), scorer, policy, partitions=_settings().partitions
-        )
-        count = write_csv(rows, scores_out)
+    rows = api.records_as_of(
+        engine, when, scorer=scorer, policy=_policy(), partitions=_settings().partitions
+    )
+    count = write_csv(rows, scores_out)
     print(
         f"{count} customers as of {when.isoformat()} scored by {scorer.version} "
         f"written to {scores_out}"
@@ -396,58 +391,46 @@ def _replay_backtest(
     json_out: bool,
     model: Path | None,
 ) -> None:
-    from churnwatch.offline.replay import replay_history
-    from churnwatch.offline.report import analyse, write_report
-    from churnwatch.winback.report import fetch
+    from churnwatch.offline import api
+    from churnwatch.offline.report import write_report
     from rich.progress import Progress
 
     from churnwatch import store
-    from churnwatch.events import from_payload
 
     scorer = _scorer(engine, model)
-    policy, playbook = _policy(), _playbook()
     with engine.connect() as conn:
         total = store.count_events(conn, until=until)
-        if total == 0:
-            print(
-                "the event store holds no events to replay: load some with churnwatch import",
-                file=sys.stderr,
-            )
-            raise typer.Exit(2)
-        with Progress(transient=True, disable=json_out) as progress:
-            task = progress.add_task("replaying", total=total)
-            events = (from_payload(p) for p in store.read_events(conn))
-            replayed = replay_history(
-                events,
-                scorer,
-                policy,
-                playbook,
-                partitions=_settings().partitions,
-                until=None if until is None else until.timestamp(),
-                on_event=lambda n: progress.advance(task, n),
-            )
-    start = since.timestamp() if since else replayed.first_s
-    end = until.timestamp() if until else replayed.last_s
+    if total == 0:
+        print(
+            "the event store holds no events to replay: load some with churnwatch import",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
+    with Progress(transient=True, disable=json_out) as progress:
+        task = progress.add_task("replaying", total=total)
+        findings = api.backtest(
+            engine,
+            since=since,
+            until=until,
+            capacity_per_day=capacity_per_day,
+            horizon_days=horizon_days,
+            scorer=scorer,
+            policy=_policy(),
+            playbook=_playbook(),
+            partitions=_settings().partitions,
+            on_event=lambda n: progress.advance(task, n),
+        )
     if alerts_out is not None:
-        alerts_out.write_bytes(b"".join(orjson.dumps(a) + b"\n" for a in replayed.alerts))
-    findings = analyse(
-        replayed,
-        policy,
-        start=start,  # type: ignore[arg-type]
-        end=end,  # type: ignore[arg-type]
-        horizon_days=horizon_days,
-        capacity_per_day=capacity_per_day,
-        scorer=scorer.version,
-        winback=fetch(engine)["winback_effectiveness"],
-    )
+        lines = (orjson.dumps(a) + b"\n" for a in findings.alerts)
+        alerts_out.write_bytes(b"".join(lines))
     path = write_report(findings, report)
     if json_out:
         print(orjson.dumps({**findings.to_dict(), "report": str(path)}).decode())
         return
     every, best = findings.current_metrics["all"], findings.recommended_metrics["all"]
     print(
-        f"replayed {replayed.replayed:,} events with {scorer.version}: "
-        f"{len(replayed.alerts):,} alerts"
+        f"replayed {findings.events:,} events with {scorer.version}: "
+        f"{len(findings.alerts):,} alerts"
     )
     print(
         f"current thresholds: {every.alerts_per_day:.1f} alerts/day, "
@@ -533,37 +516,33 @@ def import_(
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Load historic events into the event store (one transaction; re-importing adds nothing)."""
-    from churnwatch.offline.importing import ImportFailed, RowMapping, import_file
+    from churnwatch.offline import api
+    from churnwatch.offline.importing import ImportFailed
     from rich.progress import Progress
 
-    from churnwatch import store
     from churnwatch.events import INPUT_TOPICS
 
     if not file.is_file():
         raise typer.BadParameter(f"{file} is not a file")
     if topic is not None and topic not in INPUT_TOPICS:
         raise typer.BadParameter(f"--topic {topic!r}: one of {', '.join(INPUT_TOPICS)}")
-    mapping = RowMapping(
-        columns=_pairs(map_, "--map"),
-        constants=_pairs(set_, "--set"),
-        topic=topic,
-        default_type=event_type,
-        date_format=date_format,
-        negative_as_refund=negative_as_refund,
-    )
+    columns, constants = _pairs(map_, "--map"), _pairs(set_, "--set")
     settings = _settings()
-    engine = store.make_engine(settings.db_url)
-    store.upgrade(engine)
+    engine = api.open_store(settings.db_url)
     rejects = rejects or file.with_name(file.name + ".rejects.jsonl")
     try:
         with rejects.open("wb") as out, Progress(transient=True, disable=json_out) as progress:
             task = progress.add_task(f"importing {file.name}", total=None)
-            summary = import_file(
+            summary = api.import_events(
                 engine,
                 file,
-                mapping,
+                columns=columns,
+                constants=constants,
+                topic=topic,
+                default_type=event_type,
+                date_format=date_format,
+                negative_as_refund=negative_as_refund,
                 rejects=out,
-                now=store.utcnow(),
                 max_future_s=settings.max_future_s,
                 on_row=lambda n: progress.advance(task, n),
             )

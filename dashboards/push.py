@@ -70,10 +70,10 @@ class DataSources:
         return [postgres, prometheus]
 
 
-def _missing(call: Callable[[], Any]) -> bool:
-    """Whether Grafana answers 404 to ``call``."""
+def _missing(call: Callable[..., Any], *args: Any) -> bool:
+    """Whether Grafana answers 404 to ``call(*args)``."""
     try:
-        call()
+        call(*args)
     except GrafanaClientError as exc:
         if exc.status_code == 404:
             return True
@@ -86,13 +86,13 @@ def push(api: GrafanaApi, sources: DataSources) -> list[str]:
     done = []
     for source in sources.definitions():
         uid = source["uid"]
-        if _missing(lambda uid=uid: api.datasource.get_datasource_by_uid(uid)):
+        if _missing(api.datasource.get_datasource_by_uid, uid):
             api.datasource.create_datasource(source)
             done.append(f"created data source {uid}")
         else:
             api.datasource.update_datasource_by_uid(uid, source)
             done.append(f"updated data source {uid}")
-    if _missing(lambda: api.folder.get_folder(FOLDER_UID)):
+    if _missing(api.folder.get_folder, FOLDER_UID):
         api.folder.create_folder(FOLDER_TITLE, uid=FOLDER_UID)
         done.append(f"created folder {FOLDER_UID}")
     for uid, model in build_all().items():

@@ -208,7 +208,7 @@ class Committer:
                 record = get(cid)
                 clocks[cid] = None if record is None else record.features.last_event_s
             clock = clocks[cid]
-            if is_too_late(clock, at, self.allowed_lateness_s):
+            if clock is not None and is_too_late(clock, at, self.allowed_lateness_s):
                 late[id(event)] = clock
             elif clock is None or at > clock:
                 clocks[cid] = at

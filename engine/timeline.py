@@ -19,6 +19,7 @@ import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from churnwatch.alerts.config import Playbook, Policy
@@ -197,7 +198,6 @@ class Timeline:
             value = next(values_left)
             record = run.touched[step.customer_id]
             record.score, record.scored_at = value, step.at
-            trigger = step.trigger or ""
             level, endings = assess(
                 alerts,
                 self.policy,
@@ -205,7 +205,7 @@ class Timeline:
                 score=value,
                 at=step.at,
                 prospect=step.stage == "prospect",
-                name=lambda lvl, cid=step.customer_id, t=trigger: alert_id(cid, lvl, t),
+                name=partial(alert_id, step.customer_id, trigger=step.trigger or ""),
             )
             for ending in endings:
                 out.end(ending)

@@ -17,6 +17,7 @@ import itertools
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from churnwatch.alerts.config import Policy, Thresholds
@@ -116,7 +117,7 @@ class Backtest:
                     score=trace.value[i],
                     at=at,
                     prospect=kind == ASSESS_PROSPECT,
-                    name=lambda _level, c=customer, t=at: f"{c}@{t}",
+                    name=partial(_simulated_id, customer, at),
                 )
                 if level is not None:
                     fired.append(Fired(customer, at, level, tier))
@@ -268,3 +269,8 @@ def apply_recommendation(policy: Policy, rec: Recommendation) -> Policy:
     for tier, watch in rec.watch.items():
         policy = with_watch(policy, tier, watch)
     return policy
+
+
+def _simulated_id(customer: int, at: float, level: str) -> str:
+    """A simulated alert's id: one customer has at most one alert open at a time."""
+    return f"{customer}@{at}"

@@ -50,6 +50,8 @@ class Findings:
     recommended_alerts: Sequence[Fired]
     #: rows of the ``winback_effectiveness`` view
     winback: Sequence[Mapping[str, Any]]
+    #: every alert the replay raised (``churn-alerts`` records)
+    alerts: Sequence[Mapping[str, Any]] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The numbers of the report, JSON-ready."""
@@ -310,4 +312,5 @@ def analyse(
         current_alerts=now,
         recommended_alerts=then,
         winback=list(winback),
+        alerts=replayed.alerts,
     )

@@ -1,0 +1,237 @@
+"""The offline tools as a Python API for notebooks: pandas DataFrames in and out.
+
+The ``churnwatch import`` and ``churnwatch replay`` commands are shells over these
+functions::
+
+    from churnwatch.offline import api
+
+    engine = api.open_store("sqlite:///churnwatch-data/churnwatch.db")
+    api.import_events(engine, "purchases.csv", default_type="purchase",
+                      columns={"customer_id": "CustomerID", "ts": "InvoiceDate", "amount": "Sales"})
+    rows = api.rows_as_of(engine, "2026-06-30")          # one row per customer
+    findings = api.backtest(engine, since="2026-01-01", capacity_per_day=50)
+    api.sweep_frame(findings)                            # the threshold trade-off curve
+    api.metrics_frame(findings)                          # current against recommended
+
+Times are ``datetime`` objects or ISO 8601 strings (naive ones are UTC). The scorer
+defaults to the promoted model, else the rule, as in the worker; the policy and the
+playbook default to the packaged ones.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+from churnwatch.alerts.config import (
+    DEFAULT_PLAYBOOK,
+    DEFAULT_POLICY,
+    Playbook,
+    Policy,
+    load_playbook,
+    load_policy,
+)
+from churnwatch.engine.model_source import ModelSource
+from churnwatch.models.scoring import Scorer
+from churnwatch.offline.importing import RowMapping, Summary, import_file
+from churnwatch.offline.replay import COLUMNS, Replayed, replay_history
+from churnwatch.offline.replay import rows_as_of as _rows_as_of
+from churnwatch.offline.report import Findings, analyse
+from churnwatch.winback.report import fetch
+from sqlalchemy.engine import Engine
+
+from churnwatch import store
+from churnwatch.events import from_payload
+
+#: how far ahead of now an imported event may lie, as in the worker's default
+DEFAULT_MAX_FUTURE_S = 3600.0
+
+Moment = datetime | str
+
+
+def _moment(value: Moment) -> datetime:
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def open_store(url: str) -> Engine:
+    """The store at ``url`` (a SQLAlchemy URL), migrated to the newest schema."""
+    engine = store.make_engine(url)
+    store.upgrade(engine)
+    return engine
+
+
+def import_events(
+    engine: Engine,
+    path: str | Path,
+    *,
+    columns: Mapping[str, str] | None = None,
+    constants: Mapping[str, str] | None = None,
+    topic: str | None = None,
+    default_type: str | None = None,
+    date_format: str | None = None,
+    negative_as_refund: bool = False,
+    rejects: IO[bytes] | None = None,
+    max_future_s: float = DEFAULT_MAX_FUTURE_S,
+    on_row: Callable[[int], None] | None = None,
+) -> Summary:
+    """Load a CSV, JSONL or Parquet file of historic events in one transaction.
+
+    ``columns`` maps event fields to the file's columns, ``constants`` sets fields
+    on every row. Rejected rows and their reasons go to ``rejects`` (JSONL), if
+    given; re-importing a file adds nothing.
+    """
+    mapping = RowMapping(
+        columns=dict(columns or {}),
+        constants=dict(constants or {}),
+        topic=topic,
+        default_type=default_type,
+        date_format=date_format,
+        negative_as_refund=negative_as_refund,
+    )
+    return import_file(
+        engine,
+        Path(path),
+        mapping,
+        rejects=rejects if rejects is not None else io.BytesIO(),
+        now=store.utcnow(),
+        max_future_s=max_future_s,
+        on_row=on_row,
+    )
+
+
+def default_scorer(engine: Engine, model: str | Path | None = None) -> Scorer:
+    """The scorer of the ``model`` folder, else the promoted model, else the rule."""
+    return ModelSource(engine, pinned=None if model is None else Path(model))()
+
+
+def records_as_of(
+    engine: Engine,
+    when: Moment,
+    *,
+    scorer: Scorer | None = None,
+    policy: Policy | None = None,
+    partitions: int = 1,
+) -> list[dict[str, Any]]:
+    """Every customer's row as of ``when``, as plain dicts (``None`` for missing values)."""
+    at = _moment(when)
+    with engine.connect() as conn:
+        events = (from_payload(p) for p in store.read_events(conn, until=at))
+        return _rows_as_of(
+            events,
+            at.timestamp(),
+            scorer or default_scorer(engine),
+            policy or load_policy(DEFAULT_POLICY),
+            partitions=partitions,
+        )
+
+
+def rows_as_of(
+    engine: Engine,
+    when: Moment,
+    *,
+    scorer: Scorer | None = None,
+    policy: Policy | None = None,
+    partitions: int = 1,
+) -> pd.DataFrame:
+    """Every customer's row as of ``when`` (DESIGN.md's columns; missing values are NaN)."""
+    records = records_as_of(engine, when, scorer=scorer, policy=policy, partitions=partitions)
+    return pd.DataFrame.from_records(records, columns=COLUMNS)
+
+
+def replay(
+    engine: Engine,
+    *,
+    until: Moment | None = None,
+    scorer: Scorer | None = None,
+    policy: Policy | None = None,
+    playbook: Playbook | None = None,
+    partitions: int = 1,
+    on_event: Callable[[int], None] | None = None,
+) -> Replayed:
+    """The stored history through the worker's own lanes, up to ``until``."""
+    end = None if until is None else _moment(until).timestamp()
+    with engine.connect() as conn:
+        events = (from_payload(p) for p in store.read_events(conn))
+        return replay_history(
+            events,
+            scorer or default_scorer(engine),
+            policy or load_policy(DEFAULT_POLICY),
+            playbook or load_playbook(DEFAULT_PLAYBOOK),
+            partitions=partitions,
+            until=end,
+            on_event=on_event,
+        )
+
+
+def backtest(
+    engine: Engine,
+    *,
+    since: Moment | None = None,
+    until: Moment | None = None,
+    capacity_per_day: float = 50.0,
+    horizon_days: float = 90.0,
+    scorer: Scorer | None = None,
+    policy: Policy | None = None,
+    playbook: Playbook | None = None,
+    partitions: int = 1,
+    on_event: Callable[[int], None] | None = None,
+) -> Findings:
+    """Replay, then sweep the thresholds and recommend ones within ``capacity_per_day``.
+
+    Alerts are judged from ``since`` (default: the first event) to ``until``
+    (default: the last); a customer churned who bought nothing for
+    ``horizon_days`` after an alert.
+    """
+    scorer = scorer or default_scorer(engine)
+    policy = policy or load_policy(DEFAULT_POLICY)
+    replayed = replay(
+        engine,
+        until=until,
+        scorer=scorer,
+        policy=policy,
+        playbook=playbook,
+        partitions=partitions,
+        on_event=on_event,
+    )
+    start = _moment(since).timestamp() if since is not None else replayed.first_s
+    end = _moment(until).timestamp() if until is not None else replayed.last_s
+    if start is None or end is None:
+        raise ValueError("the event store holds no events to replay")
+    return analyse(
+        replayed,
+        policy,
+        start=start,
+        end=end,
+        horizon_days=horizon_days,
+        capacity_per_day=capacity_per_day,
+        scorer=scorer.version,
+        winback=fetch(engine)["winback_effectiveness"],
+    )
+
+
+def sweep_frame(findings: Findings) -> pd.DataFrame:
+    """The trade-off curve: per tier and watch threshold, what the alerts would achieve."""
+    rows: list[dict[str, Any]] = [
+        {"tier": tier, "watch": watch, **metrics.to_dict()}
+        for tier, points in findings.sweep.items()
+        for watch, metrics in points
+    ]
+    return pd.DataFrame.from_records(rows)
+
+
+def metrics_frame(findings: Findings) -> pd.DataFrame:
+    """Current against recommended thresholds, per tier and for all (``"all"``)."""
+    rows = [
+        {"policy": name, "tier": tier, **metrics.to_dict()}
+        for name, by_tier in (
+            ("current", findings.current_metrics),
+            ("recommended", findings.recommended_metrics),
+        )
+        for tier, metrics in by_tier.items()
+    ]
+    return pd.DataFrame.from_records(rows)
