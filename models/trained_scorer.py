@@ -52,9 +52,9 @@ class ModelScorer:
         return feature_frame(rows)[self.columns]
 
     def _predict(self, frame: pd.DataFrame) -> np.ndarray:
-        # One thread: OpenMP workers spin while they wait, and beside the
-        # worker's other threads on two busy cores one call took 1 s instead of
-        # 65 ms (measured); alone, one thread is as fast for batches this size.
+        # One thread: OpenMP workers spin while they wait, so beside the worker's
+        # other threads on busy cores a call slows many times over (measured, see
+        # docs/benchmarks.md); alone, one thread is as fast for batches this size.
         with threadpool_limits(1):
             return self.model.predict_proba(frame)[:, 1]
 
