@@ -31,6 +31,8 @@ from churnwatch.alerts.config import LEVELS, Policy
 from churnwatch.features.state import DAY_S
 from churnwatch.models.scoring import Score
 
+from churnwatch.records import ChurnAlert
+
 _RANK: dict[str | None, int] = {None: 0, **{level: i + 1 for i, level in enumerate(LEVELS)}}
 _ALERT_NAMESPACE = uuid.UUID("6f1c8e9a-3b1d-4c55-9a59-0c1f2f3e4d5a")
 #: statuses an alert can end in without the CRM
@@ -172,21 +174,21 @@ def build_alert(
     score: Score,
     value_tier: str,
     lifecycle_stage: str,
-) -> dict[str, Any]:
+) -> ChurnAlert:
     """The ``churn-alerts`` record (DESIGN.md) raised by ``trigger`` at event time ``ts``."""
-    return {
-        "alert_id": alert_id(customer_id, level, trigger),
-        "customer_id": customer_id,
-        "ts": ts.isoformat(),
-        "score": score.value,
-        "risk_level": level,
-        "value_tier": value_tier,
-        "reason": score.reason,
-        "reason_codes": score.reason_codes,
-        "model_version": score.model_version,
-        "lifecycle_stage": lifecycle_stage,
-        "trigger": trigger,
-    }
+    return ChurnAlert(
+        alert_id=alert_id(customer_id, level, trigger),
+        customer_id=customer_id,
+        ts=ts.isoformat(),
+        score=score.value,
+        risk_level=level,
+        value_tier=value_tier,
+        reason=score.reason,
+        reason_codes=score.reason_codes,
+        model_version=score.model_version,
+        lifecycle_stage=lifecycle_stage,
+        trigger=trigger,
+    )
 
 
 def iso(at: float) -> str:

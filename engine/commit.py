@@ -25,7 +25,14 @@ from sqlalchemy.engine import Connection, Engine
 
 from churnwatch import store
 from churnwatch.events import Event, payload_of
-from churnwatch.records import DeadLetter, RawRecord
+from churnwatch.records import (
+    AlertEnding,
+    ChurnAlert,
+    CustomerChange,
+    DeadLetter,
+    RawRecord,
+    WinbackTask,
+)
 
 
 @dataclass
@@ -34,13 +41,13 @@ class Committed:
 
     #: customer_id → new state row (:meth:`CustomerRecord.row`)
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
-    alerts: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[ChurnAlert] = field(default_factory=list)
     #: ``winback-tasks`` records, one per new alert
-    tasks: list[dict[str, Any]] = field(default_factory=list)
+    tasks: list[WinbackTask] = field(default_factory=list)
     #: alerts (and their tasks) that ended: won back, expired, escalated
-    endings: list[dict[str, Any]] = field(default_factory=list)
+    endings: list[AlertEnding] = field(default_factory=list)
     #: ``customer-changes`` records: lifecycle stage and value tier moves
-    changes: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[CustomerChange] = field(default_factory=list)
     #: duplicates and events too late for their customer's clock
     dead_letters: list[DeadLetter] = field(default_factory=list)
     stored: int = 0
@@ -300,5 +307,5 @@ def _duplicate_message(event_id: str, first_source: str | None) -> str:
     return f"duplicate event_id {event_id!r}: already stored from {first_source}"
 
 
-def _alert_row(alert: Mapping[str, Any]) -> dict[str, Any]:
+def _alert_row(alert: ChurnAlert) -> dict[str, Any]:
     return {**alert, "ts": datetime.fromisoformat(alert["ts"])}

@@ -19,24 +19,25 @@ from churnwatch.features.state import CustomerState, apply
 from churnwatch.features.tier import RFM, Population
 
 from churnwatch.events import Event
+from churnwatch.records import AlertEnding, ChurnAlert, CustomerChange, WinbackTask
 
 _CHANGE_NAMESPACE = uuid.UUID("0b5f7c2e-1d4a-4f86-b3c9-6e2a8d1f0c47")
 
 
 def change_record(
     customer_id: str, at: float, name: str, old: str | None, new: str, cause: str
-) -> dict[str, Any]:
+) -> CustomerChange:
     """A ``customer-changes`` record; its id is derived from what changed and when."""
     key = f"{customer_id}\x1f{name}\x1f{new}\x1f{at!r}"
-    return {
-        "change_id": str(uuid.uuid5(_CHANGE_NAMESPACE, key)),
-        "customer_id": customer_id,
-        "ts": iso(at),
-        "field": name,
-        "from_value": old,
-        "to_value": new,
-        "cause": cause,
-    }
+    return CustomerChange(
+        change_id=str(uuid.uuid5(_CHANGE_NAMESPACE, key)),
+        customer_id=customer_id,
+        ts=iso(at),
+        field=name,
+        from_value=old,
+        to_value=new,
+        cause=cause,
+    )
 
 
 @dataclass(slots=True)
@@ -95,7 +96,7 @@ class CustomerRecord:
             return None
         return next_change(self.features, self.stage_as_of)
 
-    def advance_to(self, until: float, cause: str, changes: list[dict[str, Any]]) -> float | None:
+    def advance_to(self, until: float, cause: str, changes: list[CustomerChange]) -> float | None:
         """Let time run to ``until`` with no new event, recording stage changes.
 
         Returns the time of the last change, or ``None`` when the stage held.
@@ -109,7 +110,7 @@ class CustomerRecord:
         self.stage_as_of = until
         return last
 
-    def fold(self, event: Event, changes: list[dict[str, Any]]) -> None:
+    def fold(self, event: Event, changes: list[CustomerChange]) -> None:
         """Fold one accepted event: time first runs up to it, then the event counts."""
         at = event.epoch_s
         clock = max(at, self.features.last_event_s or at)
@@ -117,7 +118,7 @@ class CustomerRecord:
         apply(self.features, event)
         self._restage(clock, event.event_id, changes)
 
-    def _restage(self, at: float, cause: str, changes: list[dict[str, Any]]) -> None:
+    def _restage(self, at: float, cause: str, changes: list[CustomerChange]) -> None:
         new = stage_at(self.features, at)
         if new != self.stage:
             changes.append(
@@ -133,7 +134,7 @@ class CustomerRecord:
         return row
 
     def retier(
-        self, population: Population, trigger: str, at: float, changes: list[dict[str, Any]]
+        self, population: Population, trigger: str, at: float, changes: list[CustomerChange]
     ) -> None:
         """Take the tier ``population`` gives now, recording a move."""
         tier = population.tier(self.customer_id)
@@ -148,14 +149,14 @@ class CustomerRecord:
 class Assessment:
     """What assessing a batch of customers raised and ended."""
 
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-    tasks: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[ChurnAlert] = field(default_factory=list)
+    tasks: list[WinbackTask] = field(default_factory=list)
     #: ``{"alert_id", "status", "ts"}`` of alerts that came to an end
-    endings: list[dict[str, Any]] = field(default_factory=list)
+    endings: list[AlertEnding] = field(default_factory=list)
 
     def end(self, ending: Ending | None) -> None:
         """Record ``ending``, if any."""
         if ending is not None:
             self.endings.append(
-                {"alert_id": ending.alert_id, "status": ending.status, "ts": iso(ending.at)}
+                AlertEnding(alert_id=ending.alert_id, status=ending.status, ts=iso(ending.at))
             )

@@ -31,6 +31,7 @@ from churnwatch.models.scoring import Scorer, explain
 from churnwatch.winback.tasks import build_task
 
 from churnwatch.events import Event
+from churnwatch.records import CustomerChange
 
 #: ``get(customer_id)``: the record of a customer this timeline owns, else ``None``
 RecordLookup = Callable[[str], CustomerRecord | None]
@@ -72,7 +73,7 @@ class Run:
     #: the score of each assessment step, in order
     values: list[float] = field(default_factory=list)
     #: ``customer-changes`` records
-    changes: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[CustomerChange] = field(default_factory=list)
     assessment: Assessment = field(default_factory=Assessment)
     #: wall seconds spent in the model's one call
     scoring_s: float = 0.0

@@ -24,7 +24,7 @@ import io
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 from churnwatch.alerts.config import (
@@ -75,7 +75,7 @@ def import_events(
     default_type: str | None = None,
     date_format: str | None = None,
     negative_as_refund: bool = False,
-    rejects: IO[bytes] | None = None,
+    rejects: BinaryIO | None = None,
     max_future_s: float = DEFAULT_MAX_FUTURE_S,
     on_row: Callable[[int], None] | None = None,
 ) -> Summary:

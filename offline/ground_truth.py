@@ -41,7 +41,7 @@ from sklearn.metrics import roc_auc_score
 
 from churnwatch import store
 from churnwatch.events import TOPIC_OF_TYPE, from_payload
-from churnwatch.records import RawRecord
+from churnwatch.records import ChurnAlert, RawRecord
 
 HORIZON_DAYS = 90.0
 BATCH = 1000
@@ -75,7 +75,7 @@ def roc_on_truth(
 
 def pipeline_alerts(
     payloads: Iterable[dict[str, Any]], scorer: Scorer, db_url: str, *, now: datetime
-) -> list[dict[str, Any]]:
+) -> list[ChurnAlert]:
     """Every alert the worker's pipeline raises over ``payloads`` (time order) with ``scorer``."""
     engine = store.make_engine(db_url)
     store.upgrade(engine)
@@ -86,7 +86,7 @@ def pipeline_alerts(
         clock=lambda: now,
         scorer=lambda: scorer,
     )
-    alerts: list[dict[str, Any]] = []
+    alerts: list[ChurnAlert] = []
     batch: list[RawRecord] = []
 
     def flush() -> None:

@@ -34,6 +34,7 @@ from churnwatch.models.reasons import primary_reason
 from churnwatch.models.scoring import Scorer
 
 from churnwatch.events import Event
+from churnwatch.records import ChurnAlert, CustomerChange
 from churnwatch.topics import partition_of
 
 #: DESIGN.md's columns of ``replay --as-of``; every other feature follows them.
@@ -72,7 +73,7 @@ def rows_as_of(
     """
     origin = as_of_s % DAY_S
     records: dict[str, CustomerRecord] = {}
-    changes: list[dict[str, Any]] = []  # the stage history is not part of the rows
+    changes: list[CustomerChange] = []  # the stage history is not part of the rows
     for event in events:
         if event.epoch_s > as_of_s:
             continue
@@ -170,7 +171,7 @@ class Trace:
 class Replayed:
     """What a replay of the store produced."""
 
-    alerts: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[ChurnAlert] = field(default_factory=list)
     trace: Trace = field(default_factory=Trace)
     #: customer → [(time, signed amount)] of every purchase and refund, also after ``until``
     purchases: dict[str, list[tuple[float, float]]] = field(default_factory=dict)

@@ -16,15 +16,15 @@ from typing import Any
 import sqlalchemy as sa
 from churnwatch.engine.customer import CustomerRecord
 from churnwatch.features.row import feature_row
-from churnwatch.streams.outbox import ALERT_FIELDS
 from sqlalchemy.engine import Connection
 
 from churnwatch import store
+from churnwatch.records import ChurnAlert, fields_of
 
 #: alert columns the page and the API show: the topic's record (less the model
 #: version), where it stands, and who acknowledged it; plus the task's action
 _ALERT_COLUMNS = (
-    *(name for name in ALERT_FIELDS if name != "model_version"),
+    *(name for name in fields_of(ChurnAlert) if name != "model_version"),
     "status",
     "created_at",
     "acknowledged_at",

@@ -10,53 +10,24 @@ before marking sends again, with the same deterministic ids.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from churnwatch import store
-
-#: the fields of a ``churn-alerts`` record (DESIGN.md), as the worker sends them
-ALERT_FIELDS = (
-    "alert_id",
-    "customer_id",
-    "ts",
-    "score",
-    "risk_level",
-    "value_tier",
-    "reason",
-    "reason_codes",
-    "model_version",
-    "lifecycle_stage",
-    "trigger",
-)
-#: the fields of a ``winback-tasks`` record
-TASK_FIELDS = (
-    "task_id",
-    "alert_id",
-    "customer_id",
-    "ts",
-    "action",
-    "channel",
-    "priority",
-    "due_by",
-    "owner_queue",
-    "reason",
-    "value_tier",
-    "risk_level",
-)
+from churnwatch.records import ChurnAlert, WinbackTask, fields_of
 
 
 @dataclass
 class Pending:
     """Records to send, in the order they were raised."""
 
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-    tasks: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[ChurnAlert] = field(default_factory=list)
+    tasks: list[WinbackTask] = field(default_factory=list)
 
 
 def _record(row: Any, fields: Sequence[str]) -> dict[str, Any]:
@@ -76,17 +47,20 @@ def pending(engine: Engine, partitions: Iterable[int]) -> Pending:
     )
     out = Pending()
     with engine.connect() as conn:
-        for table, fields, into in (
-            (store.alerts, ALERT_FIELDS, out.alerts),
-            (store.winback_tasks, TASK_FIELDS, out.tasks),
-        ):
-            query = (
-                sa.select(*(table.c[name] for name in fields))
-                .where(table.c.published_at.is_(None), table.c.customer_id.in_(owned))
-                .order_by(table.c.created_at, table.c.ts)
-            )
-            into.extend(_record(row, fields) for row in conn.execute(query))
+        out.alerts.extend(cast(ChurnAlert, r) for r in _unsent(conn, store.alerts, owned))
+        out.tasks.extend(cast(WinbackTask, r) for r in _unsent(conn, store.winback_tasks, owned))
     return out
+
+
+def _unsent(conn: Connection, table: sa.Table, owned: Any) -> Iterator[dict[str, Any]]:
+    """The unsent records of ``table`` (alerts or tasks) for ``owned`` customers, oldest first."""
+    fields = fields_of(ChurnAlert if table is store.alerts else WinbackTask)
+    query = (
+        sa.select(*(table.c[name] for name in fields))
+        .where(table.c.published_at.is_(None), table.c.customer_id.in_(owned))
+        .order_by(table.c.created_at, table.c.ts)
+    )
+    return (_record(row, fields) for row in conn.execute(query))
 
 
 def mark_sent(engine: Engine, alert_ids: Sequence[str], task_ids: Sequence[str]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
 
 import faust
 from churnwatch.engine.commit import Committed
@@ -13,7 +12,7 @@ from churnwatch.streams.metrics import WorkerMetrics
 from churnwatch.streams.wire import origin_headers
 from sqlalchemy.engine import Engine
 
-from churnwatch.records import DeadLetter, RawRecord
+from churnwatch.records import ChurnAlert, DeadLetter, RawRecord, WinbackTask
 from churnwatch.topics import (
     CHURN_ALERTS,
     CUSTOMER_CHANGES,
@@ -36,7 +35,7 @@ class Publisher:
         self.dead = app.topic(DEAD_LETTERS, key_serializer="raw", value_serializer="json")
         self.changes = app.topic(CUSTOMER_CHANGES, key_serializer="raw", value_serializer="json")
 
-    async def send_alerts(self, alerts: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> None:
+    async def send_alerts(self, alerts: list[ChurnAlert], tasks: list[WinbackTask]) -> None:
         """Send alerts and tasks, then mark them sent (the outbox)."""
         for alert in alerts:
             await self.alerts.send(key=alert["customer_id"].encode(), value=alert)

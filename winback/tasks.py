@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 from churnwatch.alerts.config import Playbook
+
+from churnwatch.records import ChurnAlert, WinbackTask
 
 _TASK_NAMESPACE = uuid.UUID("2d7e4c1a-9b3f-4e8d-a6c5-1f0b9e7d3c24")
 
@@ -17,21 +17,21 @@ def task_id(alert_id: str) -> str:
     return str(uuid.uuid5(_TASK_NAMESPACE, alert_id))
 
 
-def build_task(alert: Mapping[str, Any], playbook: Playbook) -> dict[str, Any]:
+def build_task(alert: ChurnAlert, playbook: Playbook) -> WinbackTask:
     """The ``winback-tasks`` record (DESIGN.md) for ``alert``."""
     action = playbook.action_for(alert["reason"], alert["value_tier"])
     raised = datetime.fromisoformat(alert["ts"])
-    return {
-        "task_id": task_id(alert["alert_id"]),
-        "alert_id": alert["alert_id"],
-        "customer_id": alert["customer_id"],
-        "ts": alert["ts"],
-        "action": action.action,
-        "channel": action.channel,
-        "priority": action.priority,
-        "due_by": (raised + timedelta(hours=action.due_hours)).isoformat(),
-        "owner_queue": action.owner_queue,
-        "reason": alert["reason"],
-        "value_tier": alert["value_tier"],
-        "risk_level": alert["risk_level"],
-    }
+    return WinbackTask(
+        task_id=task_id(alert["alert_id"]),
+        alert_id=alert["alert_id"],
+        customer_id=alert["customer_id"],
+        ts=alert["ts"],
+        action=action.action,
+        channel=action.channel,
+        priority=action.priority,
+        due_by=(raised + timedelta(hours=action.due_hours)).isoformat(),
+        owner_queue=action.owner_queue,
+        reason=alert["reason"],
+        value_tier=alert["value_tier"],
+        risk_level=alert["risk_level"],
+    )
