@@ -48,6 +48,11 @@ class Lanes:
             timeline = self._lanes[lane] = Timeline(self.policy, self.playbook)
         return timeline
 
+    def tier_of(self, customer_id: str) -> str:
+        """The value tier the customer's lane ranks it in now (``general`` if unknown)."""
+        lane = self._lanes.get(self.lane_of(customer_id))
+        return "general" if lane is None else lane.population.tier(customer_id)
+
     def restart(self, records: Iterable[CustomerRecord]) -> None:
         """Rebuild every lane from stored records; lanes without records start empty."""
         by_lane: dict[int, list[CustomerRecord]] = {}

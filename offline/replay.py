@@ -23,19 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from churnwatch.alerts.config import Playbook, Policy
+from churnwatch.alerts.config import DEFAULT_PLAYBOOK, Playbook, Policy, load_playbook
 from churnwatch.engine.customer import CustomerRecord
 from churnwatch.engine.lanes import Lanes
 from churnwatch.engine.timeline import Run
 from churnwatch.features.row import FEATURE_NAMES
 from churnwatch.features.state import DAY_S, CustomerState
-from churnwatch.features.tier import TIERS, Population
+from churnwatch.features.tier import TIERS
 from churnwatch.models.reasons import primary_reason
 from churnwatch.models.scoring import Scorer
 
 from churnwatch.events import Event
 from churnwatch.records import ChurnAlert, CustomerChange
-from churnwatch.topics import partition_of
 
 #: DESIGN.md's columns of ``replay --as-of``; every other feature follows them.
 DESIGN_COLUMNS = (
@@ -82,20 +81,19 @@ def rows_as_of(
             state = CustomerState(event.customer_id, origin_s=origin)
             record = records[event.customer_id] = CustomerRecord(state)
         record.fold(event, changes)
-    populations: dict[int, Population] = {}
     measured = {}
     for cid, record in records.items():
         record.advance_to(as_of_s, "silence", changes)
         measured[cid] = record.measure(as_of_s)
-        populations.setdefault(partition_of(cid, partitions), Population()).update(cid, record.rfm)
-    for population in populations.values():
-        population.rerank()
+    # tiers as a worker holding these records ranks them: the recovery path
+    lanes = Lanes(policy, load_playbook(DEFAULT_PLAYBOOK), partitions)
+    lanes.restart(records.values())
     order = sorted(records)
     values = scorer.values([measured[cid] for cid in order])
     rows = []
     for cid, value in zip(order, values, strict=True):
         features = measured[cid]
-        tier = populations[partition_of(cid, partitions)].tier(cid)
+        tier = lanes.tier_of(cid)
         rows.append(
             {
                 **features,
