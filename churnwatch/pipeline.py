@@ -10,6 +10,7 @@ redelivered batch changes nothing (DESIGN.md, "the store decides").
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ class RawRecord:
     origin_topic: str | None = None
     #: Where the record was first seen, e.g. ``purchases/2/1734``.
     origin: str | None = None
+    #: Why the record could not even be read (its headers, say): a dead letter.
+    error: str | None = None
 
     @property
     def source(self) -> str:
@@ -79,8 +82,21 @@ class BatchResult:
     scoring_s: float = 0.0
 
 
+#: the most of a record's value a dead letter carries, and the longest reason
+RAW_KEEP_BYTES = 4096
+ERROR_KEEP_CHARS = 1000
+
+
 def dead_letter(record: RawRecord, error: str, now: datetime) -> dict[str, Any]:
-    """The ``dead-letters`` record for ``record`` (DESIGN.md shape)."""
+    """The ``dead-letters`` record for ``record`` (DESIGN.md shape).
+
+    It stays small whatever came in: ``raw`` holds at most ``RAW_KEEP_BYTES``
+    of the value (``raw_truncated`` says when it was cut), ``raw_bytes`` and
+    ``raw_sha256`` identify the whole of it, which stays in the source topic at
+    ``partition``/``offset``.
+    """
+    if len(error) > ERROR_KEEP_CHARS:
+        error = error[: ERROR_KEEP_CHARS - 1] + "…"
     letter: dict[str, Any] = {
         "source_topic": record.event_topic,
         "partition": record.partition,
@@ -91,12 +107,24 @@ def dead_letter(record: RawRecord, error: str, now: datetime) -> dict[str, Any]:
     if record.origin:
         letter["origin"] = record.origin
     raw = record.value or b""
+    cut = raw[:RAW_KEEP_BYTES]
     try:
-        letter["raw"] = raw.decode("utf-8")
+        raw.decode("utf-8")
+        # a cut can split a character: drop its partial end
+        letter["raw"] = cut.decode("utf-8", errors="ignore")
     except UnicodeDecodeError:
-        letter["raw"] = base64.b64encode(raw).decode("ascii")
+        letter["raw"] = base64.b64encode(cut).decode("ascii")
         letter["raw_encoding"] = "base64"
+    letter["raw_bytes"] = len(raw)
+    letter["raw_sha256"] = hashlib.sha256(raw).hexdigest()
+    if len(cut) < len(raw):
+        letter["raw_truncated"] = True
     return letter
+
+
+def unexpected(exc: BaseException) -> str:
+    """The dead-letter reason for an exception validation did not foresee."""
+    return f"cannot be read: {type(exc).__name__}: {exc}"
 
 
 class _Raced(Exception):
@@ -172,14 +200,20 @@ class BatchProcessor:
         result = BatchResult()
         accepted = result.accepted
         for record in records:
+            if record.error is not None:
+                result.dead_letters.append(dead_letter(record, record.error, now))
+                continue
             try:
                 event = decode(
                     record.event_topic, record.value, now=now, max_future_s=self.max_future_s
                 )
+                key_ok = record.key == event.customer_id.encode()
             except InvalidEvent as exc:
                 result.dead_letters.append(dead_letter(record, str(exc), now))
                 continue
-            key_ok = record.key == event.customer_id.encode()
+            except Exception as exc:  # a record must never stop the intake
+                result.dead_letters.append(dead_letter(record, unexpected(exc), now))
+                continue
             if not key_ok and record.topic != REKEYED:
                 result.misrouted.append((event.customer_id, record))
                 continue
@@ -346,10 +380,15 @@ class BatchProcessor:
         result = BatchResult()
         valid = []
         for record in records:
+            if record.error is not None:
+                result.dead_letters.append(dead_letter(record, record.error, now))
+                continue
             try:
                 valid.append((record, decode_outcome(record.value)))
             except InvalidEvent as exc:
                 result.dead_letters.append(dead_letter(record, str(exc), now))
+            except Exception as exc:  # a record must never stop the intake
+                result.dead_letters.append(dead_letter(record, unexpected(exc), now))
         with self.engine.begin() as conn:
             new, unknown = store.add_outcomes(conn, [outcome for _, outcome in valid])
         for record, outcome in valid:

@@ -5,22 +5,25 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import faust
 from churnwatch.alerts.config import DEFAULT_PLAYBOOK, DEFAULT_POLICY, load_playbook, load_policy
+from churnwatch.streams.health import Health
 from churnwatch.streams.web import register_web
 from faust.types import TP, EventT
 from sqlalchemy.engine import Engine
 
 from churnwatch import outbox
-from churnwatch.events import INPUT_TOPICS, Event
+from churnwatch.events import INPUT_TOPICS, Event, InvalidEvent
+from churnwatch.isolation import isolate
 from churnwatch.metrics import WorkerMetrics
 from churnwatch.model_source import ModelSource
 from churnwatch.ordering import EventTimeMerge, IdleClock
-from churnwatch.pipeline import BatchProcessor, BatchResult, RawRecord
+from churnwatch.pipeline import BatchProcessor, BatchResult, RawRecord, unexpected
 from churnwatch.settings import Settings
+from churnwatch.store_errors import is_transient
 from churnwatch.topics import (
     CHURN_ALERTS,
     CUSTOMER_CHANGES,
@@ -34,30 +37,56 @@ ORIGIN_HEADER = "churnwatch-origin"
 ORIGIN_TOPIC_HEADER = "churnwatch-origin-topic"
 #: back-off between retries of a failed store step (seconds)
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
+#: longest origin header, in bytes of UTF-8 (what ``events.source`` holds)
+MAX_HEADER_BYTES = 300
 
 
 def _header(headers: Any, name: str) -> str | None:
-    items: Iterable[tuple[str, bytes]] = (
-        headers.items() if isinstance(headers, dict) else (headers or ())
+    """Header ``name`` as text; :class:`InvalidEvent` when it is too long or not clean UTF-8."""
+    items: Iterable[tuple[Any, Any]] = (
+        headers.items() if isinstance(headers, Mapping) else (headers or ())
     )
     for key, value in items:
-        if key == name:
-            return value.decode() if isinstance(value, bytes) else str(value)
+        if key != name and key != name.encode():
+            continue
+        raw = value if isinstance(value, bytes) else str(value).encode()
+        if len(raw) > MAX_HEADER_BYTES:
+            raise InvalidEvent(f"header {name}: {len(raw)} bytes (limit {MAX_HEADER_BYTES})")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidEvent(f"header {name}: not UTF-8 ({exc.reason})") from None
+        if not text.isprintable():
+            raise InvalidEvent(f"header {name}: contains control characters")
+        return text
     return None
 
 
 def raw_record(event: EventT) -> RawRecord:
-    """The wire view of a Faust event, with the origin of re-keyed records."""
+    """The wire view of a Faust event, with the origin of re-keyed records.
+
+    It never raises: a record whose headers, key or value cannot be read
+    carries the reason in :attr:`RawRecord.error`, for a dead letter. Origin
+    headers mean something only on the re-keyed topic and are ignored elsewhere.
+    """
     msg = event.message
-    return RawRecord(
-        topic=msg.topic,
-        partition=msg.partition,
-        offset=msg.offset,
-        key=msg.key,
-        value=msg.value,
-        origin_topic=_header(msg.headers, ORIGIN_TOPIC_HEADER),
-        origin=_header(msg.headers, ORIGIN_HEADER),
-    )
+    where = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
+    value = msg.value if isinstance(msg.value, bytes | None) else None
+    try:
+        key = msg.key
+        if not isinstance(key, bytes | None):
+            raise InvalidEvent(f"key: not bytes ({type(key).__name__})")
+        if not isinstance(msg.value, bytes | None):
+            raise InvalidEvent(f"value: not bytes ({type(msg.value).__name__})")
+        origin_topic = origin = None
+        if msg.topic == REKEYED:
+            origin_topic = _header(msg.headers, ORIGIN_TOPIC_HEADER)
+            origin = _header(msg.headers, ORIGIN_HEADER)
+        return RawRecord(**where, key=key, value=value, origin_topic=origin_topic, origin=origin)
+    except InvalidEvent as exc:
+        return RawRecord(**where, key=None, value=value, error=str(exc))
+    except Exception as exc:  # a record must never stop the intake
+        return RawRecord(**where, key=None, value=value, error=unexpected(exc))
 
 
 class _OrderedApp(faust.App):
@@ -106,7 +135,8 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     """Build the worker's Faust app against ``bootstrap`` and the store ``engine``."""
     app = _OrderedApp(settings.app_id, **app_options(settings, bootstrap))
     metrics = WorkerMetrics()
-    register_web(app, engine, metrics)
+    health = Health(stall_s=settings.health_stall_s)
+    register_web(app, engine, metrics, health)
     input_names = (*INPUT_TOPICS, REKEYED)
     inputs = app.topic(*input_names, key_serializer="raw", value_serializer="raw")
     rekeyed = app.topic(REKEYED, key_serializer="raw", value_serializer="raw")
@@ -132,6 +162,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     @app.on_partitions_assigned.connect
     async def load_state_from_store(sender: Any, assigned: set[TP], **_: Any) -> None:
         partitions = sorted({tp.partition for tp in assigned if tp.topic in input_names})
+        health.lag.clear()
         count = await asyncio.to_thread(processor.reload, partitions)
         app.log.info("loaded %d customer states for partitions %s", count, partitions)
         # what a previous owner stored but did not get to send
@@ -178,21 +209,30 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         for letter in result.dead_letters:
             await dead_out.send(key=None, value=letter)
 
-    async def until_stored(step: Callable[..., BatchResult], *args: Any) -> BatchResult:
-        """Run a store step in a thread, retrying until it commits.
+    async def until_stored(
+        step: Callable[[Sequence[Any]], BatchResult],
+        items: Sequence[Any],
+        record_of: Callable[[Any], RawRecord],
+    ) -> BatchResult:
+        """Run a store step in a thread, retrying transient failures until it commits.
 
         A step that raised must not end the agent: Faust would ack the batch on
         the way out and its events would be lost. The store is idempotent and a
         failed step leaves nothing behind, so retrying the same batch is safe;
         while the store is unreachable the worker waits rather than drops data.
+        A data error is no reason to wait: :func:`isolate` splits the batch and
+        dead-letters the record that fails. Anything else unforeseen is retried
+        with the same back-off rather than losing the batch.
         """
         delay = RETRY_FIRST_S
         while True:
             try:
                 # SQL runs in a thread so that heartbeats and fetches go on meanwhile.
-                return await asyncio.to_thread(step, *args)
-            except Exception:
-                app.log.exception("store step failed; retrying in %.1f s", delay)
+                return await asyncio.to_thread(isolate, step, items, record_of)
+            except Exception as exc:
+                health.failed()
+                kind = "transient" if is_transient(exc) else "unexpected"
+                app.log.exception("store step failed (%s); retrying in %.1f s", kind, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
 
@@ -206,6 +246,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
             highwater = app.consumer.highwater(tp)
             if highwater is not None:
                 metrics.set_lag(tp.topic, tp.partition, highwater - offset - 1)
+                health.lag[(tp.topic, tp.partition)] = highwater - offset - 1
 
     outcomes_in = app.topic(WINBACK_OUTCOMES, key_serializer="raw", value_serializer="raw")
 
@@ -215,7 +256,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         async for events in batches:
             records = [raw_record(event) for event in events]
             metrics.outcomes.inc(len(records))
-            await publish(await until_stored(processor.record_outcomes, records))
+            await publish(await until_stored(processor.record_outcomes, records, _itself))
 
     clock = IdleClock()
     merge: EventTimeMerge[tuple[RawRecord, Event, EventT]] = EventTimeMerge(
@@ -231,7 +272,8 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
             if not ready:
                 return
             started = time.perf_counter()
-            result = await until_stored(processor.fold, [(r, e) for r, e, _ in ready])
+            result = await until_stored(processor.fold, [(r, e) for r, e, _ in ready], _first)
+            health.committed(len(merge))
             metrics.observe_batch(result, time.perf_counter() - started)
             await publish(result)
             for _, _, held in ready:
@@ -257,14 +299,19 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
                 (record, event, held),
             )
         observe_lag(events)
+        health.consumed(len(merge))
         await count_released()
 
     @app.agent(inputs, name="intake")
     async def intake(stream: faust.StreamT) -> None:
         batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)
-        async for events in batches:
-            with clock.busy():
-                await take_in(events)
+        health.agent_running = True
+        try:
+            async for events in batches:
+                with clock.busy():
+                    await take_in(events)
+        finally:
+            health.agent_running = False
 
     @app.timer(interval=max(settings.order_idle_s / 2, 0.05))
     async def release_quiet_partitions() -> None:
@@ -274,3 +321,11 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
                 await count_released()
 
     return app
+
+
+def _itself(record: RawRecord) -> RawRecord:
+    return record
+
+
+def _first(pair: tuple[RawRecord, Event]) -> RawRecord:
+    return pair[0]

@@ -1,0 +1,68 @@
+"""Finding the record that a batch's store step cannot take.
+
+A record can pass validation and still fail when it is stored or folded (a
+limit of the database, a bug in the fold). Retrying its batch would fail
+forever and stall every partition of the worker, so a batch whose step fails
+with a data error (not :func:`~churnwatch.store_errors.is_transient`) is split
+in halves, recursively, until the single record that fails alone is found:
+it becomes a dead letter and everything else is stored and folded once. A
+failed step commits nothing, so trying a half again is safe; with one poison
+record in ``n`` this costs about ``2 * log2(n)`` extra transactions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import fields
+from typing import TypeVar
+
+from churnwatch.pipeline import BatchResult, RawRecord, dead_letter
+from churnwatch.store import utcnow
+from churnwatch.store_errors import is_transient
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def merge(first: BatchResult, second: BatchResult) -> BatchResult:
+    """One result of two batches stored one after the other (``second`` newer)."""
+    out = BatchResult()
+    for f in fields(BatchResult):
+        a, b = getattr(first, f.name), getattr(second, f.name)
+        if isinstance(a, dict):
+            setattr(out, f.name, {**a, **b})
+        else:
+            setattr(out, f.name, a + b)
+    return out
+
+
+def isolate(
+    step: Callable[[Sequence[T]], BatchResult],
+    items: Sequence[T],
+    record_of: Callable[[T], RawRecord],
+) -> BatchResult:
+    """``step(items)``; on a data error, split ``items`` until the failing ones are found.
+
+    A transient error is raised for the caller to retry the whole batch (what
+    halves had committed is then recognised as redelivered). Each item that
+    fails alone is a dead letter naming the error.
+    """
+    try:
+        return step(items)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        if len(items) <= 1:
+            if not items:
+                raise
+            record = record_of(items[0])
+            log.warning("record %s cannot be stored: %r", record.source, exc)
+            result = BatchResult()
+            error = f"cannot be stored: {type(exc).__name__}: {exc}"
+            result.dead_letters.append(dead_letter(record, error, utcnow()))
+            return result
+        log.warning("a batch of %d failed (%s); splitting it", len(items), type(exc).__name__)
+    half = len(items) // 2
+    first = isolate(step, items[:half], record_of)
+    return merge(first, isolate(step, items[half:], record_of))
