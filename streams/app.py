@@ -232,7 +232,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
             except Exception as exc:
                 health.failed()
                 kind = "transient" if is_transient(exc) else "unexpected"
-                app.log.exception("store step failed (%s); retrying in %.1f s", kind, delay)
+                app.log.exception("store step failed; retrying in %.1f s (%s)", delay, kind)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
 
