@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import pytest
-import sqlalchemy as sa
 from churnwatch.features.state import KEEP_DAYS
 from churnwatch.streams.health import FAILED_STEPS_UNHEALTHY, Health
 
@@ -21,7 +19,6 @@ from churnwatch.producing import produce
 from churnwatch.settings import Settings
 from churnwatch.simulator import Simulation, customers_for, records
 from churnwatch.topics import ensure_topics
-from tests.fault_proxy import CuttableProxy
 from tests.kafka_helpers import wait_for
 from tests.parity import assert_stored_exactly_once
 
@@ -101,14 +98,6 @@ def _get(port: int) -> tuple[int, dict] | None:
         return exc.code, orjson.loads(exc.read())
     except OSError:
         return None
-
-
-@pytest.fixture
-def pg_proxy(pg_url: str) -> Iterator[tuple[CuttableProxy, str]]:
-    url = sa.make_url(pg_url)
-    proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432)
-    yield proxy, url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    proxy.close()
 
 
 @pytest.mark.kafka
