@@ -228,7 +228,9 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         while True:
             try:
                 # SQL runs in a thread so that heartbeats and fetches go on meanwhile.
-                return await asyncio.to_thread(isolate, step, items, record_of)
+                result = await asyncio.to_thread(isolate, step, items, record_of)
+                health.failed_in_row = 0
+                return result
             except Exception as exc:
                 health.failed()
                 kind = "transient" if is_transient(exc) else "unexpected"
@@ -272,6 +274,8 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
             if not ready:
                 return
             started = time.perf_counter()
+            # the batch in flight waits too, until it commits
+            health.consumed(len(merge) + len(ready))
             result = await until_stored(processor.fold, [(r, e) for r, e, _ in ready], _first)
             health.committed(len(merge))
             metrics.observe_batch(result, time.perf_counter() - started)
