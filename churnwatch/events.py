@@ -10,11 +10,13 @@ can act on; that reason is what lands on the ``dead-letters`` topic.
 from __future__ import annotations
 
 import math
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -41,6 +43,24 @@ ENGAGEMENT_TYPES = (
     "support_contact",
 )
 
+# Limits on what a producer may send (docs/robustness.md): beyond them a record
+# is a dead letter, never a failing step further down the line.
+#: largest record value, in bytes
+MAX_RECORD_BYTES = 64 * 1024
+#: deepest nesting of JSON arrays and objects
+MAX_JSON_DEPTH = 16
+#: longest id or label, in characters after NFC normalisation
+MAX_ID_CHARS = 200
+#: largest ``amount`` (the fold counts money in integer thousandths)
+MAX_AMOUNT = 1e9
+#: largest ``points`` of a points event
+MAX_POINTS = 1e9
+#: unknown extra fields kept per event: how many, and their JSON size in bytes
+MAX_EXTRA_FIELDS = 32
+MAX_EXTRA_BYTES = 8 * 1024
+#: earliest accepted event time
+MIN_TS = datetime(1970, 1, 1, tzinfo=UTC)
+
 # Epoch values below this are almost certainly seconds, not milliseconds
 # (1e11 ms is March 1973); reject them rather than silently misdate by 1000x.
 _MIN_EPOCH_MS = 100_000_000_000
@@ -64,7 +84,7 @@ def _parse_ts(value: Any) -> datetime:
         if abs(value) < _MIN_EPOCH_MS:
             raise ValueError(f"{value!r} looks like epoch seconds; send epoch milliseconds")
         try:
-            return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+            return _not_before_1970(datetime.fromtimestamp(value / 1000.0, tz=UTC), value)
         except (OverflowError, OSError, ValueError):
             raise ValueError(f"{value!r} is out of range") from None
     if isinstance(value, str):
@@ -74,12 +94,34 @@ def _parse_ts(value: Any) -> datetime:
             raise ValueError(f"{value!r} is not ISO-8601") from None
         if parsed.tzinfo is None:
             raise ValueError(f"{value!r} has no UTC offset (write e.g. 'Z' or '+02:00')")
-        return parsed.astimezone(UTC)
+        try:
+            # an offset can carry a time just inside year 1 or 9999 outside of it
+            return _not_before_1970(parsed.astimezone(UTC), value)
+        except OverflowError:
+            raise ValueError(f"{value!r} is out of range") from None
     raise ValueError(f"must be ISO-8601 text or epoch milliseconds, not {type(value).__name__}")
 
 
+def _not_before_1970(moment: datetime, value: Any) -> datetime:
+    if moment < MIN_TS:
+        raise ValueError(f"{value!r} is before 1970-01-01")
+    return moment
+
+
+def _clean_id(value: str) -> str:
+    """NFC form of an id or label; no control characters, at most ``MAX_ID_CHARS``."""
+    value = unicodedata.normalize("NFC", value)
+    if len(value) > MAX_ID_CHARS:
+        raise ValueError(f"longer than {MAX_ID_CHARS} characters ({len(value)})")
+    for char in value:
+        if unicodedata.category(char) == "Cc":
+            raise ValueError(f"contains the control character {char!r}")
+    return value
+
+
 EventTime = Annotated[datetime, BeforeValidator(_parse_ts)]
-Text = Annotated[str, Field(min_length=1, max_length=200)]
+# the raw bound keeps the work of normalising a huge string away
+Text = Annotated[str, Field(min_length=1, max_length=4 * MAX_ID_CHARS), AfterValidator(_clean_id)]
 
 
 class Event(BaseModel):
@@ -102,7 +144,7 @@ class PurchaseEvent(Event):
     """A purchase or a refund on the ``purchases`` topic."""
 
     type: Literal["purchase", "refund"]
-    amount: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    amount: Annotated[float, Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False)]
     currency: Annotated[str, Field(min_length=3, max_length=3)]
     order_id: Text
     channel: Text
@@ -130,6 +172,14 @@ class EngagementEvent(Event):
     """Logins, email, campaigns, member events, points and support contacts."""
 
     type: Literal[ENGAGEMENT_TYPES]  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _bounded_points(self) -> EngagementEvent:
+        points = (self.model_extra or {}).get("points")
+        number = isinstance(points, int | float) and not isinstance(points, bool)
+        if number and not abs(points) <= MAX_POINTS:
+            raise ValueError(f"points: at most {MAX_POINTS:g} (got {points!r})")
+        return self
 
 
 class SurveyResponse(Event):
@@ -203,19 +253,65 @@ def parse_object(topic: str, obj: Any) -> Event:
         expected = ", ".join(models)
         raise InvalidEvent(f"unknown type {event_type!r} on topic {topic} (expected: {expected})")
     try:
-        return model.model_validate(obj)
+        event = model.model_validate(obj)
     except ValidationError as exc:
         raise InvalidEvent(describe(exc)) from None
+    _check_extra(event)
+    return event
 
 
 def load_json(raw: bytes | None) -> Any:
-    """The JSON value of a record; :class:`InvalidEvent` for none or malformed JSON."""
+    """The JSON value of a record; :class:`InvalidEvent` for none or malformed JSON.
+
+    Also rejects a record over ``MAX_RECORD_BYTES``, nesting deeper than
+    ``MAX_JSON_DEPTH`` and a NUL character in any string (PostgreSQL stores
+    no NUL in text or ``jsonb``).
+    """
     if raw is None:
         raise InvalidEvent("empty record (no value)")
+    if len(raw) > MAX_RECORD_BYTES:
+        raise InvalidEvent(f"record too large: {len(raw)} bytes (limit {MAX_RECORD_BYTES})")
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidEvent(f"not valid JSON: {exc}") from None
+    _check_tree(value)
+    return value
+
+
+def _check_tree(value: Any) -> None:
+    """Reject deep nesting and NUL characters anywhere in a JSON value."""
+    pending: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while pending:
+        node, where, depth = pending.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                raise InvalidEvent(f"{where or 'value'}: contains a NUL character")
+            continue
+        if not isinstance(node, dict | list):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise InvalidEvent(f"{where or 'value'}: nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(node, dict):
+            for key, item in node.items():
+                path = f"{where}.{key}" if where else str(key)
+                if "\x00" in key:
+                    raise InvalidEvent(f"{path!r}: field name contains a NUL character")
+                pending.append((item, path, depth + 1))
+        else:
+            pending.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(node))
+
+
+def _check_extra(event: Event) -> None:
+    """Bound the unknown extra fields an event brings along: they are stored as sent."""
+    extra = event.model_extra or {}
+    if len(extra) > MAX_EXTRA_FIELDS:
+        raise InvalidEvent(f"too many unknown fields: {len(extra)} (limit {MAX_EXTRA_FIELDS})")
+    size = len(orjson.dumps(extra)) if extra else 0
+    if size > MAX_EXTRA_BYTES:
+        raise InvalidEvent(
+            f"unknown fields too large: {size} bytes of JSON (limit {MAX_EXTRA_BYTES})"
+        )
 
 
 def decode(topic: str, raw: bytes | None, *, now: datetime, max_future_s: float) -> Event:

@@ -10,6 +10,7 @@ The dead letter, built with some care from the original bytes, is a dataclass.
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict, get_type_hints
@@ -94,6 +95,8 @@ class RawRecord:
     origin_topic: str | None = None
     #: Where the record was first seen, as ``topic/partition/offset``.
     origin: str | None = None
+    #: Why the record could not even be read (its headers, say): a dead letter.
+    error: str | None = None
 
     @property
     def source(self) -> str:
@@ -106,9 +109,20 @@ class RawRecord:
         return self.origin_topic or self.topic
 
 
+#: the most of a record's value a dead letter carries, and the longest reason
+RAW_KEEP_BYTES = 4096
+ERROR_KEEP_CHARS = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """A ``dead-letters`` record: what was rejected, where it came from and why."""
+    """A ``dead-letters`` record: what was rejected, where it came from and why.
+
+    It stays small whatever came in: ``raw`` holds at most ``RAW_KEEP_BYTES``
+    of the value (``raw_truncated`` says when it was cut); ``raw_bytes`` and
+    ``raw_sha256`` identify the whole of it, which stays in the source topic at
+    ``partition``/``offset``.
+    """
 
     source_topic: str
     partition: int
@@ -117,8 +131,12 @@ class DeadLetter:
     error: str
     #: when it was rejected (ISO 8601)
     ts: str
-    #: the original value: UTF-8 text, or base64 when it was not valid UTF-8
+    #: the original value (its first bytes): UTF-8 text, or base64 when it was not UTF-8
     raw: str
+    #: the length and SHA-256 of the whole original value
+    raw_bytes: int
+    raw_sha256: str
+    raw_truncated: bool = False
     raw_encoding: str | None = None
     #: where a re-keyed record was first seen
     origin: str | None = None
@@ -126,11 +144,16 @@ class DeadLetter:
     @classmethod
     def of(cls, record: RawRecord, error: str, now: datetime) -> DeadLetter:
         """The dead letter for ``record``, rejected at ``now`` for ``error``."""
+        if len(error) > ERROR_KEEP_CHARS:
+            error = error[: ERROR_KEEP_CHARS - 1] + "…"
         value = record.value or b""
+        cut = value[:RAW_KEEP_BYTES]
         try:
-            raw, encoding = value.decode("utf-8"), None
+            value.decode("utf-8")
+            # a cut can split a character: drop its partial end
+            raw, encoding = cut.decode("utf-8", errors="ignore"), None
         except UnicodeDecodeError:
-            raw, encoding = base64.b64encode(value).decode("ascii"), "base64"
+            raw, encoding = base64.b64encode(cut).decode("ascii"), "base64"
         return cls(
             source_topic=record.event_topic,
             partition=record.partition,
@@ -138,6 +161,9 @@ class DeadLetter:
             error=error,
             ts=now.isoformat(),
             raw=raw,
+            raw_bytes=len(value),
+            raw_sha256=hashlib.sha256(value).hexdigest(),
+            raw_truncated=len(cut) < len(value),
             raw_encoding=encoding,
             origin=record.origin,
         )
@@ -156,4 +182,13 @@ class DeadLetter:
         letter["raw"] = self.raw
         if self.raw_encoding:
             letter["raw_encoding"] = self.raw_encoding
+        letter["raw_bytes"] = self.raw_bytes
+        letter["raw_sha256"] = self.raw_sha256
+        if self.raw_truncated:
+            letter["raw_truncated"] = True
         return letter
+
+
+def unexpected(exc: BaseException) -> str:
+    """The dead-letter reason for an exception validation did not foresee."""
+    return f"cannot be read: {type(exc).__name__}: {exc}"

@@ -97,6 +97,10 @@ class Settings:
     policy_file: Path | None = None
     #: Win-back playbook file (TOML); ``None``: the shipped ``alerts/playbook.toml``.
     playbook_file: Path | None = None
+    #: ``/health`` answers 503 when records wait this many seconds with no batch committed.
+    health_stall_s: float = 60.0
+    #: Longest wait (seconds) for the worker to stop on SIGTERM before it exits regardless.
+    shutdown_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         if self.partitions < 1 or self.replication_factor < 1:
@@ -169,4 +173,8 @@ class Settings:
             model_check_s=_env_number("CHURNWATCH_MODEL_CHECK_S", cls.model_check_s, float),
             policy_file=_env_path("CHURNWATCH_POLICY_FILE"),
             playbook_file=_env_path("CHURNWATCH_PLAYBOOK_FILE"),
+            health_stall_s=_env_number("CHURNWATCH_HEALTH_STALL_S", cls.health_stall_s, float),
+            shutdown_timeout_s=_env_number(
+                "CHURNWATCH_SHUTDOWN_TIMEOUT_S", cls.shutdown_timeout_s, float
+            ),
         )

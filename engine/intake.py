@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from churnwatch.events import Event, InvalidEvent, decode
-from churnwatch.records import DeadLetter, RawRecord
+from churnwatch.records import DeadLetter, RawRecord, unexpected
 from churnwatch.times import utcnow
 from churnwatch.topics import REKEYED
 
@@ -40,14 +40,21 @@ class Intake:
         now = self.clock()
         result = Decoded()
         for record in records:
+            if record.error is not None:
+                result.dead_letters.append(DeadLetter.of(record, record.error, now))
+                continue
             try:
                 event = decode(
                     record.event_topic, record.value, now=now, max_future_s=self.max_future_s
                 )
+                key_ok = record.key == event.customer_id.encode()
             except InvalidEvent as exc:
                 result.dead_letters.append(DeadLetter.of(record, str(exc), now))
                 continue
-            if record.key != event.customer_id.encode() and record.topic != REKEYED:
+            except Exception as exc:  # a record must never stop the intake
+                result.dead_letters.append(DeadLetter.of(record, unexpected(exc), now))
+                continue
+            if not key_ok and record.topic != REKEYED:
                 result.misrouted.append((event.customer_id, record))
                 continue
             result.accepted.append((record, event))

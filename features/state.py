@@ -229,10 +229,18 @@ def _forget_old(state: CustomerState) -> None:
     if old:
         state.totals = None  # a maximum cannot be taken back: add up again
     # An opening older than a year can no longer be dead-lettered as late, so a
-    # resolution still waiting for it never gets one: let it go.
-    horizon = state.last_event_s - KEEP_DAYS * DAY_S  # type: ignore[operator]
-    for cid in [c for c, resolved in state.early_resolutions.items() if resolved < horizon]:
+    # resolution still waiting for it never gets one: let it go. A complaint
+    # open for over a year is past every window too: the map stays bounded.
+    for cid in [c for c, resolved in state.early_resolutions.items() if _expired(state, resolved)]:
         del state.early_resolutions[cid]
+    for cid in [c for c, (opened, _) in state.open_complaints.items() if _expired(state, opened)]:
+        del state.open_complaints[cid]
+
+
+def _expired(state: CustomerState, at: float) -> bool:
+    """Whether time ``at`` lies on a day no window reaches (the buckets' rule)."""
+    newest = bucket_of(state.last_event_s, state.origin_s)  # type: ignore[arg-type]
+    return bucket_of(at, state.origin_s) <= newest - KEEP_DAYS
 
 
 def _purchase(state: CustomerState, event: PurchaseEvent, at: float) -> None:
@@ -261,6 +269,9 @@ def _complaint_opened(state: CustomerState, event: ComplaintOpened, at: float) -
     _add(state, slots, COMPLAINT_BY_CATEGORY[event.category])
     if _later(state.last_complaint, at, event.event_id):
         state.last_complaint = [at, event.event_id, event.category]
+    if _expired(state, at):
+        # pruned at once, as it would have been had the events come in time order
+        return
     resolved = state.early_resolutions.pop(event.complaint_id, None)
     if resolved is not None:
         _record_resolution(state, at, resolved)
@@ -281,7 +292,8 @@ def _complaint_resolved(state: CustomerState, event: ComplaintResolved, at: floa
             state.last_satisfaction = [at, event.event_id, event.satisfaction]
     opened = state.open_complaints.pop(event.complaint_id, None)
     if opened is None:
-        state.early_resolutions[event.complaint_id] = at
+        if not _expired(state, at):
+            state.early_resolutions[event.complaint_id] = at
     else:
         _record_resolution(state, opened[0], at)
 

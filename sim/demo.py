@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from churnwatch.features.state import KEEP_DAYS
-from churnwatch.sim.broker import EmbeddedBroker
+from churnwatch.sim.broker import EmbeddedBroker, die_with_parent
 from churnwatch.sim.producing import produce
 from churnwatch.sim.simulator import SimRecord, Simulation, customers_for, records
 
@@ -113,6 +113,7 @@ def worker_process(
             stdout=log,
             stderr=log,
             start_new_session=True,  # Ctrl-C reaches the demo, which stops the worker
+            preexec_fn=die_with_parent,  # and a demo killed outright takes it along
         )
         try:
             yield proc
@@ -123,6 +124,23 @@ def worker_process(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block SIGTERM stops the demo as Ctrl-C does: its children stop with it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _won_back(engine: sa.Engine) -> int:
@@ -168,6 +186,7 @@ def run_demo(
         stream = records(sim, bad_share=bad_share, limit=events)
 
     with ExitStack() as stack:
+        stack.enter_context(_sigterm_as_interrupt())
         bootstrap = settings.broker
         if bootstrap is None:
             broker = EmbeddedBroker(log_path=data_dir / "broker.log")

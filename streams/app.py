@@ -5,34 +5,38 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import faust
 from churnwatch.alerts.config import DEFAULT_PLAYBOOK, DEFAULT_POLICY, load_playbook, load_policy
-from churnwatch.engine.commit import Committer
+from churnwatch.engine.commit import Committed, Committer
 from churnwatch.engine.intake import Intake
+from churnwatch.engine.isolation import isolate
 from churnwatch.engine.model_source import ModelSource
 from churnwatch.streams import outbox
 from churnwatch.streams.credentials import faust_credentials
+from churnwatch.streams.health import Health
 from churnwatch.streams.metrics import WorkerMetrics
 from churnwatch.streams.ordering import EventTimeMerge, IdleClock
 from churnwatch.streams.publisher import Publisher
 from churnwatch.streams.web import register_web
 from churnwatch.streams.wire import raw_record
-from churnwatch.winback.recording import record_outcomes
+from churnwatch.winback.recording import Recorded, record_outcomes
 from faust.types import TP, EventT
 from sqlalchemy.engine import Engine
 
 from churnwatch.events import INPUT_TOPICS, Event
 from churnwatch.records import RawRecord
 from churnwatch.settings import Settings
+from churnwatch.store.errors import is_transient
 from churnwatch.topics import (
     REKEYED,
     WINBACK_OUTCOMES,
 )
 
-T = TypeVar("T")
+R = TypeVar("R", Committed, Recorded)
 #: back-off between retries of a failed store step (seconds)
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
 
@@ -83,7 +87,8 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     """Build the worker's Faust app against ``bootstrap`` and the store ``engine``."""
     app = _OrderedApp(settings.app_id, **app_options(settings, bootstrap))
     metrics = WorkerMetrics()
-    register_web(app, engine, metrics)
+    health = Health(stall_s=settings.health_stall_s)
+    register_web(app, engine, metrics, health)
     input_names = (*INPUT_TOPICS, REKEYED)
     inputs = app.topic(*input_names, key_serializer="raw", value_serializer="raw")
     publisher = Publisher(app, engine, metrics)
@@ -105,6 +110,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     @app.on_partitions_assigned.connect
     async def load_state_from_store(sender: Any, assigned: set[TP], **_: Any) -> None:
         partitions = sorted({tp.partition for tp in assigned if tp.topic in input_names})
+        health.lag.clear()
         count = await asyncio.to_thread(committer.reload, partitions)
         app.log.info("loaded %d customer states for partitions %s", count, partitions)
         # what a previous owner stored but did not get to send
@@ -117,21 +123,33 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
             )
             await publisher.send_alerts(unsent.alerts, unsent.tasks)
 
-    async def until_stored(step: Callable[..., T], *args: Any) -> T:
-        """Run a store step in a thread, retrying until it commits.
+    async def until_stored(
+        step: Callable[[Sequence[Any]], R],
+        items: Sequence[Any],
+        record_of: Callable[[Any], RawRecord],
+        empty: Callable[[], R],
+    ) -> R:
+        """Run a store step in a thread, retrying transient failures until it commits.
 
         A step that raised must not end the agent: Faust would ack the batch on
         the way out and its events would be lost. The store is idempotent and a
         failed step leaves nothing behind, so retrying the same batch is safe;
         while the store is unreachable the worker waits rather than drops data.
+        A data error is no reason to wait: :func:`isolate` splits the batch and
+        dead-letters the record that fails. Anything else unforeseen is retried
+        with the same back-off rather than losing the batch.
         """
         delay = RETRY_FIRST_S
         while True:
             try:
                 # SQL runs in a thread so that heartbeats and fetches go on meanwhile.
-                return await asyncio.to_thread(step, *args)
-            except Exception:
-                app.log.exception("store step failed; retrying in %.1f s", delay)
+                result = await asyncio.to_thread(isolate, step, items, record_of, empty)
+                health.failed_in_row = 0
+                return result
+            except Exception as exc:
+                health.failed()
+                kind = "transient" if is_transient(exc) else "unexpected"
+                app.log.exception("store step failed; retrying in %.1f s (%s)", delay, kind)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
 
@@ -145,6 +163,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
             highwater = app.consumer.highwater(tp)
             if highwater is not None:
                 metrics.set_lag(tp.topic, tp.partition, highwater - offset - 1)
+                health.lag[(tp.topic, tp.partition)] = highwater - offset - 1
 
     outcomes_in = app.topic(WINBACK_OUTCOMES, key_serializer="raw", value_serializer="raw")
 
@@ -154,7 +173,9 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         async for events in batches:
             records = [raw_record(event) for event in events]
             metrics.outcomes.inc(len(records))
-            recorded = await until_stored(record_outcomes, engine, records)
+            recorded = await until_stored(
+                partial(record_outcomes, engine), records, _itself, Recorded
+            )
             await publisher.reject(recorded.dead_letters)
 
     clock = IdleClock()
@@ -171,7 +192,11 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
             if not ready:
                 return
             started = time.perf_counter()
-            result = await until_stored(committer.commit, [(r, e) for r, e, _ in ready])
+            # the batch in flight waits too, until it commits
+            health.consumed(len(merge) + len(ready))
+            accepted = [(r, e) for r, e, _ in ready]
+            result = await until_stored(committer.commit, accepted, _first, Committed)
+            health.committed(len(merge))
             metrics.observe_batch(result, time.perf_counter() - started)
             await publisher.publish(result)
             for _, _, held in ready:
@@ -196,14 +221,19 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
                 (record, event, held),
             )
         observe_lag(events)
+        health.consumed(len(merge))
         await count_released()
 
     @app.agent(inputs, name="intake")
     async def intake(stream: faust.StreamT) -> None:
         batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)
-        async for events in batches:
-            with clock.busy():
-                await take_in(events)
+        health.agent_running = True
+        try:
+            async for events in batches:
+                with clock.busy():
+                    await take_in(events)
+        finally:
+            health.agent_running = False
 
     @app.timer(interval=max(settings.order_idle_s / 2, 0.05))
     async def release_quiet_partitions() -> None:
@@ -213,3 +243,11 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
                 await count_released()
 
     return app
+
+
+def _itself(record: RawRecord) -> RawRecord:
+    return record
+
+
+def _first(pair: tuple[RawRecord, Event]) -> RawRecord:
+    return pair[0]

@@ -9,6 +9,8 @@ Routes (on ``CHURNWATCH_WEB_PORT``):
 - ``GET /api/tasks?status=&limit=``: newest win-back tasks;
 - ``GET /api/customers/{customer_id}``: stage, tier, score, feature row, recent alerts;
 - ``GET /api/worker``: this worker's app id and the input partitions it holds;
+- ``GET /health``: 200 while the worker makes progress, 503 when it is stuck
+  (:mod:`churnwatch.streams.health`);
 - ``GET /metrics``: Prometheus text format.
 
 SQL runs in a thread so that the agents' event loop never waits on the store.
@@ -28,6 +30,7 @@ import orjson
 from aiohttp import web as aiohttp_web
 from churnwatch.streams import feed as alert_feed
 from churnwatch.streams.feed import AlertFilter, FeedCursor
+from churnwatch.streams.health import Health
 from churnwatch.streams.metrics import CONTENT_TYPE_LATEST, WorkerMetrics
 from faust.web import Request, Response
 from sqlalchemy.engine import Engine
@@ -76,8 +79,10 @@ def _filter(request: Request) -> AlertFilter:
         raise faust.web.exceptions.ParseError(str(exc)) from None
 
 
-def register_web(app: faust.App, engine: Engine, metrics: WorkerMetrics) -> None:
-    """Add the live page, the JSON API and ``/metrics`` to ``app``'s web server."""
+def register_web(
+    app: faust.App, engine: Engine, metrics: WorkerMetrics, health: Health | None = None
+) -> None:
+    """Add the live page, the JSON API, ``/metrics`` and ``/health`` to ``app``'s web server."""
     page = files("churnwatch.streams").joinpath("live.html").read_text(encoding="utf-8")
 
     async def in_thread(work: Callable[..., T], *args: Any, write: bool = False) -> T:
@@ -173,6 +178,14 @@ def register_web(app: faust.App, engine: Engine, metrics: WorkerMetrics) -> None
             # input topics are co-partitioned: one topic's partitions name them all
             partitions = sorted({tp.partition for tp in assigned if tp.topic == PURCHASES})
             return reply(self, {"app_id": app.conf.id, "partitions": partitions})
+
+    if health is not None:
+
+        @app.page("/health")
+        class HealthCheck(faust.web.View):
+            async def get(self, request: Request) -> Response:
+                status, body = health.report()
+                return reply(self, body, status)
 
     @app.page("/metrics")
     class Metrics(faust.web.View):

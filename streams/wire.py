@@ -2,41 +2,70 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from faust.types import EventT
 
-from churnwatch.records import RawRecord
+from churnwatch.events import InvalidEvent
+from churnwatch.records import RawRecord, unexpected
+from churnwatch.topics import REKEYED
 
 #: where a re-keyed record was first seen (``topic/partition/offset``)
 ORIGIN_HEADER = "churnwatch-origin"
 #: the input topic a re-keyed record was first produced to
 ORIGIN_TOPIC_HEADER = "churnwatch-origin-topic"
+#: longest origin header, in bytes of UTF-8 (what ``events.source`` holds)
+MAX_HEADER_BYTES = 300
 
 
 def _header(headers: Any, name: str) -> str | None:
-    items: Iterable[tuple[str, bytes]] = (
-        headers.items() if isinstance(headers, dict) else (headers or ())
+    """Header ``name`` as text; :class:`InvalidEvent` when it is too long or not clean UTF-8."""
+    items: Iterable[tuple[Any, Any]] = (
+        headers.items() if isinstance(headers, Mapping) else (headers or ())
     )
     for key, value in items:
-        if key == name:
-            return value.decode() if isinstance(value, bytes) else str(value)
+        if key != name and key != name.encode():
+            continue
+        raw = value if isinstance(value, bytes) else str(value).encode()
+        if len(raw) > MAX_HEADER_BYTES:
+            raise InvalidEvent(f"header {name}: {len(raw)} bytes (limit {MAX_HEADER_BYTES})")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidEvent(f"header {name}: not UTF-8 ({exc.reason})") from None
+        if not text.isprintable():
+            raise InvalidEvent(f"header {name}: contains control characters")
+        return text
     return None
 
 
 def raw_record(event: EventT[Any]) -> RawRecord:
-    """The wire view of a Faust event, with the origin of re-keyed records."""
+    """The wire view of a Faust event, with the origin of re-keyed records.
+
+    It never raises: a record whose headers, key or value cannot be read
+    carries the reason in :attr:`RawRecord.error`, for a dead letter. Origin
+    headers mean something only on the re-keyed topic and are ignored elsewhere,
+    so that no producer can forge where a record came from.
+    """
     msg = event.message
-    return RawRecord(
-        topic=msg.topic,
-        partition=msg.partition,
-        offset=msg.offset,
-        key=msg.key,
-        value=msg.value,
-        origin_topic=_header(msg.headers, ORIGIN_TOPIC_HEADER),
-        origin=_header(msg.headers, ORIGIN_HEADER),
-    )
+    where = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
+    value = msg.value if isinstance(msg.value, bytes | None) else None
+    try:
+        key = msg.key
+        if not isinstance(key, bytes | None):
+            raise InvalidEvent(f"key: not bytes ({type(key).__name__})")
+        if not isinstance(msg.value, bytes | None):
+            raise InvalidEvent(f"value: not bytes ({type(msg.value).__name__})")
+        origin_topic = origin = None
+        if msg.topic == REKEYED:
+            origin_topic = _header(msg.headers, ORIGIN_TOPIC_HEADER)
+            origin = _header(msg.headers, ORIGIN_HEADER)
+        return RawRecord(**where, key=key, value=value, origin_topic=origin_topic, origin=origin)
+    except InvalidEvent as exc:
+        return RawRecord(**where, key=None, value=value, error=str(exc))
+    except Exception as exc:  # a record must never stop the intake
+        return RawRecord(**where, key=None, value=value, error=unexpected(exc))
 
 
 def origin_headers(record: RawRecord) -> dict[str, bytes]:

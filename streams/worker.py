@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import threading
 from contextlib import ExitStack
 
 import faust
@@ -11,6 +15,35 @@ from churnwatch.streams.app import create_app
 from churnwatch import store
 from churnwatch.settings import DEFAULT_DATA_DIR, Settings
 from churnwatch.topics import ensure_topics_for
+
+
+class _Worker(faust.Worker):
+    """A Faust worker whose shutdown on a signal takes at most ``shutdown_timeout_s``.
+
+    Faust waits for its broker while it stops (a minute when the broker has
+    gone); a watchdog ends the process once the timeout has passed. Records
+    not committed by then are delivered again: the store decides.
+    """
+
+    shutdown_timeout_s: float = 10.0
+
+    def _schedule_shutdown(self, signal: signal.Signals) -> None:
+        if not self._signal_stop_time:
+            _exit_after(self.shutdown_timeout_s)
+        super()._schedule_shutdown(signal)
+
+
+def _exit_after(timeout_s: float) -> None:
+    """End the process with code 1 in ``timeout_s`` unless it has exited by then."""
+
+    def watch() -> None:
+        if not stopped.wait(timeout_s):
+            print(f"worker did not stop within {timeout_s:.0f} s: exiting", file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(1)
+
+    stopped = threading.Event()  # never set: a clean exit ends the daemon thread with it
+    threading.Thread(target=watch, daemon=True, name="shutdown-watchdog").start()
 
 
 def run_worker(settings: Settings, log_level: str = "warning") -> None:
@@ -29,4 +62,6 @@ def run_worker(settings: Settings, log_level: str = "warning") -> None:
         store.upgrade(engine)
         ensure_topics_for(settings, bootstrap)
         app = create_app(settings, bootstrap, engine)
-        faust.Worker(app, loglevel=log_level, quiet=True).execute_from_commandline()
+        worker = _Worker(app, loglevel=log_level, quiet=True)
+        worker.shutdown_timeout_s = settings.shutdown_timeout_s
+        worker.execute_from_commandline()

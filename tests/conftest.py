@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from churnwatch.sim.broker import EmbeddedBroker
 
 from churnwatch import store
+from tests.fault_proxy import CuttableProxy
 
 PG_URL = os.environ.get(
     "CHURNWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -71,3 +72,12 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
     store.upgrade(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def pg_proxy(pg_url: str) -> Iterator[tuple[CuttableProxy, str]]:
+    """A cuttable proxy in front of PostgreSQL, and the URL of the test's schema through it."""
+    url = sa.make_url(pg_url)
+    proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432)
+    yield proxy, url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy.close()

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from churnwatch import store
 from churnwatch.events import InvalidEvent
-from churnwatch.records import DeadLetter, RawRecord
+from churnwatch.records import DeadLetter, RawRecord, unexpected
 from churnwatch.times import utcnow
 
 
@@ -35,10 +35,15 @@ def record_outcomes(
     result = Recorded()
     valid = []
     for record in records:
+        if record.error is not None:
+            result.dead_letters.append(DeadLetter.of(record, record.error, now))
+            continue
         try:
             valid.append((record, decode_outcome(record.value)))
         except InvalidEvent as exc:
             result.dead_letters.append(DeadLetter.of(record, str(exc), now))
+        except Exception as exc:  # a report must never stop the agent
+            result.dead_letters.append(DeadLetter.of(record, unexpected(exc), now))
     with engine.begin() as conn:
         new, unknown = store.add_outcomes(conn, [outcome for _, outcome in valid])
     for record, outcome in valid:

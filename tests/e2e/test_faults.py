@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -51,14 +50,6 @@ def _settings(bootstrap: str, db_url: str) -> Settings:
         web_port=0,
         allowed_lateness_s=KEEP_DAYS * 86400.0,
     )
-
-
-@pytest.fixture
-def pg_proxy(pg_url: str) -> Iterator[tuple[CuttableProxy, str]]:
-    url = sa.make_url(pg_url)
-    proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432)
-    yield proxy, url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    proxy.close()
 
 
 @pytest.mark.postgres

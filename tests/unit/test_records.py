@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 from churnwatch.alerts.config import load_playbook
@@ -64,6 +65,8 @@ def test_a_dead_letter_keeps_bytes_that_are_not_utf8_as_base64() -> None:
         "ts": "2026-03-01T12:00:00+00:00",
         "raw": "//4=",
         "raw_encoding": "base64",
+        "raw_bytes": 2,
+        "raw_sha256": hashlib.sha256(b"\xff\xfe").hexdigest(),
     }
     rekeyed = RawRecord("churnwatch-rekeyed", 0, 3, b"c1", b"{}", "purchases", "purchases/1/9")
     assert DeadLetter.of(rekeyed, "bad", AT).to_json()["origin"] == "purchases/1/9"
