@@ -57,10 +57,15 @@ def worker(
     log_level: Annotated[str, typer.Option(help="Faust log level.")] = "warning",
 ) -> None:
     """Run the stream worker against CHURNWATCH_BROKER (embedded broker when unset)."""
+    from churnwatch.streams.web import WebSetupError
     from churnwatch.streams.worker import run_worker
 
     _policy(), _playbook()  # a bad file stops here, before any broker or store is touched
-    run_worker(_settings(), log_level=log_level)
+    try:
+        run_worker(_settings(), log_level=log_level)
+    except WebSetupError as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -152,14 +152,17 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; for a SQLite file, create its folder and enable WAL."""
+def make_engine(url: str, **options: Any) -> Engine:
+    """Create an engine; for a SQLite file, create its folder and enable WAL.
+
+    ``options`` go to :func:`sqlalchemy.create_engine` (pool sizes, say).
+    """
     url_obj = sa.make_url(url)
     if url_obj.get_backend_name() == "sqlite":
         if url_obj.database and url_obj.database != ":memory:":
             Path(url_obj.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
-            url_obj, json_serializer=_json_dumps, json_deserializer=orjson.loads
+            url_obj, json_serializer=_json_dumps, json_deserializer=orjson.loads, **options
         )
 
         @sa.event.listens_for(engine, "connect")
@@ -172,7 +175,11 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return sa.create_engine(
-        url_obj, json_serializer=_json_dumps, json_deserializer=orjson.loads, pool_pre_ping=True
+        url_obj,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        pool_pre_ping=True,
+        **options,
     )
 
 

@@ -97,7 +97,14 @@ def app_options(settings: Settings, bootstrap: str) -> dict[str, Any]:
         "consumer_auto_offset_reset": "earliest",
         "web_enabled": settings.web_port > 0,
         "web_port": settings.web_port or 6066,
+        # Faust binds ``web_bind``; ``web_host`` only names the worker in its URL
+        "web_bind": settings.web_host,
         "web_host": settings.web_host,
+        # Faust's own pages (key routing, tables) would bypass the token check
+        "web_router_enabled": False,
+        "web_tables_enabled": False,
+        "web_graph_enabled": False,
+        "web_stats_enabled": False,
         "broker_credentials": settings.kafka_security.faust_credentials(),
     }
 
@@ -106,7 +113,8 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     """Build the worker's Faust app against ``bootstrap`` and the store ``engine``."""
     app = _OrderedApp(settings.app_id, **app_options(settings, bootstrap))
     metrics = WorkerMetrics()
-    register_web(app, engine, metrics)
+    if settings.web_port > 0:
+        register_web(app, engine, metrics, settings)
     input_names = (*INPUT_TOPICS, REKEYED)
     inputs = app.topic(*input_names, key_serializer="raw", value_serializer="raw")
     rekeyed = app.topic(REKEYED, key_serializer="raw", value_serializer="raw")
