@@ -1,9 +1,10 @@
-"""The outbox: alerts and win-back tasks that are stored but not yet on their topics.
+"""The outbox: alerts, win-back tasks and customer changes stored but not yet on their topics.
 
 An alert and its task are written in the batch's SQL transaction and sent to
-Kafka after it commits. A worker that dies between the two would leave them
-in the store only; so each send is marked (``published_at``), and a worker
-that takes over a partition sends what is unmarked for its customers first.
+Kafka after it commits. A worker that dies between the two, or a send that
+fails, would leave them in the store only; so each record is marked
+(``published_at``) once its own delivery succeeded, and what stays unmarked is
+sent again: by a worker that takes over a partition, and on a timer.
 The topics are therefore at-least-once: a worker that died after sending but
 before marking sends again, with the same deterministic ids.
 """
@@ -51,12 +52,20 @@ TASK_FIELDS = (
 )
 
 
+#: the fields of a ``customer-changes`` record
+CHANGE_FIELDS = ("change_id", "customer_id", "ts", "field", "from_value", "to_value", "cause")
+
+
 @dataclass
 class Pending:
     """Records to send, in the order they were raised."""
 
     alerts: list[dict[str, Any]] = field(default_factory=list)
     tasks: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.alerts or self.tasks or self.changes)
 
 
 def _record(row: Any, fields: Sequence[str]) -> dict[str, Any]:
@@ -69,8 +78,10 @@ def _record(row: Any, fields: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def pending(engine: Engine, partitions: Iterable[int]) -> Pending:
-    """Unsent alerts and tasks of the customers stored under ``partitions``."""
+def pending(
+    engine: Engine, partitions: Iterable[int], *, stored_before: datetime | None = None
+) -> Pending:
+    """Unsent records of the customers stored under ``partitions`` (stored before a time)."""
     owned = sa.select(store.customer_state.c.customer_id).where(
         store.customer_state.c.partition.in_(list(partitions))
     )
@@ -79,25 +90,34 @@ def pending(engine: Engine, partitions: Iterable[int]) -> Pending:
         for table, fields, into in (
             (store.alerts, ALERT_FIELDS, out.alerts),
             (store.winback_tasks, TASK_FIELDS, out.tasks),
+            (store.customer_changes, CHANGE_FIELDS, out.changes),
         ):
             query = (
                 sa.select(*(table.c[name] for name in fields))
                 .where(table.c.published_at.is_(None), table.c.customer_id.in_(owned))
                 .order_by(table.c.created_at, table.c.ts)
             )
+            if stored_before is not None:
+                query = query.where(table.c.created_at < stored_before)
             into.extend(_record(row, fields) for row in conn.execute(query))
     return out
 
 
-def mark_sent(engine: Engine, alert_ids: Sequence[str], task_ids: Sequence[str]) -> None:
-    """Record that these alerts and tasks are on their topics."""
-    if not alert_ids and not task_ids:
+def mark_sent(
+    engine: Engine,
+    alert_ids: Sequence[str],
+    task_ids: Sequence[str],
+    change_ids: Sequence[str] = (),
+) -> None:
+    """Record that these alerts, tasks and changes are on their topics."""
+    if not alert_ids and not task_ids and not change_ids:
         return
     now = store.utcnow()
     with engine.begin() as conn:
         for table, key, ids in (
             (store.alerts, "alert_id", alert_ids),
             (store.winback_tasks, "task_id", task_ids),
+            (store.customer_changes, "change_id", change_ids),
         ):
             if ids:
                 conn.execute(

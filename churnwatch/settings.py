@@ -129,6 +129,8 @@ class Settings:
     batch_within_s: float = 0.05
     #: Kafka consumer session timeout; short, so group joins and failover are quick.
     session_timeout_s: float = 2.0
+    #: Seconds a send to Kafka may take before it fails (and stays in the outbox).
+    send_timeout_s: float = 30.0
     #: How far (seconds) an event may lag its customer's newest one and still count.
     allowed_lateness_s: float = 7 * 86400.0
     #: Wall seconds a quiet input topic may hold back the others' event-time order
@@ -225,6 +227,7 @@ class Settings:
             session_timeout_s=_env_number(
                 "CHURNWATCH_SESSION_TIMEOUT_S", cls.session_timeout_s, float
             ),
+            send_timeout_s=_env_number("CHURNWATCH_SEND_TIMEOUT_S", cls.send_timeout_s, float),
             allowed_lateness_s=_env_number(
                 "CHURNWATCH_ALLOWED_LATENESS_S", cls.allowed_lateness_s, float
             ),

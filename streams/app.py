@@ -10,11 +10,11 @@ from typing import Any
 
 import faust
 from churnwatch.alerts.config import DEFAULT_PLAYBOOK, DEFAULT_POLICY, load_playbook, load_policy
+from churnwatch.streams.delivery import Delivery
 from churnwatch.streams.web import register_web
 from faust.types import TP, EventT
 from sqlalchemy.engine import Engine
 
-from churnwatch import outbox
 from churnwatch.events import INPUT_TOPICS, Event
 from churnwatch.metrics import WorkerMetrics
 from churnwatch.model_source import ModelSource
@@ -34,6 +34,9 @@ ORIGIN_HEADER = "churnwatch-origin"
 ORIGIN_TOPIC_HEADER = "churnwatch-origin-topic"
 #: back-off between retries of a failed store step (seconds)
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
+#: how often delivered outbox records are marked, and unsent ones (older than
+#: RESEND_AFTER_S, so that sends still under way are left alone) sent again
+MARK_EVERY_S, RESEND_EVERY_S, RESEND_AFTER_S = 0.5, 5.0, 5.0
 
 
 def _header(headers: Any, name: str) -> str | None:
@@ -106,6 +109,9 @@ def app_options(settings: Settings, bootstrap: str) -> dict[str, Any]:
         "web_graph_enabled": False,
         "web_stats_enabled": False,
         "broker_credentials": settings.kafka_security.faust_credentials(),
+        # a send that cannot be delivered fails after this long and stays in
+        # the outbox, to be sent again, rather than hang for Faust's 20 minutes
+        "producer_request_timeout": settings.send_timeout_s,
     }
 
 
@@ -137,33 +143,31 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     # table is deliberately not used: on the embedded broker its recovery after
     # a restart stalls the input stream (measured; DESIGN.md's high-watermark
     # bug), and a miss in the copy is read from the store anyway.
+    delivery = Delivery(engine, {"alerts": alerts_out, "tasks": tasks_out, "changes": changes_out})
+
     @app.on_partitions_assigned.connect
     async def load_state_from_store(sender: Any, assigned: set[TP], **_: Any) -> None:
         partitions = sorted({tp.partition for tp in assigned if tp.topic in input_names})
         count = await asyncio.to_thread(processor.reload, partitions)
         app.log.info("loaded %d customer states for partitions %s", count, partitions)
         # what a previous owner stored but did not get to send
-        unsent = await asyncio.to_thread(outbox.pending, engine, partitions)
-        if unsent.alerts or unsent.tasks:
-            app.log.info(
-                "sending %d alerts and %d tasks left unsent",
-                len(unsent.alerts),
-                len(unsent.tasks),
-            )
-            await send_alerts(unsent.alerts, unsent.tasks)
+        if sent := await delivery.resend(partitions):
+            app.log.info("sending %d outbox records left unsent", sent)
 
-    async def send_alerts(alerts: list[dict], tasks: list[dict]) -> None:
-        """Send alerts and tasks, then mark them sent (the outbox)."""
-        for alert in alerts:
-            await alerts_out.send(key=alert["customer_id"].encode(), value=alert)
-        for task in tasks:
-            await tasks_out.send(key=task["customer_id"].encode(), value=task)
-        if alerts or tasks:
-            # sends are buffered: mark them only once the broker has them
-            await app.producer.flush()
-            alert_ids = [a["alert_id"] for a in alerts]
-            task_ids = [t["task_id"] for t in tasks]
-            await asyncio.to_thread(outbox.mark_sent, engine, alert_ids, task_ids)
+    def owned() -> list[int]:
+        assigned = app.consumer.assignment() if app.consumer else set()
+        return sorted({tp.partition for tp in assigned if tp.topic in input_names})
+
+    @app.timer(interval=MARK_EVERY_S)
+    async def mark_delivered() -> None:
+        """Mark in the store what the broker has confirmed."""
+        await delivery.mark()
+
+    @app.timer(interval=RESEND_EVERY_S)
+    async def resend_unsent() -> None:
+        """Send again what stayed unsent a while (a failed send), not only at assignment."""
+        if not app.rebalancing and (sent := await delivery.resend(owned(), RESEND_AFTER_S)):
+            app.log.info("re-sent %d outbox records", sent)
 
     async def publish(result: BatchResult) -> None:
         metrics.events_out.labels(REKEYED).inc(len(result.misrouted))
@@ -180,9 +184,9 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
                     ORIGIN_TOPIC_HEADER: record.event_topic.encode(),
                 },
             )
-        await send_alerts(result.alerts, result.tasks)
-        for change in result.changes:
-            await changes_out.send(key=change["customer_id"].encode(), value=change)
+        await delivery.send("alerts", result.alerts)
+        await delivery.send("tasks", result.tasks)
+        await delivery.send("changes", result.changes)
         for letter in result.dead_letters:
             await dead_out.send(key=None, value=letter)
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import orjson
 import pytest
 import sqlalchemy as sa
+from churnwatch.streams import auth
+from churnwatch.streams.web import MAX_STREAMS
 
 from churnwatch import store
 from churnwatch.broker import EmbeddedBroker, free_port
 from churnwatch.demo import worker_process
 from churnwatch.settings import Settings
-from churnwatch.streams import auth
-from churnwatch.streams.web import MAX_STREAMS
 from churnwatch.topics import ensure_topics
 from tests.kafka_helpers import TEST_TOKEN, wait_for
 from tests.test_outbox import PARTITIONS, _customer_in, _raise
