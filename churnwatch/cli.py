@@ -208,7 +208,7 @@ def _scorer(engine: Any, model: Path | None) -> Any:
     from churnwatch.model_source import ModelSource
 
     try:
-        return ModelSource(engine, pinned=model)()
+        return ModelSource(engine, models_dir=_settings().models_dir, pinned=model)()
     except (OSError, ValueError, TypeError) as exc:
         print(f"cannot load model {model}: {exc}", file=sys.stderr)
         raise typer.Exit(2) from None
@@ -231,8 +231,9 @@ def train(
     every_days: Annotated[int, typer.Option(help="Days between snapshot cutoffs.")] = 7,
     seed: Annotated[int, typer.Option(help="Random seed (training is deterministic).")] = 0,
     models_dir: Annotated[
-        Path, typer.Option(help="Where model folders are written.")
-    ] = DEFAULT_DATA_DIR / "models",
+        Path | None,
+        typer.Option(help="Where model folders are written (default: CHURNWATCH_MODELS_DIR)."),
+    ] = None,
     promote: Annotated[bool, typer.Option(help="Make the new model the current one.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the model card as JSON.")] = False,
 ) -> None:
@@ -251,7 +252,7 @@ def train(
         with console.status("training") as status:
             card, folder = train_from_store(
                 engine,
-                models_dir,
+                models_dir or _settings().models_dir,
                 since=_date(since),
                 until=_date(until),
                 horizon_days=horizon_days,

@@ -497,10 +497,18 @@ def count_events(
     return conn.execute(_between(query, since, until)).scalar_one()
 
 
-def register_model(conn: Connection, version: str, path: str, card: Mapping[str, Any]) -> None:
-    """List a saved model in the registry."""
+def register_model(
+    conn: Connection,
+    version: str,
+    path: str,
+    card: Mapping[str, Any],
+    sha256: str | None = None,
+) -> None:
+    """List a saved model in the registry, with its artifact's digest."""
     conn.execute(
-        sa.insert(models).values(version=version, path=path, card=dict(card), created_at=utcnow())
+        sa.insert(models).values(
+            version=version, path=path, card=dict(card), created_at=utcnow(), sha256=sha256
+        )
     )
 
 
@@ -522,6 +530,17 @@ def current_model(conn: Connection) -> tuple[str, str] | None:
         .limit(1)
     ).first()
     return None if row is None else (row.version, row.path)
+
+
+def current_model_entry(conn: Connection) -> tuple[str, str, str | None] | None:
+    """``(version, path, sha256)`` of the model promoted last, or ``None``."""
+    row = conn.execute(
+        sa.select(models.c.version, models.c.path, models.c.sha256)
+        .where(models.c.promoted_at.is_not(None))
+        .order_by(models.c.promoted_at.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (row.version, row.path, row.sha256)
 
 
 def count_rows(engine: Engine, table: sa.Table) -> int:

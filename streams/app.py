@@ -132,7 +132,12 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         engine,
         max_future_s=settings.max_future_s,
         allowed_lateness_s=settings.allowed_lateness_s,
-        scorer=ModelSource(engine, pinned=settings.model, check_every_s=settings.model_check_s),
+        scorer=ModelSource(
+            engine,
+            models_dir=settings.models_dir,
+            pinned=settings.model,
+            check_every_s=settings.model_check_s,
+        ),
         policy=load_policy(settings.policy_file or DEFAULT_POLICY),
         playbook=load_playbook(settings.playbook_file or DEFAULT_PLAYBOOK),
         partitions=settings.partitions,
