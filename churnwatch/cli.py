@@ -145,7 +145,14 @@ def demo(
         rate = 500.0
     progress = None if json_out else _progress(events)
     if settings.web_port:
-        typer.echo(f"live alerts page: http://127.0.0.1:{settings.web_port}/alerts", err=True)
+        if not settings.web_credentials:
+            # the web server needs a token: one for this run, in the printed link
+            import secrets
+            from dataclasses import replace
+
+            settings = replace(settings, web_token=secrets.token_urlsafe(24))
+        link = f"http://127.0.0.1:{settings.web_port}/login?token={settings.web_token or ''}"
+        typer.echo(f"live alerts page: {link}", err=True)
     try:
         summary = run_demo(
             settings,
