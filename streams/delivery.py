@@ -90,7 +90,14 @@ class Delivery:
         if not parts:
             return 0
         before = store.utcnow() - timedelta(seconds=older_than_s) if older_than_s else None
-        unsent = await asyncio.to_thread(outbox.pending, self.engine, parts, stored_before=before)
+        try:
+            unsent = await asyncio.to_thread(
+                outbox.pending, self.engine, parts, stored_before=before
+            )
+        except Exception:
+            # the store is away: the records wait there, and the next call sends them
+            log.exception("could not read the outbox; trying again later")
+            return 0
         count = 0
         for kind in KINDS:
             records = [
