@@ -9,7 +9,7 @@ accident.
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ class KafkaSecurity:
     protocol: str = "PLAINTEXT"
     sasl_mechanism: str | None = None
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     #: CA bundle that signed the brokers' certificates (default: the system's)
     ca_file: Path | None = None
     #: client certificate and key, for brokers that require mutual TLS

@@ -7,12 +7,13 @@ tests all agree on one value per run.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TypeVar
 
 from churnwatch.features.state import KEEP_DAYS
 from churnwatch.kafka_security import KafkaSecurity
+from churnwatch.web_access import Credential, parse_credentials
 
 DEFAULT_DATA_DIR = Path("churnwatch-data")
 _N = TypeVar("_N", int, float)
@@ -35,6 +36,38 @@ def _env_path(name: str) -> Path | None:
     return Path(raw) if raw else None
 
 
+def _env_flag(name: str, default: bool) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}={raw!r} is not true or false")
+
+
+def with_sslmode(url: str, sslmode: str | None) -> str:
+    """``url`` with ``sslmode`` set, for a PostgreSQL URL that does not set one."""
+    if not sslmode:
+        return url
+    from sqlalchemy import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or "sslmode" in parsed.query:
+        return url
+    return parsed.update_query_dict({"sslmode": sslmode}).render_as_string(hide_password=False)
+
+
+def _masked(url: str) -> str:
+    from sqlalchemy import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: show nothing of it
+        return "***"
+
+
 def _env_secret(name: str) -> str | None:
     """``NAME``, or the contents of the file ``NAME_FILE`` names (Docker/Kubernetes secrets)."""
     path = os.environ.get(f"{name}_FILE")
@@ -53,7 +86,9 @@ class Settings:
     #: ``host:port`` of a Kafka broker; ``None`` means "start the embedded one".
     broker: str | None = None
     #: SQLAlchemy URL of the event store.
-    db_url: str = f"sqlite:///{DEFAULT_DATA_DIR / 'churnwatch.db'}"
+    db_url: str = field(default=f"sqlite:///{DEFAULT_DATA_DIR / 'churnwatch.db'}", repr=False)
+    #: PostgreSQL ``sslmode`` (``require``, ``verify-full`` …) when the URL sets none.
+    db_sslmode: str | None = None
     #: Partitions of every topic that churnwatch creates.
     partitions: int = 4
     #: Replication factor of the topics churnwatch creates (3 on a production cluster).
@@ -63,7 +98,7 @@ class Settings:
     #: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with a SASL protocol).
     kafka_sasl_mechanism: str | None = None
     kafka_username: str | None = None
-    kafka_password: str | None = None
+    kafka_password: str | None = field(default=None, repr=False)
     #: CA bundle, client certificate and key for TLS (with SSL or SASL_SSL).
     kafka_ca_file: Path | None = None
     kafka_cert_file: Path | None = None
@@ -72,6 +107,18 @@ class Settings:
     web_port: int = 6066
     #: Address the web server binds: loopback by default, ``0.0.0.0`` in a container.
     web_host: str = "127.0.0.1"
+    #: The web token that may read and act (``docs/security.md``).
+    web_token: str | None = field(default=None, repr=False)
+    #: More web tokens: ``name:role:token`` entries, comma- or line-separated.
+    web_tokens: str | None = field(default=None, repr=False)
+    #: ``host`` or ``host:port`` names a browser may use for the worker (comma-separated).
+    web_allowed_hosts: str | None = None
+    #: ``/metrics`` without a token (Prometheus convention).
+    web_metrics_open: bool = True
+    #: A header an authenticating proxy sets to the user's name (with a valid token).
+    web_user_header: str | None = None
+    #: The only folder the worker loads model artifacts from.
+    models_dir: Path = DEFAULT_DATA_DIR / "models"
     #: Faust application id, also the Kafka consumer group.
     app_id: str = "churnwatch"
     #: Events stamped later than now + this many seconds are rejected.
@@ -82,6 +129,8 @@ class Settings:
     batch_within_s: float = 0.05
     #: Kafka consumer session timeout; short, so group joins and failover are quick.
     session_timeout_s: float = 2.0
+    #: Seconds a send to Kafka may take before it fails (and stays in the outbox).
+    send_timeout_s: float = 30.0
     #: How far (seconds) an event may lag its customer's newest one and still count.
     allowed_lateness_s: float = 7 * 86400.0
     #: Wall seconds a quiet input topic may hold back the others' event-time order
@@ -107,8 +156,8 @@ class Settings:
             raise ValueError("partitions and replication factor must be at least 1")
         if self.order_idle_s < 0 or self.order_max_held < 1:
             raise ValueError("order idle time must be at least 0 and order max held at least 1")
-        # refuse Kafka security settings that do not fit together, at start-up
-        _ = self.kafka_security
+        # refuse Kafka security and web token settings that do not fit together, at start-up
+        _ = self.kafka_security, self.web_credentials
         if not 0 <= self.allowed_lateness_s <= KEEP_DAYS * 86400:
             raise ValueError(
                 f"allowed lateness must lie between 0 and {KEEP_DAYS} days "
@@ -128,6 +177,16 @@ class Settings:
             key_file=self.kafka_key_file,
         )
 
+    @property
+    def web_credentials(self) -> tuple[Credential, ...]:
+        """The tokens that may use the worker's web views."""
+        return parse_credentials(self.web_token, self.web_tokens)
+
+    def __repr__(self) -> str:
+        # the dataclass repr, but with the store URL's password masked
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+        return f"Settings(db_url={_masked(self.db_url)!r}, {shown})"
+
     def to_env(self) -> dict[str, str]:
         """The ``CHURNWATCH_*`` variables that make :meth:`from_env` return these settings."""
         return {
@@ -139,9 +198,11 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         """Build settings from ``CHURNWATCH_*`` environment variables."""
+        sslmode = os.environ.get("CHURNWATCH_DB_SSLMODE") or None
         return cls(
             broker=os.environ.get("CHURNWATCH_BROKER") or None,
-            db_url=_env_secret("CHURNWATCH_DB_URL") or cls.db_url,
+            db_url=with_sslmode(_env_secret("CHURNWATCH_DB_URL") or cls.db_url, sslmode),
+            db_sslmode=sslmode,
             partitions=_env_number("CHURNWATCH_PARTITIONS", cls.partitions, int),
             replication_factor=_env_number(
                 "CHURNWATCH_REPLICATION_FACTOR", cls.replication_factor, int
@@ -157,6 +218,12 @@ class Settings:
             kafka_key_file=_env_path("CHURNWATCH_KAFKA_KEY_FILE"),
             web_port=_env_number("CHURNWATCH_WEB_PORT", cls.web_port, int),
             web_host=os.environ.get("CHURNWATCH_WEB_HOST") or cls.web_host,
+            web_token=_env_secret("CHURNWATCH_WEB_TOKEN"),
+            web_tokens=_env_secret("CHURNWATCH_WEB_TOKENS"),
+            web_allowed_hosts=os.environ.get("CHURNWATCH_WEB_ALLOWED_HOSTS") or None,
+            web_metrics_open=_env_flag("CHURNWATCH_WEB_METRICS_OPEN", cls.web_metrics_open),
+            web_user_header=os.environ.get("CHURNWATCH_WEB_USER_HEADER") or None,
+            models_dir=_env_path("CHURNWATCH_MODELS_DIR") or cls.models_dir,
             app_id=os.environ.get("CHURNWATCH_APP_ID") or cls.app_id,
             max_future_s=_env_number("CHURNWATCH_MAX_FUTURE_S", cls.max_future_s, float),
             batch_size=_env_number("CHURNWATCH_BATCH_SIZE", cls.batch_size, int),
@@ -164,6 +231,7 @@ class Settings:
             session_timeout_s=_env_number(
                 "CHURNWATCH_SESSION_TIMEOUT_S", cls.session_timeout_s, float
             ),
+            send_timeout_s=_env_number("CHURNWATCH_SEND_TIMEOUT_S", cls.send_timeout_s, float),
             allowed_lateness_s=_env_number(
                 "CHURNWATCH_ALLOWED_LATENESS_S", cls.allowed_lateness_s, float
             ),

@@ -57,10 +57,15 @@ def worker(
     log_level: Annotated[str, typer.Option(help="Faust log level.")] = "warning",
 ) -> None:
     """Run the stream worker against CHURNWATCH_BROKER (embedded broker when unset)."""
+    from churnwatch.streams.web import WebSetupError
     from churnwatch.streams.worker import run_worker
 
     _policy(), _playbook()  # a bad file stops here, before any broker or store is touched
-    run_worker(_settings(), log_level=log_level)
+    try:
+        run_worker(_settings(), log_level=log_level)
+    except WebSetupError as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -140,7 +145,14 @@ def demo(
         rate = 500.0
     progress = None if json_out else _progress(events)
     if settings.web_port:
-        typer.echo(f"live alerts page: http://127.0.0.1:{settings.web_port}/alerts", err=True)
+        if not settings.web_credentials:
+            # the web server needs a token: one for this run, in the printed link
+            import secrets
+            from dataclasses import replace
+
+            settings = replace(settings, web_token=secrets.token_urlsafe(24))
+        link = f"http://127.0.0.1:{settings.web_port}/login?token={settings.web_token or ''}"
+        typer.echo(f"live alerts page: {link}", err=True)
     try:
         summary = run_demo(
             settings,
@@ -203,7 +215,7 @@ def _scorer(engine: Any, model: Path | None) -> Any:
     from churnwatch.engine.model_source import ModelSource
 
     try:
-        return ModelSource(engine, pinned=model)()
+        return ModelSource(engine, models_dir=_settings().models_dir, pinned=model)()
     except (OSError, ValueError, TypeError) as exc:
         print(f"cannot load model {model}: {exc}", file=sys.stderr)
         raise typer.Exit(2) from None
@@ -226,8 +238,9 @@ def train(
     every_days: Annotated[int, typer.Option(help="Days between snapshot cutoffs.")] = 7,
     seed: Annotated[int, typer.Option(help="Random seed (training is deterministic).")] = 0,
     models_dir: Annotated[
-        Path, typer.Option(help="Where model folders are written.")
-    ] = DEFAULT_DATA_DIR / "models",
+        Path | None,
+        typer.Option(help="Where model folders are written (default: CHURNWATCH_MODELS_DIR)."),
+    ] = None,
     promote: Annotated[bool, typer.Option(help="Make the new model the current one.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the model card as JSON.")] = False,
 ) -> None:
@@ -246,7 +259,7 @@ def train(
         with console.status("training") as status:
             card, folder = train_from_store(
                 engine,
-                models_dir,
+                models_dir or _settings().models_dir,
                 since=_date(since),
                 until=_date(until),
                 horizon_days=horizon_days,

@@ -94,6 +94,8 @@ class Committer:
         self.allowed_lateness_s = allowed_lateness_s
         self.clock = clock
         self.records: dict[str, CustomerRecord] = {}
+        #: the stored version each record was read at or last saved as (fencing)
+        self.versions: dict[str, int] = {}
         #: the partitions :meth:`reload` loaded (``None``: all)
         self._owned: Sequence[int] | None = None
         #: a batch failed part-way: its customers' records may be ahead of the store
@@ -112,8 +114,9 @@ class Committer:
 
     def _load(self, partitions: Sequence[int] | None) -> int:
         with self.engine.connect() as conn:
-            rows = store.load_states(conn, partitions)
-        self.records = {cid: CustomerRecord.from_row(cid, row) for cid, row in rows.items()}
+            rows = store.load_versioned_states(conn, partitions)
+        self.records = {cid: CustomerRecord.from_row(cid, row) for cid, (row, _) in rows.items()}
+        self.versions = {cid: version for cid, (_, version) in rows.items()}
         self._owned, self._stale = partitions, False
         self.lanes.restart(self.records.values())
         return len(self.records)
@@ -129,7 +132,10 @@ class Committer:
                 self._load(self._owned)
             try:
                 return self._fold(accepted, now)
-            except _Raced:
+            except (_Raced, store.StaleState):
+                # another writer got there first (an event id, or a customer's
+                # newer state from a partition's new owner): count again on
+                # top of what the store holds now
                 self._stale = True
                 self._load(self._owned)
                 return self._fold(accepted, now)
@@ -162,8 +168,9 @@ class Committer:
                     error = _duplicate_message(eid, stored_from[eid])
                     result.dead_letters.append(DeadLetter.of(record, error, now))
             missing = {e.customer_id for _, e in new} - self.records.keys()
-            cold = store.load_states(conn, customer_ids=missing) if missing else {}
-            loaded = {cid: CustomerRecord.from_row(cid, row) for cid, row in cold.items()}
+            cold = store.load_versioned_states(conn, customer_ids=missing) if missing else {}
+            loaded = {cid: CustomerRecord.from_row(cid, row) for cid, (row, _) in cold.items()}
+            read_at = {**self.versions, **{cid: version for cid, (_, version) in cold.items()}}
             get = _lookup(self.records, loaded)
 
             # Lateness is judged in arrival order, as the records came; then the
@@ -191,8 +198,9 @@ class Committer:
             result.tasks = run.assessment.tasks
             result.endings = run.assessment.endings
             result.scored, result.scoring_s = len(run.values), run.scoring_s
-            self._save(conn, run.touched, partitions, result)
+            saved = self._save(conn, run.touched, partitions, read_at, result)
         self.records.update(run.touched)
+        self.versions.update(saved)
         result.stored = len(new_ids)
         return result
 
@@ -226,12 +234,15 @@ class Committer:
         conn: Connection,
         working: Mapping[str, CustomerRecord],
         partitions: Mapping[str, int],
+        read_at: Mapping[str, int],
         result: Committed,
-    ) -> None:
-        """Write changed customers, their changes, alerts and tasks.
+    ) -> dict[str, int]:
+        """Write changed customers, their changes, alerts and tasks; the new state versions.
 
-        The caller adds new customers to the hot copy once the transaction
-        has committed.
+        Each state is saved over the version it was read at (``read_at``), so a
+        writer that lost its partitions cannot overwrite what their new owner
+        saved (:class:`~churnwatch.store.StaleState`). The caller adds new
+        customers to the hot copy once the transaction has committed.
         """
         rows = []
         for cid, partition in partitions.items():
@@ -246,9 +257,10 @@ class Committer:
                     "value_tier": record.value_tier,
                     "score": record.score,
                     "scored_at": _moment(record.scored_at),
+                    "version": read_at.get(cid),
                 }
             )
-        store.save_states(conn, rows)
+        saved = store.save_states(conn, rows)
         # A late event can move a customer's stage back in time, so that silence
         # re-derives a change (and its alert) already recorded: the id is the
         # same, the store keeps the first, and only new records are published.
@@ -259,6 +271,7 @@ class Committer:
         new_tasks = store.add_tasks(conn, result.tasks)
         result.tasks = [t for t in result.tasks if t["task_id"] in new_tasks]
         store.end_alerts(conn, result.endings)
+        return saved
 
 
 def _lookup(

@@ -3,7 +3,10 @@
 ``CHURNWATCH_MODEL`` pins one artifact folder for the life of the process.
 Otherwise the store's registry is asked, at most every ``check_every_s``
 seconds, which model is current; a newly promoted one is loaded once and used
-from the next batch on, without a restart. With no promoted model the rule
+from the next batch on, without a restart. A registered model is loaded only
+from a folder under ``models_dir`` (``CHURNWATCH_MODELS_DIR``) and only if its
+file has the SHA-256 recorded at training: a row pointing elsewhere, or a
+file swapped since, is refused (a pickle runs code as it loads). With no promoted model the rule
 scores, and says so in ``model_version``. A model that cannot be loaded is
 logged and the previous scorer stays in use until the next check.
 """
@@ -15,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from churnwatch.models.registry import ModelIntegrityError
 from churnwatch.models.rule import RuleScorer
 from churnwatch.models.scoring import Scorer
 from churnwatch.models.trained_scorer import load_scorer
@@ -32,11 +36,13 @@ class ModelSource:
         self,
         engine: Engine,
         *,
+        models_dir: Path,
         pinned: Path | None = None,
         check_every_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
+        self.models_dir = Path(models_dir).resolve()
         self.check_every_s = check_every_s
         self.clock = clock
         self._checked_at: float | None = None
@@ -56,12 +62,17 @@ class ModelSource:
 
     def _refresh(self) -> None:
         with self.engine.connect() as conn:
-            current = store.current_model(conn)
+            current = store.current_model_entry(conn)
         if current is None or current[0] == self._scorer.version:
             return
-        version, path = current
+        version, path, sha256 = current
         try:
-            self._scorer = load_scorer(Path(path))
+            folder = Path(path).resolve()
+            if not folder.is_relative_to(self.models_dir):
+                raise ModelIntegrityError(f"{folder} is not under {self.models_dir}")
+            if sha256 is None:
+                raise ModelIntegrityError(f"model {version} has no recorded SHA-256")
+            self._scorer = load_scorer(folder, sha256=sha256)
         except Exception:
             log.exception(
                 "cannot load model %s from %s; still scoring with %s",

@@ -10,6 +10,7 @@ The store lists every version and which one is current (``models`` table).
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,8 +110,26 @@ def save(models_dir: Path, trained: Trained, card: ModelCard) -> Path:
     return folder
 
 
-def load(folder: Path) -> tuple[Any, ModelCard]:
-    """The fitted model and card saved in ``folder``."""
+class ModelIntegrityError(ValueError):
+    """An artifact is not the one the registry recorded, or lies outside the models folder."""
+
+
+def digest(folder: Path) -> str:
+    """Hex SHA-256 of the fitted model file in ``folder``, as the registry records it."""
+    return hashlib.sha256((Path(folder) / "model.joblib").read_bytes()).hexdigest()
+
+
+def load(folder: Path, *, sha256: str | None = None) -> tuple[Any, ModelCard]:
+    """The fitted model and card saved in ``folder``.
+
+    With ``sha256``, the model file is read once, and unpickled only if those
+    very bytes have that digest: a file swapped in later is never loaded.
+    """
     folder = Path(folder)
     card = ModelCard(**orjson.loads((folder / "card.json").read_bytes()))
-    return joblib.load(folder / "model.joblib"), card
+    data = (folder / "model.joblib").read_bytes()
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise ModelIntegrityError(
+            f"{folder / 'model.joblib'}: its SHA-256 is not the one recorded at training"
+        )
+    return joblib.load(io.BytesIO(data)), card

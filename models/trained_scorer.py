@@ -117,7 +117,7 @@ class RFMScorer:
         return [[] for _ in rows]
 
 
-def load_scorer(folder: Path) -> ModelScorer:
-    """The scorer of the model saved in ``folder``."""
-    model, card = load(folder)
+def load_scorer(folder: Path, *, sha256: str | None = None) -> ModelScorer:
+    """The scorer of the model saved in ``folder`` (its file checked against ``sha256``)."""
+    model, card = load(folder, sha256=sha256)
     return ModelScorer(model, card)

@@ -52,7 +52,9 @@ def train_from_store(
     folder = registry.save(models_dir, trained, card)
     with engine.begin() as conn:
         listed = orjson.loads(card.to_json())
-        store.register_model(conn, card.version, str(folder.resolve()), listed)
+        store.register_model(
+            conn, card.version, str(folder.resolve()), listed, registry.digest(folder)
+        )
         if promote:
             store.promote_model(conn, card.version)
     return card, folder

@@ -15,7 +15,6 @@ from churnwatch.engine.commit import Committed, Committer
 from churnwatch.engine.intake import Intake
 from churnwatch.engine.isolation import isolate
 from churnwatch.engine.model_source import ModelSource
-from churnwatch.streams import outbox
 from churnwatch.streams.credentials import faust_credentials
 from churnwatch.streams.health import Health
 from churnwatch.streams.metrics import WorkerMetrics
@@ -39,6 +38,9 @@ from churnwatch.topics import (
 R = TypeVar("R", Committed, Recorded)
 #: back-off between retries of a failed store step (seconds)
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
+#: how often delivered outbox records are marked, and unsent ones (older than
+#: RESEND_AFTER_S, so that sends still under way are left alone) sent again
+MARK_EVERY_S, RESEND_EVERY_S, RESEND_AFTER_S = 0.5, 5.0, 5.0
 
 
 class _OrderedApp(faust.App):
@@ -78,8 +80,18 @@ def app_options(settings: Settings, bootstrap: str) -> dict[str, Any]:
         "consumer_auto_offset_reset": "earliest",
         "web_enabled": settings.web_port > 0,
         "web_port": settings.web_port or 6066,
+        # Faust binds ``web_bind``; ``web_host`` only names the worker in its URL
+        "web_bind": settings.web_host,
         "web_host": settings.web_host,
+        # Faust's own pages (key routing, tables) would bypass the token check
+        "web_router_enabled": False,
+        "web_tables_enabled": False,
+        "web_graph_enabled": False,
+        "web_stats_enabled": False,
         "broker_credentials": faust_credentials(settings.kafka_security),
+        # a send that cannot be delivered fails after this long and stays in
+        # the outbox, to be sent again, rather than hang for Faust's 20 minutes
+        "producer_request_timeout": settings.send_timeout_s,
     }
 
 
@@ -88,7 +100,8 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     app = _OrderedApp(settings.app_id, **app_options(settings, bootstrap))
     metrics = WorkerMetrics()
     health = Health(stall_s=settings.health_stall_s)
-    register_web(app, engine, metrics, health)
+    if settings.web_port > 0:
+        register_web(app, engine, metrics, settings, health)
     input_names = (*INPUT_TOPICS, REKEYED)
     inputs = app.topic(*input_names, key_serializer="raw", value_serializer="raw")
     publisher = Publisher(app, engine, metrics)
@@ -96,7 +109,12 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     committer = Committer(
         engine,
         allowed_lateness_s=settings.allowed_lateness_s,
-        scorer=ModelSource(engine, pinned=settings.model, check_every_s=settings.model_check_s),
+        scorer=ModelSource(
+            engine,
+            models_dir=settings.models_dir,
+            pinned=settings.model,
+            check_every_s=settings.model_check_s,
+        ),
         policy=load_policy(settings.policy_file or DEFAULT_POLICY),
         playbook=load_playbook(settings.playbook_file or DEFAULT_PLAYBOOK),
         partitions=settings.partitions,
@@ -114,14 +132,25 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         count = await asyncio.to_thread(committer.reload, partitions)
         app.log.info("loaded %d customer states for partitions %s", count, partitions)
         # what a previous owner stored but did not get to send
-        unsent = await asyncio.to_thread(outbox.pending, engine, partitions)
-        if unsent.alerts or unsent.tasks:
-            app.log.info(
-                "sending %d alerts and %d tasks left unsent",
-                len(unsent.alerts),
-                len(unsent.tasks),
-            )
-            await publisher.send_alerts(unsent.alerts, unsent.tasks)
+        if sent := await publisher.delivery.resend(partitions):
+            app.log.info("sending %d outbox records left unsent", sent)
+
+    def owned() -> list[int]:
+        assigned = app.consumer.assignment() if app.consumer else set()
+        return sorted({tp.partition for tp in assigned if tp.topic in input_names})
+
+    @app.timer(interval=MARK_EVERY_S)
+    async def mark_delivered() -> None:
+        """Mark in the store what the broker has confirmed."""
+        await publisher.delivery.mark()
+
+    @app.timer(interval=RESEND_EVERY_S)
+    async def resend_unsent() -> None:
+        """Send again what stayed unsent a while (a failed send), not only at assignment."""
+        if app.rebalancing:
+            return
+        if sent := await publisher.delivery.resend(owned(), RESEND_AFTER_S):
+            app.log.info("re-sent %d outbox records", sent)
 
     async def until_stored(
         step: Callable[[Sequence[Any]], R],

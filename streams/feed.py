@@ -83,10 +83,11 @@ def list_alerts(conn: Connection, flt: AlertFilter) -> list[dict[str, Any]]:
 
 
 def alerts_since(conn: Connection, since: datetime, flt: AlertFilter) -> list[dict[str, Any]]:
-    """Alerts raised at or after ``since`` (wall time), oldest first."""
+    """The newest ``flt.limit`` alerts raised at or after ``since`` (wall time), oldest first."""
     a = store.alerts
     query = _alerts_query(flt).where(a.c.created_at >= since)
-    return [_aware(row) for row in conn.execute(query.order_by(a.c.created_at))]
+    newest = query.order_by(a.c.created_at.desc(), a.c.alert_id).limit(flt.limit)
+    return [_aware(row) for row in reversed(conn.execute(newest).all())]
 
 
 def list_tasks(conn: Connection, status: str | None = None, limit: int = 200) -> list[dict]:

@@ -1,9 +1,10 @@
-"""The outbox: alerts and win-back tasks that are stored but not yet on their topics.
+"""The outbox: alerts, win-back tasks and customer changes stored but not yet on their topics.
 
 An alert and its task are written in the batch's SQL transaction and sent to
-Kafka after it commits. A worker that dies between the two would leave them
-in the store only; so each send is marked (``published_at``), and a worker
-that takes over a partition sends what is unmarked for its customers first.
+Kafka after it commits. A worker that dies between the two, or a send that
+fails, would leave them in the store only; so each record is marked
+(``published_at``) once its own delivery succeeded, and what stays unmarked is
+sent again: by a worker that takes over a partition, and on a timer.
 The topics are therefore at-least-once: a worker that died after sending but
 before marking sends again, with the same deterministic ids.
 """
@@ -13,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from churnwatch import store
-from churnwatch.records import ChurnAlert, WinbackTask, fields_of
+from churnwatch.records import ChurnAlert, CustomerChange, WinbackTask, fields_of
 
 
 @dataclass
@@ -28,6 +30,10 @@ class Pending:
 
     alerts: list[ChurnAlert] = field(default_factory=list)
     tasks: list[WinbackTask] = field(default_factory=list)
+    changes: list[CustomerChange] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.alerts or self.tasks or self.changes)
 
 
 def _record(row: Any, fields: Sequence[str]) -> dict[str, Any]:
@@ -40,38 +46,54 @@ def _record(row: Any, fields: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def pending(engine: Engine, partitions: Iterable[int]) -> Pending:
-    """Unsent alerts and tasks of the customers stored under ``partitions``."""
+def pending(
+    engine: Engine, partitions: Iterable[int], *, stored_before: datetime | None = None
+) -> Pending:
+    """Unsent records of the customers stored under ``partitions`` (stored before a time)."""
     owned = sa.select(store.customer_state.c.customer_id).where(
         store.customer_state.c.partition.in_(list(partitions))
     )
     out = Pending()
     with engine.connect() as conn:
-        out.alerts.extend(cast(ChurnAlert, r) for r in _unsent(conn, store.alerts, owned))
-        out.tasks.extend(cast(WinbackTask, r) for r in _unsent(conn, store.winback_tasks, owned))
+        unsent = partial(_unsent, conn, owned, stored_before)
+        out.alerts.extend(cast(ChurnAlert, r) for r in unsent(store.alerts, ChurnAlert))
+        out.tasks.extend(cast(WinbackTask, r) for r in unsent(store.winback_tasks, WinbackTask))
+        out.changes.extend(
+            cast(CustomerChange, r) for r in unsent(store.customer_changes, CustomerChange)
+        )
     return out
 
 
-def _unsent(conn: Connection, table: sa.Table, owned: Any) -> Iterator[dict[str, Any]]:
-    """The unsent records of ``table`` (alerts or tasks) for ``owned`` customers, oldest first."""
-    fields = fields_of(ChurnAlert if table is store.alerts else WinbackTask)
+def _unsent(
+    conn: Connection, owned: Any, stored_before: datetime | None, table: sa.Table, record: type
+) -> Iterator[dict[str, Any]]:
+    """The unsent ``record``s of ``table`` for ``owned`` customers, oldest first."""
+    fields = fields_of(record)
     query = (
         sa.select(*(table.c[name] for name in fields))
         .where(table.c.published_at.is_(None), table.c.customer_id.in_(owned))
         .order_by(table.c.created_at, table.c.ts)
     )
+    if stored_before is not None:
+        query = query.where(table.c.created_at < stored_before)
     return (_record(row, fields) for row in conn.execute(query))
 
 
-def mark_sent(engine: Engine, alert_ids: Sequence[str], task_ids: Sequence[str]) -> None:
-    """Record that these alerts and tasks are on their topics."""
-    if not alert_ids and not task_ids:
+def mark_sent(
+    engine: Engine,
+    alert_ids: Sequence[str],
+    task_ids: Sequence[str],
+    change_ids: Sequence[str] = (),
+) -> None:
+    """Record that these alerts, tasks and changes are on their topics."""
+    if not alert_ids and not task_ids and not change_ids:
         return
     now = store.utcnow()
     with engine.begin() as conn:
         for table, key, ids in (
             (store.alerts, "alert_id", alert_ids),
             (store.winback_tasks, "task_id", task_ids),
+            (store.customer_changes, "change_id", change_ids),
         ):
             if ids:
                 conn.execute(

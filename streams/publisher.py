@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 import faust
 from churnwatch.engine.commit import Committed
-from churnwatch.streams import outbox
+from churnwatch.streams.delivery import Delivery
 from churnwatch.streams.metrics import WorkerMetrics
 from churnwatch.streams.wire import origin_headers
 from sqlalchemy.engine import Engine
 
-from churnwatch.records import ChurnAlert, DeadLetter, RawRecord, WinbackTask
+from churnwatch.records import DeadLetter, RawRecord
 from churnwatch.topics import (
     CHURN_ALERTS,
     CUSTOMER_CHANGES,
@@ -23,7 +22,7 @@ from churnwatch.topics import (
 
 
 class Publisher:
-    """The worker's output topics, and the outbox that proves alerts and tasks went out."""
+    """The worker's output topics, and the outbox that proves what went out."""
 
     def __init__(self, app: faust.App, engine: Engine, metrics: WorkerMetrics) -> None:
         self.app = app
@@ -34,19 +33,10 @@ class Publisher:
         self.tasks = app.topic(WINBACK_TASKS, key_serializer="raw", value_serializer="json")
         self.dead = app.topic(DEAD_LETTERS, key_serializer="raw", value_serializer="json")
         self.changes = app.topic(CUSTOMER_CHANGES, key_serializer="raw", value_serializer="json")
-
-    async def send_alerts(self, alerts: list[ChurnAlert], tasks: list[WinbackTask]) -> None:
-        """Send alerts and tasks, then mark them sent (the outbox)."""
-        for alert in alerts:
-            await self.alerts.send(key=alert["customer_id"].encode(), value=alert)
-        for task in tasks:
-            await self.tasks.send(key=task["customer_id"].encode(), value=task)
-        if alerts or tasks:
-            # sends are buffered: mark them only once the broker has them
-            await self.app.producer.flush()
-            alert_ids = [a["alert_id"] for a in alerts]
-            task_ids = [t["task_id"] for t in tasks]
-            await asyncio.to_thread(outbox.mark_sent, self.engine, alert_ids, task_ids)
+        #: alerts, tasks and changes go through the outbox
+        self.delivery = Delivery(
+            engine, {"alerts": self.alerts, "tasks": self.tasks, "changes": self.changes}
+        )
 
     async def reject(
         self,
@@ -68,7 +58,7 @@ class Publisher:
         self.metrics.events_out.labels(CHURN_ALERTS).inc(len(result.alerts))
         self.metrics.events_out.labels(WINBACK_TASKS).inc(len(result.tasks))
         self.metrics.events_out.labels(CUSTOMER_CHANGES).inc(len(result.changes))
-        await self.send_alerts(result.alerts, result.tasks)
-        for change in result.changes:
-            await self.changes.send(key=change["customer_id"].encode(), value=change)
+        await self.delivery.send("alerts", result.alerts)
+        await self.delivery.send("tasks", result.tasks)
+        await self.delivery.send("changes", result.changes)
         await self.reject(result.dead_letters)

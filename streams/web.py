@@ -5,15 +5,22 @@ Routes (on ``CHURNWATCH_WEB_PORT``):
 - ``GET /alerts``: the live alerts page (``live.html``);
 - ``GET /api/alerts?tier=&reason=&status=&limit=``: newest alerts, with their task's action;
 - ``GET /api/alerts/stream?since=``: server-sent events, one ``alert`` event per new alert;
-- ``POST /api/alerts/{alert_id}/ack``: acknowledge an alert (body ``{"by": "name"}``);
+- ``POST /api/alerts/{alert_id}/ack``: acknowledge an alert, as the caller's identity;
 - ``GET /api/tasks?status=&limit=``: newest win-back tasks;
 - ``GET /api/customers/{customer_id}``: stage, tier, score, feature row, recent alerts;
-- ``GET /api/worker``: this worker's app id and the input partitions it holds;
+- ``GET /api/worker``: this worker's app id, the input partitions it holds, open streams;
 - ``GET /health``: 200 while the worker makes progress, 503 when it is stuck
   (:mod:`churnwatch.streams.health`);
-- ``GET /metrics``: Prometheus text format.
+- ``GET /metrics``: Prometheus text format;
+- ``GET /login``, ``POST /login``: a browser's login (``?token=`` or a form) to a cookie.
 
-SQL runs in a thread so that the agents' event loop never waits on the store.
+Every route but ``/metrics`` and ``/health`` (open unless
+``CHURNWATCH_WEB_METRICS_OPEN=false``) and the login needs a token
+(:mod:`churnwatch.streams.auth`): ``read`` for the ``GET`` routes, ``act`` for
+the acknowledgement.
+
+SQL runs on a small pool and executor of the web views' own, so that neither
+the agents' event loop nor their store connections wait on a crowd of browsers.
 """
 
 from __future__ import annotations
@@ -21,13 +28,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from importlib.resources import files
 from typing import Any, TypeVar
 
 import faust
 import orjson
 from aiohttp import web as aiohttp_web
+from churnwatch.streams import auth
 from churnwatch.streams import feed as alert_feed
 from churnwatch.streams.feed import AlertFilter, FeedCursor
 from churnwatch.streams.health import Health
@@ -35,7 +44,9 @@ from churnwatch.streams.metrics import CONTENT_TYPE_LATEST, WorkerMetrics
 from faust.web import Request, Response
 from sqlalchemy.engine import Engine
 
+from churnwatch import store
 from churnwatch.events import PURCHASES
+from churnwatch.settings import Settings
 from churnwatch.store import utcnow
 
 T = TypeVar("T")
@@ -45,6 +56,40 @@ POLL_S = 0.5
 #: so that an open page never holds up a worker's shutdown
 STREAM_LIFETIME_S = 15.0
 JSON = "application/json"
+#: most event streams open at once; more get 503 and the browser retries
+MAX_STREAMS = 16
+#: furthest back a stream starts
+MAX_SINCE = timedelta(days=7)
+#: connections and threads of the web views (beside the agents' own)
+WEB_POOL = 4
+_LOGIN_FORM = (
+    b"<!doctype html><meta charset=utf-8><title>churnwatch \xc2\xb7 login</title>"
+    b'<form method=post action=/login style="font:14px system-ui;margin:3em">'
+    b"<label>Token <input name=token type=password autofocus></label> "
+    b"<button>Log in</button></form>"
+)
+
+
+class WebSetupError(ValueError):
+    """The web server is on but its access control is not configured."""
+
+
+def guard_for(settings: Settings) -> auth.Guard:
+    """The access control of ``settings``; refuses a web server without a token."""
+    credentials = settings.web_credentials
+    if not credentials:
+        raise WebSetupError(
+            "the worker's web server is on (CHURNWATCH_WEB_PORT="
+            f"{settings.web_port}) but no token is set: set CHURNWATCH_WEB_TOKEN "
+            "(or CHURNWATCH_WEB_TOKEN_FILE, CHURNWATCH_WEB_TOKENS), or turn the web "
+            "server off with CHURNWATCH_WEB_PORT=0; see docs/security.md"
+        )
+    hosts = (settings.web_allowed_hosts or "").split(",")
+    return auth.Guard(
+        credentials,
+        allowed_hosts=auth.allowed_hosts(hosts, settings.web_host),
+        user_header=settings.web_user_header,
+    )
 
 
 def _query_list(request: Request, name: str) -> tuple[str, ...]:
@@ -80,42 +125,112 @@ def _filter(request: Request) -> AlertFilter:
 
 
 def register_web(
-    app: faust.App, engine: Engine, metrics: WorkerMetrics, health: Health | None = None
+    app: faust.App,
+    engine: Engine,
+    metrics: WorkerMetrics,
+    settings: Settings,
+    health: Health | None = None,
 ) -> None:
     """Add the live page, the JSON API, ``/metrics`` and ``/health`` to ``app``'s web server."""
+    guard = guard_for(settings)
     page = files("churnwatch.streams").joinpath("live.html").read_text(encoding="utf-8")
+    # a pool and threads of their own: browsers cannot starve the fold of connections
+    web_engine = store.make_engine(
+        engine.url.render_as_string(hide_password=False),
+        pool_size=WEB_POOL,
+        max_overflow=0,
+        pool_timeout=10,
+    )
+    executor = ThreadPoolExecutor(max_workers=WEB_POOL, thread_name_prefix="web")
+    streams_open = 0
 
     async def in_thread(work: Callable[..., T], *args: Any, write: bool = False) -> T:
-        """``work(conn, *args)`` in a thread, in a transaction when it writes."""
+        """``work(conn, *args)`` in a web thread, in a transaction when it writes."""
 
         def run() -> T:
-            with engine.begin() if write else engine.connect() as conn:
+            with web_engine.begin() if write else web_engine.connect() as conn:
                 return work(conn, *args)
 
-        return await asyncio.to_thread(run)
+        return await asyncio.get_running_loop().run_in_executor(executor, run)
 
     def reply(view: faust.web.View, value: Any, status: int = 200) -> Response:
         return view.bytes(orjson.dumps(value), content_type=JSON, status=status)
 
+    class Guarded(faust.web.View):
+        """A view that needs a token: ``read`` to ``GET``, ``act`` to ``POST``."""
+
+        #: the page redirects to the login instead of answering 401
+        login_redirect = False
+
+        async def dispatch(self, request: Any) -> Any:
+            identity = guard.identify(request.headers, request.cookies)
+            if identity is None:
+                if self.login_redirect:
+                    raise aiohttp_web.HTTPSeeOther("/login")
+                return reply(self, {"error": "a token is required (docs/security.md)"}, 401)
+            if request.method == "POST":
+                by_cookie = auth.bearer(request.headers) is None
+                if reason := guard.refuse_post(request.headers, by_cookie=by_cookie):
+                    return reply(self, {"error": reason}, 403)
+            needs = "act" if request.method == "POST" else "read"
+            if not identity.may(needs):
+                return reply(self, {"error": f"the {identity.role!r} role may not do this"}, 403)
+            request["identity"] = identity
+            return await super().dispatch(request)
+
+    @app.page("/login")
+    class Login(faust.web.View):
+        async def get(self, request: Request) -> Any:
+            presented = request.query.get("token")
+            if presented:
+                return self._login(presented)
+            return self.bytes(_LOGIN_FORM, content_type="text/html")
+
+        async def post(self, request: Request) -> Any:
+            if not guard.host_allowed(request.headers.get("Host")):
+                return reply(self, {"error": "this Host is not allowed"}, 403)
+            form = await request.post()
+            return self._login(str(form.get("token", "")))
+
+        def _login(self, presented: str) -> Any:
+            if guard.match(presented) is None:
+                return reply(self, {"error": "unknown token"}, 401)
+            response = aiohttp_web.HTTPSeeOther("/alerts")
+            response.set_cookie(auth.COOKIE, presented, httponly=True, samesite="Strict", path="/")
+            return response
+
     @app.page("/alerts")
-    class LivePage(faust.web.View):
+    class LivePage(Guarded):
+        login_redirect = True
+
         async def get(self, request: Request) -> Response:
             return self.html(page)
 
     @app.page("/api/alerts")
-    class Alerts(faust.web.View):
+    class Alerts(Guarded):
         async def get(self, request: Request) -> Response:
             flt = _filter(request)
             rows = await in_thread(alert_feed.list_alerts, flt)
             return reply(self, rows)
 
     @app.page("/api/alerts/stream")
-    class AlertStream(faust.web.View):
+    class AlertStream(Guarded):
         async def get(self, request: Request) -> aiohttp_web.StreamResponse:
+            nonlocal streams_open
+            if streams_open >= MAX_STREAMS:
+                return reply(self, {"error": "too many open streams; retry later"}, 503)
+            streams_open += 1
+            try:
+                return await self._stream(request)
+            finally:
+                streams_open -= 1
+
+        async def _stream(self, request: Request) -> aiohttp_web.StreamResponse:
             flt = _filter(request)
             # a reconnecting browser sends the id of the last event it received
             since = _since(request.headers.get("Last-Event-ID") or request.query.get("since"))
-            cursor = FeedCursor(since=since or utcnow())
+            now = utcnow()
+            cursor = FeedCursor(since=max(since or now, now - MAX_SINCE))
             response = aiohttp_web.StreamResponse(
                 headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
             )
@@ -139,21 +254,18 @@ def register_web(
             return response
 
     @app.page("/api/alerts/{alert_id}/ack")
-    class Acknowledge(faust.web.View):
+    class Acknowledge(Guarded):
         async def post(self, request: Request, alert_id: str) -> Response:
-            body = await request.read()
-            try:
-                by = str((orjson.loads(body) if body else {}).get("by") or "live page")
-            except (orjson.JSONDecodeError, AttributeError):
-                return reply(self, {"error": 'body must be JSON like {"by": "name"}'}, 400)
+            # who acknowledges is who authenticated; a ``by`` in the body is ignored
+            by = request["identity"].name
             now = utcnow()
-            ack = await in_thread(alert_feed.acknowledge, alert_id, by[:200], now, write=True)
+            ack = await in_thread(alert_feed.acknowledge, alert_id, by, now, write=True)
             if ack is None:
                 return reply(self, {"error": f"no alert {alert_id!r}"}, 404)
             return reply(self, ack)
 
     @app.page("/api/tasks")
-    class Tasks(faust.web.View):
+    class Tasks(Guarded):
         async def get(self, request: Request) -> Response:
             status = request.query.get("status") or None
             try:
@@ -164,7 +276,7 @@ def register_web(
             return reply(self, rows)
 
     @app.page("/api/customers/{customer_id}")
-    class Customer(faust.web.View):
+    class Customer(Guarded):
         async def get(self, request: Request, customer_id: str) -> Response:
             view = await in_thread(alert_feed.customer_view, customer_id)
             if view is None:
@@ -172,23 +284,26 @@ def register_web(
             return reply(self, view)
 
     @app.page("/api/worker")
-    class Worker(faust.web.View):
+    class Worker(Guarded):
         async def get(self, request: Request) -> Response:
             assigned = app.consumer.assignment() if app.consumer else set()
             # input topics are co-partitioned: one topic's partitions name them all
             partitions = sorted({tp.partition for tp in assigned if tp.topic == PURCHASES})
-            return reply(self, {"app_id": app.conf.id, "partitions": partitions})
+            body = {"app_id": app.conf.id, "partitions": partitions, "streams": streams_open}
+            return reply(self, body)
+
+    metrics_base: type[faust.web.View] = faust.web.View if settings.web_metrics_open else Guarded
 
     if health is not None:
 
         @app.page("/health")
-        class HealthCheck(faust.web.View):
+        class HealthCheck(metrics_base):  # type: ignore[valid-type,misc]
             async def get(self, request: Request) -> Response:
                 status, body = health.report()
                 return reply(self, body, status)
 
     @app.page("/metrics")
-    class Metrics(faust.web.View):
+    class Metrics(metrics_base):  # type: ignore[valid-type,misc]
         async def get(self, request: Request) -> Response:
             # aiohttp refuses a charset in ``content_type``; Prometheus's type carries one
             return self.bytes(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -11,6 +11,7 @@ from contextlib import ExitStack
 import faust
 from churnwatch.sim.broker import EmbeddedBroker
 from churnwatch.streams.app import create_app
+from churnwatch.streams.web import guard_for
 
 from churnwatch import store
 from churnwatch.settings import DEFAULT_DATA_DIR, Settings
@@ -52,6 +53,8 @@ def run_worker(settings: Settings, log_level: str = "warning") -> None:
     Without ``CHURNWATCH_BROKER`` an embedded broker is started first and
     stopped with the worker.
     """
+    if settings.web_port > 0:
+        guard_for(settings)  # no web server without a token: refuse before anything starts
     with ExitStack() as stack:
         bootstrap = settings.broker
         if bootstrap is None:

@@ -63,10 +63,17 @@ def values(records: list) -> list[dict]:
     return [orjson.loads(r.value) for r in records]
 
 
+#: the web token of the workers tests start with their web server on
+TEST_TOKEN = "test-token-0123456789abcdef"
+
+
 def partitions_of(port: int) -> list[int]:
     """The input partitions the worker serving on ``port`` holds (``[]`` until it serves)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/worker", headers={"Authorization": f"Bearer {TEST_TOKEN}"}
+    )
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/worker", timeout=2) as r:
+        with urllib.request.urlopen(request, timeout=2) as r:
             return orjson.loads(r.read())["partitions"]
     except OSError:
         return []

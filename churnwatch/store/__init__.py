@@ -60,6 +60,8 @@ customer_state = sa.Table(
     #: the churn score of the customer's latest assessment, and its event time
     sa.Column("score", sa.Float, nullable=True),
     sa.Column("scored_at", sa.DateTime(timezone=True), nullable=True),
+    #: bumped by every save: a writer saves only over the version it read (fencing)
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
 )
 
 customer_changes = sa.Table(
@@ -73,6 +75,8 @@ customer_changes = sa.Table(
     sa.Column("to_value", sa.String(32), nullable=False),
     sa.Column("cause", sa.String(300), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    #: set once the record is on ``customer-changes``
+    sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 alerts = sa.Table(
@@ -143,6 +147,8 @@ models = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     # the current model is the one promoted last
     sa.Column("promoted_at", sa.DateTime(timezone=True), nullable=True),
+    #: hex SHA-256 of the artifact file, recorded at training; the worker checks it
+    sa.Column("sha256", sa.String(64), nullable=True),
 )
 
 
@@ -150,14 +156,17 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; for a SQLite file, create its folder and enable WAL."""
+def make_engine(url: str, **options: Any) -> Engine:
+    """Create an engine; for a SQLite file, create its folder and enable WAL.
+
+    ``options`` go to :func:`sqlalchemy.create_engine` (pool sizes, say).
+    """
     url_obj = sa.make_url(url)
     if url_obj.get_backend_name() == "sqlite":
         if url_obj.database and url_obj.database != ":memory:":
             Path(url_obj.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
-            url_obj, json_serializer=_json_dumps, json_deserializer=orjson.loads
+            url_obj, json_serializer=_json_dumps, json_deserializer=orjson.loads, **options
         )
 
         @sa.event.listens_for(engine, "connect")
@@ -170,7 +179,11 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return sa.create_engine(
-        url_obj, json_serializer=_json_dumps, json_deserializer=orjson.loads, pool_pre_ping=True
+        url_obj,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        pool_pre_ping=True,
+        **options,
     )
 
 
@@ -213,25 +226,84 @@ def sources_of(conn: Connection, event_ids: Iterable[str]) -> dict[str, str | No
     return {key: value for key, value in conn.execute(query)}
 
 
-def save_states(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Upsert customer state rows (``customer_id``, ``partition``, ``state``, …)."""
+class StaleState(Exception):
+    """Another writer saved a customer's state after this writer read it."""
+
+
+def save_states(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Save customer state rows (``customer_id``, ``partition``, ``state``, …); new versions.
+
+    A row's ``version`` is the stored version its writer read (``None``: it
+    read none, the customer is new). The save is a compare-and-set: when the
+    stored version differs, another writer (a partition's new owner) got there
+    first and :class:`StaleState` is raised, so the caller rolls back rather
+    than overwrite newer state. A row without a ``version`` key is written
+    unconditionally (tools that own the whole store).
+    """
     if not rows:
-        return
+        return {}
     now = utcnow()
-    stmt = _insert(conn, customer_state)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["customer_id"],
-        set_={
-            "partition": stmt.excluded.partition,
-            "state": stmt.excluded.state,
-            "updated_at": stmt.excluded.updated_at,
-            "lifecycle_stage": stmt.excluded.lifecycle_stage,
-            "value_tier": stmt.excluded.value_tier,
-            "score": stmt.excluded.score,
-            "scored_at": stmt.excluded.scored_at,
-        },
-    )
-    conn.execute(stmt, [{**row, "updated_at": now} for row in rows])
+    saved: dict[str, int] = {}
+    blind = [row for row in rows if "version" not in row]
+    fresh = [row for row in rows if "version" in row and row["version"] is None]
+    known = [row for row in rows if row.get("version") is not None]
+    values = ("partition", "state", "lifecycle_stage", "value_tier", "score", "scored_at")
+    if blind:
+        stmt = _insert(conn, customer_state)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["customer_id"],
+            set_={
+                **{name: stmt.excluded[name] for name in (*values, "updated_at")},
+                "version": customer_state.c.version + 1,
+            },
+        )
+        result = conn.execute(
+            stmt.returning(customer_state.c.customer_id, customer_state.c.version),
+            [{**row, "updated_at": now} for row in blind],
+        )
+        saved.update({cid: version for cid, version in result})
+    if fresh:
+        stmt = _insert(conn, customer_state).on_conflict_do_nothing(index_elements=["customer_id"])
+        result = conn.execute(
+            stmt.returning(customer_state.c.customer_id),
+            [{**row, "updated_at": now, "version": 1} for row in fresh],
+        )
+        inserted = {cid for (cid,) in result}
+        if len(inserted) != len(fresh):
+            taken = sorted({row["customer_id"] for row in fresh} - inserted)
+            raise StaleState(f"customers stored by another writer meanwhile: {taken[:5]}")
+        saved.update(dict.fromkeys(inserted, 1))
+    if known:
+        stmt = (
+            sa.update(customer_state)
+            .where(
+                customer_state.c.customer_id == sa.bindparam("b_id"),
+                customer_state.c.version == sa.bindparam("b_version"),
+            )
+            .values(
+                {
+                    **{name: sa.bindparam(f"b_{name}") for name in (*values, "updated_at")},
+                    "version": customer_state.c.version + 1,
+                }
+            )
+        )
+        params = [
+            {
+                "b_id": row["customer_id"],
+                "b_version": row["version"],
+                "b_updated_at": now,
+                **{f"b_{name}": row.get(name) for name in values},
+            }
+            for row in known
+        ]
+        done = conn.execute(stmt, params)
+        if done.rowcount != len(known):
+            raise StaleState(
+                f"{len(known) - done.rowcount} of {len(known)} customer states were "
+                "saved by another writer since this one read them"
+            )
+        saved.update({row["customer_id"]: row["version"] + 1 for row in known})
+    return saved
 
 
 def load_states(
@@ -241,12 +313,28 @@ def load_states(
     customer_ids: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """Stored state per customer: of some partitions, of some customers, or of all."""
-    query = sa.select(customer_state.c.customer_id, customer_state.c.state)
+    return {
+        cid: state
+        for cid, (state, _) in load_versioned_states(
+            conn, partitions, customer_ids=customer_ids
+        ).items()
+    }
+
+
+def load_versioned_states(
+    conn: Connection,
+    partitions: Iterable[int] | None = None,
+    *,
+    customer_ids: Iterable[str] | None = None,
+) -> dict[str, tuple[Any, int]]:
+    """``(state, version)`` per customer, selected as :func:`load_states` does."""
+    table = customer_state
+    query = sa.select(table.c.customer_id, table.c.state, table.c.version)
     if partitions is not None:
-        query = query.where(customer_state.c.partition.in_(list(partitions)))
+        query = query.where(table.c.partition.in_(list(partitions)))
     if customer_ids is not None:
-        query = query.where(customer_state.c.customer_id.in_(list(customer_ids)))
-    return {key: value for key, value in conn.execute(query)}
+        query = query.where(table.c.customer_id.in_(list(customer_ids)))
+    return {key: (state, version) for key, state, version in conn.execute(query)}
 
 
 def _add_once(
@@ -403,10 +491,18 @@ def count_events(
     return conn.execute(_between(query, since, until)).scalar_one()
 
 
-def register_model(conn: Connection, version: str, path: str, card: Mapping[str, Any]) -> None:
-    """List a saved model in the registry."""
+def register_model(
+    conn: Connection,
+    version: str,
+    path: str,
+    card: Mapping[str, Any],
+    sha256: str | None = None,
+) -> None:
+    """List a saved model in the registry, with its artifact's digest."""
     conn.execute(
-        sa.insert(models).values(version=version, path=path, card=dict(card), created_at=utcnow())
+        sa.insert(models).values(
+            version=version, path=path, card=dict(card), created_at=utcnow(), sha256=sha256
+        )
     )
 
 
@@ -428,6 +524,17 @@ def current_model(conn: Connection) -> tuple[str, str] | None:
         .limit(1)
     ).first()
     return None if row is None else (row.version, row.path)
+
+
+def current_model_entry(conn: Connection) -> tuple[str, str, str | None] | None:
+    """``(version, path, sha256)`` of the model promoted last, or ``None``."""
+    row = conn.execute(
+        sa.select(models.c.version, models.c.path, models.c.sha256)
+        .where(models.c.promoted_at.is_not(None))
+        .order_by(models.c.promoted_at.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (row.version, row.path, row.sha256)
 
 
 def count_rows(engine: Engine, table: sa.Table) -> int:

@@ -23,7 +23,7 @@ from churnwatch.sim.simulator import Simulation, customers_for, records
 from churnwatch import store
 from churnwatch.settings import Settings
 from churnwatch.topics import ensure_topics
-from tests.kafka_helpers import wait_for
+from tests.kafka_helpers import TEST_TOKEN, wait_for
 
 pytestmark = pytest.mark.kafka
 ARTIFACTS = Path(os.environ.get("CHURNWATCH_TEST_ARTIFACTS", "test-artifacts"))
@@ -84,6 +84,7 @@ def test_new_alerts_appear_live_and_can_be_acknowledged(
         db_url=db_url,
         partitions=4,
         web_port=port,
+        web_token=TEST_TOKEN,
         allowed_lateness_s=KEEP_DAYS * 86400.0,
     )
     log = tmp_path / "worker.log"
@@ -97,7 +98,7 @@ def test_new_alerts_appear_live_and_can_be_acknowledged(
         wait_for(lambda: alerts() > 0, "a first alert", log)
 
         page = playwright_browser.new_page(viewport={"width": 1500, "height": 900})
-        page.goto(f"{base}/alerts")
+        page.goto(f"{base}/login?token={TEST_TOKEN}")  # the cookie, then the page
         page.wait_for_selector("#status.live")
         shown_before = page.locator("tr.alert").count()
         assert shown_before == min(alerts(), 500)
@@ -123,7 +124,7 @@ def test_new_alerts_appear_live_and_can_be_acknowledged(
                     store.alerts.c.alert_id == alert_id
                 )
             ).one()
-        assert acked.acknowledged_at is not None and acked.acknowledged_by == "live page"
+        assert acked.acknowledged_at is not None and acked.acknowledged_by == "operator"
 
         # the customer's features and the alert's reason codes
         row.click()

@@ -22,7 +22,7 @@ from churnwatch.sim.simulator import Simulation, customers_for, records
 from churnwatch import store
 from churnwatch.settings import Settings
 from churnwatch.topics import CHURN_ALERTS, DEAD_LETTERS, WINBACK_TASKS, ensure_topics
-from tests.kafka_helpers import partitions_of, read_topic, values, wait_for
+from tests.kafka_helpers import TEST_TOKEN, partitions_of, read_topic, values, wait_for
 from tests.parity import assert_stored_exactly_once
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -48,6 +48,7 @@ def test_two_workers_share_the_partitions_and_one_leaving_loses_nothing(
             db_url=pg_url,
             partitions=PARTITIONS,
             web_port=port,
+            web_token=TEST_TOKEN,
             allowed_lateness_s=KEEP_DAYS * 86400.0,
         )
 

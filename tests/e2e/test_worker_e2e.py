@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from pathlib import Path
@@ -297,13 +298,18 @@ def test_a_model_promoted_while_the_worker_runs_scores_what_follows(
     card, folder = _small_model(tmp_path / "models")
     db_url = f"sqlite:///{tmp_path / 'store.db'}"
     engine, log = _prepare(kafka_broker, db_url, tmp_path)
-    settings = _settings(kafka_broker, db_url, allowed_lateness_s=LATENESS_S, model_check_s=0.2)
+    settings = replace(
+        _settings(kafka_broker, db_url, allowed_lateness_s=LATENESS_S, model_check_s=0.2),
+        models_dir=tmp_path / "models",
+    )
     with worker_process(settings, kafka_broker.bootstrap, log):
         produce(recs[:half], kafka_broker.bootstrap)
         wait_for(lambda: store.count_rows(engine, store.events) >= half, "first half", log)
         with engine.begin() as conn:
             before = {r.alert_id for r in conn.execute(sa.select(store.alerts.c.alert_id))}
-            store.register_model(conn, card.version, str(folder), {"version": card.version})
+            store.register_model(
+                conn, card.version, str(folder), {"version": card.version}, registry.digest(folder)
+            )
             store.promote_model(conn, card.version)
         time.sleep(0.5)  # past the worker's next registry check (every 0.2 s)
         produce(recs[half:], kafka_broker.bootstrap)

@@ -30,7 +30,7 @@ from churnwatch import store
 from churnwatch.events import from_payload
 from churnwatch.settings import Settings
 from churnwatch.topics import ensure_topics
-from tests.kafka_helpers import partitions_of, wait_for
+from tests.kafka_helpers import TEST_TOKEN, partitions_of, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 PARTITIONS = 4
@@ -89,6 +89,7 @@ def test_one_worker_two_workers_and_replay_raise_the_same_alerts(
             app_id=app_id,
             partitions=PARTITIONS,
             web_port=port,
+            web_token=TEST_TOKEN,
             allowed_lateness_s=KEEP_DAYS * 86400.0,
         )
 

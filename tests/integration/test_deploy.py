@@ -97,12 +97,17 @@ def test_workers_get_settings_churnwatch_reads(tmp_path: Path, monkeypatch) -> N
     assert services["topics"]["command"] == ["topics", "create"]
     env = {k: str(v) for k, v in services["worker"]["environment"].items()}
     known = set(re.findall(r'"(CHURNWATCH_\w+)"', (ROOT / "churnwatch/settings.py").read_text()))
-    known |= {f"{name}_FILE" for name in ("CHURNWATCH_DB_URL", "CHURNWATCH_KAFKA_PASSWORD")}
+    secrets = ("CHURNWATCH_DB_URL", "CHURNWATCH_KAFKA_PASSWORD", "CHURNWATCH_WEB_TOKEN")
+    known |= {f"{name}_FILE" for name in secrets}
     assert set(env) <= known, set(env) - known
     # the secret file as Compose mounts it
     secret = tmp_path / "churnwatch_db_url"
     secret.write_text("postgresql+psycopg://churnwatch:pw@postgres:5432/churnwatch\n")
     env["CHURNWATCH_DB_URL_FILE"] = str(secret)
+    token = tmp_path / "churnwatch_web_token"
+    token.write_text("0123456789abcdef0123456789abcdef\n")
+    assert env["CHURNWATCH_WEB_TOKEN_FILE"] == "/run/secrets/churnwatch_web_token"
+    env["CHURNWATCH_WEB_TOKEN_FILE"] = str(token)
     for key in [k for k in os.environ if k.startswith("CHURNWATCH_")]:
         monkeypatch.delenv(key)
     for key, value in env.items():
@@ -112,12 +117,16 @@ def test_workers_get_settings_churnwatch_reads(tmp_path: Path, monkeypatch) -> N
     assert settings.broker == "kafka-1:9092,kafka-2:9092,kafka-3:9092"
     assert (settings.partitions, settings.replication_factor) == (12, 3)
     assert (settings.web_host, settings.web_port) == ("0.0.0.0", 6066)
+    # the web server is on in a container, so it must have its token
+    assert [(c.name, c.role) for c in settings.web_credentials] == [("operator", "act")]
+    assert settings.web_token == "0123456789abcdef0123456789abcdef"
+    assert "0123456789abcdef" not in repr(settings) and "pw@" not in repr(settings)
     brokers = [s for s in SERVICES if s.startswith("kafka-")]
     assert settings.replication_factor <= len(brokers)
     # more workers than partitions would sit idle
     assert SERVICES["worker"]["deploy"]["replicas"] <= settings.partitions
     for service in services.values():
-        assert service["secrets"] == ["churnwatch_db_url"]
+        assert service["secrets"] == ["churnwatch_db_url", "churnwatch_web_token"]
 
 
 def test_secrets_script_writes_what_the_stack_reads(tmp_path: Path) -> None:

@@ -215,10 +215,12 @@ def test_the_model_source_follows_promotions_and_survives_a_bad_one(
     )
     folder = registry.save(tmp_path, trained, card)
     now = [0.0]
-    source = ModelSource(engine, check_every_s=5, clock=lambda: now[0])
+    source = ModelSource(engine, models_dir=tmp_path, check_every_s=5, clock=lambda: now[0])
     assert source().version == "rule-v3"  # nothing promoted: the rule
     with engine.begin() as conn:
-        store.register_model(conn, card.version, str(folder), {"version": card.version})
+        store.register_model(
+            conn, card.version, str(folder), {"version": card.version}, registry.digest(folder)
+        )
         store.promote_model(conn, card.version)
     now[0] = 4.9
     assert source().version == "rule-v3"  # not asked again yet
@@ -229,7 +231,7 @@ def test_the_model_source_follows_promotions_and_survives_a_bad_one(
         store.promote_model(conn, "broken")
     now[0] = 10.0
     assert source().version == card.version  # logged; the previous model stays
-    pinned = ModelSource(engine, pinned=folder)
+    pinned = ModelSource(engine, models_dir=tmp_path, pinned=folder)
     assert pinned().version == card.version
     with pytest.raises(FileNotFoundError):
-        ModelSource(engine, pinned=tmp_path / "missing")
+        ModelSource(engine, models_dir=tmp_path, pinned=tmp_path / "missing")
