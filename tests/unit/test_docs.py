@@ -77,3 +77,29 @@ def test_no_page_holds_commit_hashes_or_issue_numbers() -> None:
     assert len(PAGES) >= 8
     notes = {page.relative_to(ROOT).as_posix(): lab_notes(page.read_text()) for page in PAGES}
     assert {page: found for page, found in notes.items() if found} == {}
+
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_relative_link_reaches_its_file_and_heading() -> None:
+    broken = []
+    for page in PAGES:
+        for target in _LINK.findall(page.read_text()):
+            if "://" in target:
+                continue
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            if not file.exists():
+                broken.append(f"{page.name}: {target}")
+            elif anchor and file.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", file.read_text(), re.MULTILINE)
+                if anchor not in {_anchor(h) for h in headings}:
+                    broken.append(f"{page.name}: {target}")
+    assert broken == []
