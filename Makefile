@@ -43,7 +43,7 @@ test-fast: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/python -m tests.mapped_tree mypy
 
-# Each benchmark prints one JSON object as its last line (README, "Measured").
+# Each benchmark prints one JSON object as its last line (docs/benchmarks.md).
 bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline --events 50000
 	$(BIN)/python -m bench.latency --rate 1000 --events 30000

@@ -4,7 +4,7 @@ A window of N days holds the day buckets ``b(T) - N < b <= b(T)``: N whole days
 ending with the day of ``T``. When ``T`` lies on a bucket edge (midnight UTC for
 the worker; replay aligns the edges to its ``--as-of``), that is exactly
 DESIGN.md's ``T - N days < ts <= T``. :data:`FEATURES` documents every column;
-the README's feature table is checked against it.
+docs/features.md's table is checked against it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ _BASE_FROM, _BASE_TO = 30, 120
 
 @dataclass(frozen=True, slots=True)
 class Feature:
-    """One column of a feature row, as documented in the README."""
+    """One column of a feature row, as documented in docs/features.md."""
 
     name: str
     window: str

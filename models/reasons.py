@@ -15,7 +15,7 @@ most evidence; with none at all, a customer drifting away has changed needs.
     needs_changed    purchases down by a third with no complaint in 90 days (1),
                      engagement down by a third with no complaint (0.5)
 
-The points are judgement, documented here and in the README, not fitted: a
+The points are judgement, documented here and in docs/alerts.md, not fitted: a
 reason must be explainable to the retention team that acts on it.
 """
 

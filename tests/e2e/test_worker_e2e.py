@@ -340,7 +340,7 @@ def test_the_win_back_loop_with_the_example_crm_client(
     with worker_process(settings, kafka_broker.bootstrap, log):
         # A week at a time, each stored before the next is sent: all at once,
         # Faust drains one topic far ahead of another, and silence would
-        # judge customers whose purchases are still in flight (see README).
+        # judge customers whose purchases are still in flight (see docs/alerts.md).
         produced = 0
         for _, week in groupby(recs, key=lambda r: _week_of(r, sim.start)):
             chunk = list(week)
