@@ -692,25 +692,40 @@ def dashboard_push(
         str | None,
         typer.Option(envvar="GRAFANA_TOKEN", help="Service account token (or GRAFANA_TOKEN)."),
     ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(envvar="GRAFANA_TOKEN_FILE", help="A file holding the token (a secret)."),
+    ] = None,
     db_url: Annotated[
         str | None,
         typer.Option(
-            help="The store's PostgreSQL URL as Grafana's server reaches it "
-            "(default: CHURNWATCH_DB_URL)."
+            help="Grafana's read-only login to the store's PostgreSQL, as Grafana's server "
+            "reaches it. The store's own login (CHURNWATCH_DB_URL) is refused."
         ),
+    ] = None,
+    db_url_file: Annotated[
+        Path | None, typer.Option(help="A file holding that URL (a secret).")
     ] = None,
     prometheus_url: Annotated[
         str, typer.Option(help="Prometheus as Grafana's server reaches it.")
     ] = "http://prometheus:9090",
 ) -> None:
     """Create or update the data sources, the folder and every dashboard in a Grafana."""
-    from churnwatch.dashboards.push import DataSources, push
+    from churnwatch.dashboards.push import DataSources, push, refuse_writers
     from grafana_client import GrafanaApi
     from grafana_client.client import GrafanaException
 
-    sources = DataSources(db_url or _settings().db_url, prometheus_url)
+    from churnwatch.settings import with_sslmode
+
+    settings = _settings()
+    token = _secret(token, token_file, "--token")
+    reader = _secret(db_url, db_url_file, "--db-url")
+    if reader is None:
+        raise typer.BadParameter("give Grafana's read-only login with --db-url or --db-url-file")
+    sources = DataSources(with_sslmode(reader, settings.db_sslmode), prometheus_url)
     try:
         sources.definitions()
+        typer.echo(refuse_writers(sources.db_url, settings.db_url))
         api = GrafanaApi.from_url(url, credential=token)
         for line in push(api, sources):
             typer.echo(line)
@@ -720,6 +735,18 @@ def dashboard_push(
     except (GrafanaException, OSError) as exc:
         typer.secho(f"error: could not upload to Grafana at {url}: {exc}", err=True, fg="red")
         raise typer.Exit(1) from None
+
+
+def _secret(value: str | None, path: Path | None, option: str) -> str | None:
+    """An option's value, or the contents of its ``-file`` form (a Docker or Kubernetes secret)."""
+    if path is None:
+        return value
+    if value is not None:
+        raise typer.BadParameter(f"give {option} or {option}-file, not both")
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise typer.BadParameter(f"{option}-file {path}: cannot read it ({exc.strerror})") from None
 
 
 def _progress(total: int | None):

@@ -56,7 +56,11 @@ class DataSources:
             "access": "proxy",
             "url": f"{url.host or 'localhost'}:{url.port or 5432}",
             "user": url.username or "",
-            "jsonData": {"database": url.database, "sslmode": "disable", "postgresVersion": 1500},
+            "jsonData": {
+                "database": url.database,
+                "sslmode": url.query.get("sslmode", "disable"),
+                "postgresVersion": 1500,
+            },
             "secureJsonData": {"password": url.password or ""},
         }
         prometheus = {
@@ -106,3 +110,51 @@ def push(api: GrafanaApi, sources: DataSources) -> list[str]:
         )
         done.append(f"saved dashboard {uid}")
     return done
+
+
+#: what a read-only login must not be able to do to any table of the store
+_WRITES = "INSERT,UPDATE,DELETE,TRUNCATE"
+
+
+def refuse_writers(db_url: str, owner_url: str | None) -> str:
+    """Refuse a database login that can write the store; say how far it was checked.
+
+    Grafana needs to read only, and its data source holds the password in
+    Grafana's own database: the store's owner (``owner_url``, the workers' and the
+    migrations' login) or any role that can write a table is refused with a
+    ``ValueError``. When the store is reachable from here, the role's privileges
+    are checked as well; when it is not (Grafana may reach it by another name),
+    only the login's name is.
+    """
+    url = sa.make_url(db_url)
+    if owner_url is not None:
+        owner = sa.make_url(owner_url)
+        if owner.get_backend_name() == "postgresql" and owner.username == url.username:
+            raise ValueError(
+                f"{url.username!r} is the store's own login (CHURNWATCH_DB_URL): give Grafana "
+                "a read-only role (deploy/postgres/initdb/10-grafana-reader.sh)"
+            )
+    engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            superuser = conn.execute(
+                sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            ).scalar()
+            writable = conn.execute(
+                sa.text(
+                    "SELECT string_agg(c.relname, ', ' ORDER BY c.relname) FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.relkind = 'r' AND n.nspname = current_schema() "
+                    "AND has_table_privilege(current_user, c.oid, :writes)"
+                ),
+                {"writes": _WRITES},
+            ).scalar()
+    except sa.exc.OperationalError:
+        return f"could not reach the store from here: checked the login {url.username!r} by name"
+    finally:
+        engine.dispose()
+    if superuser:
+        raise ValueError(f"{url.username!r} is a superuser: give Grafana a read-only role")
+    if writable:
+        raise ValueError(f"{url.username!r} can write the store ({writable}): use a read-only role")
+    return f"the login {url.username!r} can only read the store"

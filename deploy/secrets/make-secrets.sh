@@ -8,9 +8,13 @@ secret() {
 }
 secret postgres_password.txt
 secret grafana_db_password.txt
+secret worker_db_password.txt
 secret grafana_admin_password.txt
 secret churnwatch_web_token.txt
 [ -s churnwatch_db_url.txt ] || printf 'postgresql+psycopg://churnwatch:%s@postgres:5432/churnwatch' \
     "$(cat postgres_password.txt)" > churnwatch_db_url.txt
+[ -s churnwatch_worker_db_url.txt ] ||
+    printf 'postgresql+psycopg://churnwatch_worker:%s@postgres:5432/churnwatch' \
+    "$(cat worker_db_password.txt)" > churnwatch_worker_db_url.txt
 chmod 600 ./*.txt
 echo "secrets in $(pwd)"

@@ -100,6 +100,9 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
             wait_for(serving, "the web server", log)
             yield w
     engine.dispose()
+    # every test above sent these tokens; none may reach the worker's log
+    written = log.read_text(errors="replace")
+    assert TEST_TOKEN not in written and READER not in written, "a token reached the log"
 
 
 def _listening_addresses(port: int) -> set[str]:

@@ -476,3 +476,24 @@ def test_push_refuses_a_store_grafana_cannot_read(grafana) -> None:
     assert result.exit_code == 2
     assert "PostgreSQL" in result.output
     assert recorder.calls == []
+
+
+def test_push_reads_its_secrets_from_files_and_refuses_the_store_login(
+    grafana, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, recorder = grafana
+    token, reader = tmp_path / "token", tmp_path / "db_url"
+    token.write_text("from-a-file\n")
+    reader.write_text("postgresql://grafana:pw@db.internal:5433/churn?sslmode=require\n")
+    args = ["dashboard", "push", "--url", url, "--token-file", token, "--db-url-file", reader]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    assert "checked the login 'grafana' by name" in result.output
+    assert {auth for *_, auth in recorder.calls} == {"Bearer from-a-file"}
+    assert recorder.calls[1][2]["jsonData"]["sslmode"] == "require"
+
+    recorder.calls.clear()
+    monkeypatch.setenv("CHURNWATCH_DB_URL", "postgresql+psycopg://grafana:x@db.internal/churn")
+    refused = CliRunner().invoke(app, [str(a) for a in args])
+    assert refused.exit_code == 2 and "the store's own login" in refused.output
+    assert recorder.calls == []

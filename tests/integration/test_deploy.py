@@ -125,8 +125,17 @@ def test_workers_get_settings_churnwatch_reads(tmp_path: Path, monkeypatch) -> N
     assert settings.replication_factor <= len(brokers)
     # more workers than partitions would sit idle
     assert SERVICES["worker"]["deploy"]["replicas"] <= settings.partitions
-    for service in services.values():
-        assert service["secrets"] == ["churnwatch_db_url", "churnwatch_web_token"]
+    # jobs run as the store's owner, the workers with their own login
+    for name in ("migrate", "topics"):
+        assert services[name]["secrets"] == ["churnwatch_db_url", "churnwatch_web_token"]
+    assert services["worker"]["secrets"] == ["churnwatch_worker_db_url", "churnwatch_web_token"]
+    worker_env = services["worker"]["environment"]
+    assert worker_env["CHURNWATCH_DB_URL_FILE"] == "/run/secrets/churnwatch_worker_db_url"
+    grants = SERVICES["grants"]
+    assert grants["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
+    assert SERVICES["worker"]["depends_on"]["grants"] == {
+        "condition": "service_completed_successfully"
+    }
 
 
 def test_secrets_script_writes_what_the_stack_reads(tmp_path: Path) -> None:
@@ -143,6 +152,11 @@ def test_secrets_script_writes_what_the_stack_reads(tmp_path: Path) -> None:
         "churnwatch",
         files["postgres_password.txt"],
         "postgres",
+    )
+    worker = sa.make_url(files["churnwatch_worker_db_url.txt"])
+    assert (worker.username, worker.password) == (
+        "churnwatch_worker",
+        files["worker_db_password.txt"],
     )
     again = subprocess.run(["sh", str(script)], check=True, capture_output=True)
     assert again.returncode == 0
@@ -176,7 +190,9 @@ def test_prometheus_scrapes_the_workers_port() -> None:
     assert (DEPLOY / volume[0]).resolve() == DEPLOY / "prometheus/prometheus.yml"
 
 
-@pytest.mark.parametrize("script", ["postgres/initdb/10-grafana-reader.sh"])
+@pytest.mark.parametrize(
+    "script", ["postgres/initdb/10-grafana-reader.sh", "postgres/initdb/20-worker-role.sh"]
+)
 def test_init_scripts_are_valid_shell(script: str) -> None:
     path = DEPLOY / script
     assert os.access(path, os.X_OK)
