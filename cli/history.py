@@ -1,0 +1,345 @@
+"""Commands over the stored history: import, train, replay (backtest, rows as of T, re-publish)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from churnwatch.cli import common
+from churnwatch.cli.common import app
+
+
+@app.command()
+def train(
+    since: Annotated[
+        str | None, typer.Option("--from", help="Learn from events at or after this date.")
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="Learn from events at or before this time (a date is its midnight, UTC)."
+        ),
+    ] = None,
+    horizon_days: Annotated[
+        float, typer.Option(help="Churned = no purchase within this many days after a cutoff.")
+    ] = 90.0,
+    every_days: Annotated[int, typer.Option(help="Days between snapshot cutoffs.")] = 7,
+    seed: Annotated[int, typer.Option(help="Random seed (training is deterministic).")] = 0,
+    models_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where model folders are written (default: CHURNWATCH_MODELS_DIR)."),
+    ] = None,
+    promote: Annotated[bool, typer.Option(help="Make the new model the current one.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the model card as JSON.")] = False,
+) -> None:
+    """Train a churn model from the event store and compare it with an RFM baseline."""
+    from churnwatch.models.training import TrainingError
+    from churnwatch.offline.training import train_from_store
+    from rich.console import Console
+    from rich.table import Table
+
+    from churnwatch import store
+
+    console = Console(stderr=True)
+    engine = store.make_engine(common.settings().db_url)
+    store.upgrade(engine)
+    try:
+        with console.status("training") as status:
+            card, folder = train_from_store(
+                engine,
+                models_dir or common.settings().models_dir,
+                since=common.parse_date(since),
+                until=common.parse_date(until),
+                horizon_days=horizon_days,
+                every_days=every_days,
+                seed=seed,
+                promote=promote,
+                on_step=lambda step: status.update(step),
+            )
+    except TrainingError as exc:
+        console.print(f"[red]cannot train:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if json_out:
+        print(card.to_json().decode())
+        return
+    table = Table(title=f"{card.version}  (held-out {card.n_valid:,} snapshots)")
+    table.add_column("metric")
+    for name in card.metrics:
+        table.add_column(name, justify="right")
+    for metric in card.metrics["model"]:
+        table.add_row(metric, *(f"{card.metrics[n][metric]:.4f}" for n in card.metrics))
+    Console().print(table)
+    print(f"saved {folder}{' (promoted: current model)' if promote else ''}")
+
+
+@app.command()
+def replay(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Rows as of this time (events with ts <= it count)."),
+    ] = None,
+    scores_out: Annotated[
+        Path | None,
+        typer.Option(help="With --as-of: CSV file, one row per customer, DESIGN.md's columns."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="Backtest: judge alerts from this date (default: first event)."
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="Backtest: replay and judge up to this time (default: last event)."
+        ),
+    ] = None,
+    capacity: Annotated[
+        str, typer.Option(help="Backtest: alerts the team can work, e.g. 50/day or 200/week.")
+    ] = "50/day",
+    horizon_days: Annotated[
+        float, typer.Option(help="Backtest: churned = no purchase within this many days.")
+    ] = 90.0,
+    report: Annotated[
+        Path, typer.Option(help="Backtest: folder for report.md and its PNG plots.")
+    ] = Path("backtest-report"),
+    alerts_out: Annotated[
+        Path | None, typer.Option(help="Backtest: write the alerts that would have fired (JSONL).")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Backtest: print the findings as JSON.")
+    ] = False,
+    publish: Annotated[
+        bool,
+        typer.Option(help="Re-publish the stored events to CHURNWATCH_BROKER in event-time order."),
+    ] = False,
+    rate: Annotated[
+        float | None, typer.Option(help="With --publish: events per second (default: unlimited).")
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Model folder to score with (default: the promoted model, or the rule)."),
+    ] = None,
+) -> None:
+    """Replay the event store, no broker: backtest thresholds, rows as of T, or re-publish.
+
+    \b
+    churnwatch replay --from 2026-01-01 --capacity 50/day     backtest and threshold report
+    churnwatch replay --as-of 2026-06-30 --scores-out s.csv   every customer's row as of T
+    churnwatch replay --publish --rate 2000                   rebuild a fresh deployment
+    """
+    from churnwatch import store
+
+    engine = store.make_engine(common.settings().db_url)
+    store.upgrade(engine)
+    if publish:
+        _replay_publish(engine, common.parse_date(since), common.parse_date(until), rate)
+    elif as_of is not None:
+        if scores_out is None:
+            raise typer.BadParameter("--as-of needs --scores-out FILE.csv")
+        _replay_as_of(engine, common.parse_date(as_of), scores_out, model)  # type: ignore[arg-type]
+    else:
+        _replay_backtest(
+            engine,
+            since=common.parse_date(since),
+            until=common.parse_date(until),
+            capacity_per_day=common.per_day(capacity),
+            horizon_days=horizon_days,
+            report=report,
+            alerts_out=alerts_out,
+            json_out=json_out,
+            model=model,
+        )
+
+
+def _replay_as_of(engine: Any, when: datetime, scores_out: Path, model: Path | None) -> None:
+    from churnwatch.offline import api
+    from churnwatch.offline.replay import write_csv
+
+    scorer = common.scorer_for(engine, model)
+    rows = api.records_as_of(
+        engine, when, scorer=scorer, policy=common.policy(), partitions=common.settings().partitions
+    )
+    count = write_csv(rows, scores_out)
+    print(
+        f"{count} customers as of {when.isoformat()} scored by {scorer.version} "
+        f"written to {scores_out}"
+    )
+
+
+def _replay_backtest(
+    engine: Any,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    capacity_per_day: float,
+    horizon_days: float,
+    report: Path,
+    alerts_out: Path | None,
+    json_out: bool,
+    model: Path | None,
+) -> None:
+    from churnwatch.offline import api
+    from churnwatch.offline.report import write_report
+    from rich.progress import Progress
+
+    from churnwatch import store
+
+    scorer = common.scorer_for(engine, model)
+    with engine.connect() as conn:
+        total = store.count_events(conn, until=until)
+    if total == 0:
+        print(
+            "the event store holds no events to replay: load some with churnwatch import",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
+    with Progress(transient=True, disable=json_out) as progress:
+        task = progress.add_task("replaying", total=total)
+        findings = api.backtest(
+            engine,
+            since=since,
+            until=until,
+            capacity_per_day=capacity_per_day,
+            horizon_days=horizon_days,
+            scorer=scorer,
+            policy=common.policy(),
+            playbook=common.playbook(),
+            partitions=common.settings().partitions,
+            on_event=lambda n: progress.advance(task, n),
+        )
+    if alerts_out is not None:
+        lines = (orjson.dumps(a) + b"\n" for a in findings.alerts)
+        alerts_out.write_bytes(b"".join(lines))
+    path = write_report(findings, report)
+    if json_out:
+        print(orjson.dumps({**findings.to_dict(), "report": str(path)}).decode())
+        return
+    every, best = findings.current_metrics["all"], findings.recommended_metrics["all"]
+    print(
+        f"replayed {findings.events:,} events with {scorer.version}: "
+        f"{len(findings.alerts):,} alerts"
+    )
+    print(
+        f"current thresholds: {every.alerts_per_day:.1f} alerts/day, "
+        f"recall {every.recall or 0:.1%}, value caught {every.value_caught:,.0f}"
+    )
+    fits = "" if findings.recommendation.fits else " (no thresholds fit the capacity)"
+    print(
+        f"recommended{fits}: {best.alerts_per_day:.1f} alerts/day, recall {best.recall or 0:.1%}, "
+        f"value caught {best.value_caught:,.0f}"
+    )
+    print(f"report: {path}")
+
+
+def _replay_publish(
+    engine: Any, since: datetime | None, until: datetime | None, rate: float | None
+) -> None:
+    from churnwatch.sim.producing import publish_stored
+
+    from churnwatch import store
+    from churnwatch.topics import ensure_topics_for
+
+    settings = common.settings()
+    if settings.broker is None:
+        raise typer.BadParameter("--publish needs CHURNWATCH_BROKER: the broker to rebuild from")
+    ensure_topics_for(settings, settings.broker)
+    with engine.connect() as conn:
+        total = store.count_events(conn, since=since, until=until)
+        progress = common.progress(total)
+        sent = publish_stored(
+            store.read_events(conn, since=since, until=until),
+            settings.broker,
+            rate=rate,
+            on_record=progress,
+            client=settings.kafka_security.client_config(),
+        )
+    print(f"\npublished {sent:,} stored events to {settings.broker} in event-time order")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file of historic events.")],
+    topic: Annotated[
+        str | None,
+        typer.Option(help="purchases, complaints or engagement (default: from each type)."),
+    ] = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="field=column pairs, e.g. customer_id=CustomerID,ts=InvoiceDate,amount=Sales.",
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="field=value constants for every row, e.g. currency=GBP."),
+    ] = None,
+    event_type: Annotated[
+        str | None, typer.Option("--type", help="type of rows that have none, e.g. purchase.")
+    ] = None,
+    date_format: Annotated[
+        str | None,
+        typer.Option(help="strptime format of ts, e.g. '%d/%m/%Y %H:%M' (naive times are UTC)."),
+    ] = None,
+    negative_as_refund: Annotated[
+        bool, typer.Option(help="A purchase with a negative amount is a refund of it.")
+    ] = False,
+    rejects: Annotated[
+        Path | None,
+        typer.Option(help="JSONL of rejected rows and reasons (default: FILE.rejects.jsonl)."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Load historic events into the event store (one transaction; re-importing adds nothing)."""
+    from churnwatch.offline import api
+    from churnwatch.offline.importing import ImportFailed
+    from rich.progress import Progress
+
+    from churnwatch.events import INPUT_TOPICS
+
+    if not file.is_file():
+        raise typer.BadParameter(f"{file} is not a file")
+    if topic is not None and topic not in INPUT_TOPICS:
+        raise typer.BadParameter(f"--topic {topic!r}: one of {', '.join(INPUT_TOPICS)}")
+    columns, constants = common.pairs(map_, "--map"), common.pairs(set_, "--set")
+    settings = common.settings()
+    engine = api.open_store(settings.db_url)
+    rejects = rejects or file.with_name(file.name + ".rejects.jsonl")
+    try:
+        with rejects.open("wb") as out, Progress(transient=True, disable=json_out) as progress:
+            task = progress.add_task(f"importing {file.name}", total=None)
+            summary = api.import_events(
+                engine,
+                file,
+                columns=columns,
+                constants=constants,
+                topic=topic,
+                default_type=event_type,
+                date_format=date_format,
+                negative_as_refund=negative_as_refund,
+                rejects=out,
+                max_future_s=settings.max_future_s,
+                on_row=lambda n: progress.advance(task, n),
+            )
+    except ImportFailed as exc:
+        rejects.unlink(missing_ok=True)
+        print(f"cannot import {file}: {exc}; nothing was stored", file=sys.stderr)
+        raise typer.Exit(2) from None
+    if not summary.rejected:
+        rejects.unlink(missing_ok=True)
+    if json_out:
+        print(orjson.dumps({**summary.to_dict(), "rejects": str(rejects)}).decode())
+        return
+    print(
+        f"{summary.rows:,} rows: {summary.stored:,} stored, "
+        f"{summary.already_stored:,} already stored, {summary.rejected:,} rejected"
+    )
+    for reason, count in summary.reasons.most_common(5):
+        print(f"  {count:,}: {reason}")
+    if summary.rejected:
+        print(f"rejected rows and their reasons: {rejects}")
