@@ -176,8 +176,11 @@ class EngagementEvent(Event):
     @model_validator(mode="after")
     def _bounded_points(self) -> EngagementEvent:
         points = (self.model_extra or {}).get("points")
-        number = isinstance(points, int | float) and not isinstance(points, bool)
-        if number and not abs(points) <= MAX_POINTS:
+        if (
+            isinstance(points, int | float)
+            and not isinstance(points, bool)
+            and not abs(points) <= MAX_POINTS
+        ):
             raise ValueError(f"points: at most {MAX_POINTS:g} (got {points!r})")
         return self
 

@@ -53,7 +53,8 @@ def db_upgrade() -> None:
         with engine.connect() as conn:
             revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     except sa.exc.SQLAlchemyError as exc:
-        typer.secho(f"error: cannot upgrade {shown}: {exc.orig or exc}", err=True, fg="red")
+        cause = getattr(exc, "orig", None) or exc  # the driver's own message, when there is one
+        typer.secho(f"error: cannot upgrade {shown}: {cause}", err=True, fg="red")
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
@@ -76,7 +77,8 @@ def topics_create(
     from churnwatch.topics import ALL_TOPICS, TopicLayoutError, ensure_topics_for
 
     settings = common.settings()
-    if settings.broker is None:
+    broker = settings.broker
+    if broker is None:
         raise typer.BadParameter("set CHURNWATCH_BROKER to the cluster to create topics on")
     try:
         settings = replace(
@@ -84,7 +86,7 @@ def topics_create(
             partitions=partitions or settings.partitions,
             replication_factor=replication_factor or settings.replication_factor,
         )
-        created = ensure_topics_for(settings, settings.broker)
+        created = ensure_topics_for(settings, broker)
     except (TopicLayoutError, ValueError) as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(2) from None

@@ -46,6 +46,7 @@ from sqlalchemy.engine import Engine
 
 from churnwatch import store
 from churnwatch.events import from_payload
+from churnwatch.settings import Settings
 
 #: how far ahead of now an imported event may lie, as in the worker's default
 DEFAULT_MAX_FUTURE_S = 3600.0
@@ -104,9 +105,16 @@ def import_events(
     )
 
 
-def default_scorer(engine: Engine, model: str | Path | None = None) -> Scorer:
-    """The scorer of the ``model`` folder, else the promoted model, else the rule."""
-    return ModelSource(engine, pinned=None if model is None else Path(model))()
+def default_scorer(
+    engine: Engine, model: str | Path | None = None, *, models_dir: str | Path | None = None
+) -> Scorer:
+    """The scorer of the ``model`` folder, else the promoted model, else the rule.
+
+    Models load only from ``models_dir`` (default: ``CHURNWATCH_MODELS_DIR``, as the
+    worker reads it), each checked against the digest recorded at training.
+    """
+    folder = Path(models_dir) if models_dir is not None else Settings.from_env().models_dir
+    return ModelSource(engine, models_dir=folder, pinned=None if model is None else Path(model))()
 
 
 def records_as_of(

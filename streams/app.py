@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import faust
 from churnwatch.alerts.config import DEFAULT_PLAYBOOK, DEFAULT_POLICY, load_playbook, load_policy
@@ -125,7 +125,8 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     # table is deliberately not used: on the embedded broker its recovery after
     # a restart stalls the input stream (measured; DESIGN.md's high-watermark
     # bug), and a miss in the copy is read from the store anyway.
-    @app.on_partitions_assigned.connect
+    # Faust types the receiver as a plain function, not a coroutine function
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def load_state_from_store(sender: Any, assigned: set[TP], **_: Any) -> None:
         partitions = sorted({tp.partition for tp in assigned if tp.topic in input_names})
         health.lag.clear()
@@ -197,8 +198,10 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     outcomes_in = app.topic(WINBACK_OUTCOMES, key_serializer="raw", value_serializer="raw")
 
     @app.agent(outcomes_in, name="outcomes")
-    async def outcomes(stream: faust.StreamT) -> None:
-        batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)
+    async def outcomes(stream: faust.StreamT[Any]) -> None:
+        batches = cast(faust.Stream[Any], stream).take_events(
+            settings.batch_size, within=settings.batch_within_s
+        )
         async for events in batches:
             records = [raw_record(event) for event in events]
             metrics.outcomes.inc(len(records))
@@ -231,7 +234,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
             for _, _, held in ready:
                 held.ack()
 
-    async def take_in(events: list[EventT]) -> None:
+    async def take_in(events: Sequence[EventT[Any]]) -> None:
         """Decode a consumed batch, hold its valid records, count what may go."""
         records = [raw_record(e) for e in events]
         # inline: a thread for it measured no faster, as the GIL is shared anyway
@@ -254,8 +257,10 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         await count_released()
 
     @app.agent(inputs, name="intake")
-    async def intake(stream: faust.StreamT) -> None:
-        batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)
+    async def intake(stream: faust.StreamT[Any]) -> None:
+        batches = cast(faust.Stream[Any], stream).take_events(
+            settings.batch_size, within=settings.batch_within_s
+        )
         health.agent_running = True
         try:
             async for events in batches:

@@ -13,7 +13,8 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import faust
 from churnwatch.streams import outbox
@@ -37,7 +38,7 @@ class Delivery:
         self._delivered: dict[str, list[str]] = {kind: [] for kind in KINDS}
         self.failed = 0
 
-    async def send(self, kind: str, records: Iterable[dict[str, Any]]) -> None:
+    async def send(self, kind: str, records: Iterable[Mapping[str, Any]]) -> None:
         """Send ``records`` of ``kind``; each is marked only if its own send succeeds."""
         key_field = KINDS[kind]
         for record in records:
@@ -54,7 +55,8 @@ class Delivery:
                 self.failed += 1
                 log.exception("could not send %s %s; it stays in the outbox", kind, ident)
                 continue
-            future.add_done_callback(lambda fut, k=kind, i=ident: self._done(k, i, fut))
+            pending = cast("asyncio.Future[Any]", future)
+            pending.add_done_callback(partial(self._done, kind, ident))
 
     def _done(self, kind: str, ident: str, future: asyncio.Future) -> None:
         self.in_flight.discard((kind, ident))

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from importlib.resources import files
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import faust
 import orjson
@@ -95,7 +95,8 @@ def guard_for(settings: Settings) -> auth.Guard:
 def _query_list(request: Request, name: str) -> tuple[str, ...]:
     """``?tier=high&tier=potential`` or ``?tier=high,potential`` as a tuple."""
     values: list[str] = []
-    for raw in request.query.getall(name, []):
+    # aiohttp hands Faust a multi-dict; Faust types it as a plain mapping
+    for raw in cast(Any, request.query).getall(name, []):
         values.extend(v for v in raw.split(",") if v)
     return tuple(values)
 
@@ -215,7 +216,7 @@ def register_web(
 
     @app.page("/api/alerts/stream")
     class AlertStream(Guarded):
-        async def get(self, request: Request) -> aiohttp_web.StreamResponse:
+        async def get(self, request: Request) -> aiohttp_web.StreamResponse | Response:
             nonlocal streams_open
             if streams_open >= MAX_STREAMS:
                 return reply(self, {"error": "too many open streams; retry later"}, 503)
@@ -234,7 +235,7 @@ def register_web(
             response = aiohttp_web.StreamResponse(
                 headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
             )
-            await response.prepare(request)
+            await response.prepare(cast(Any, request))
             await response.write(b"retry: 1000\n\n")
             ends = time.monotonic() + STREAM_LIFETIME_S
             try:
@@ -257,7 +258,7 @@ def register_web(
     class Acknowledge(Guarded):
         async def post(self, request: Request, alert_id: str) -> Response:
             # who acknowledges is who authenticated; a ``by`` in the body is ignored
-            by = request["identity"].name
+            by = cast(Any, request)["identity"].name
             now = utcnow()
             ack = await in_thread(alert_feed.acknowledge, alert_id, by, now, write=True)
             if ack is None:
@@ -295,11 +296,12 @@ def register_web(
     metrics_base: type[faust.web.View] = faust.web.View if settings.web_metrics_open else Guarded
 
     if health is not None:
+        progress = health
 
         @app.page("/health")
         class HealthCheck(metrics_base):  # type: ignore[valid-type,misc]
             async def get(self, request: Request) -> Response:
-                status, body = health.report()
+                status, body = progress.report()
                 return reply(self, body, status)
 
     @app.page("/metrics")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import Any
 
 from faust.types import EventT
@@ -49,8 +50,8 @@ def raw_record(event: EventT[Any]) -> RawRecord:
     so that no producer can forge where a record came from.
     """
     msg = event.message
-    where = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
     value = msg.value if isinstance(msg.value, bytes | None) else None
+    unreadable = partial(RawRecord, msg.topic, msg.partition, msg.offset, None, value)
     try:
         key = msg.key
         if not isinstance(key, bytes | None):
@@ -61,11 +62,11 @@ def raw_record(event: EventT[Any]) -> RawRecord:
         if msg.topic == REKEYED:
             origin_topic = _header(msg.headers, ORIGIN_TOPIC_HEADER)
             origin = _header(msg.headers, ORIGIN_HEADER)
-        return RawRecord(**where, key=key, value=value, origin_topic=origin_topic, origin=origin)
+        return RawRecord(msg.topic, msg.partition, msg.offset, key, value, origin_topic, origin)
     except InvalidEvent as exc:
-        return RawRecord(**where, key=None, value=value, error=str(exc))
+        return unreadable(error=str(exc))
     except Exception as exc:  # a record must never stop the intake
-        return RawRecord(**where, key=None, value=value, error=unexpected(exc))
+        return unreadable(error=unexpected(exc))
 
 
 def origin_headers(record: RawRecord) -> dict[str, bytes]:

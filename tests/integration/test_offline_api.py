@@ -69,3 +69,10 @@ def test_a_backtest_of_an_empty_store_says_so(tmp_path: Path) -> None:
     engine = api.open_store(f"sqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(ValueError, match="holds no events"):
         api.backtest(engine, scorer=RuleScorer())
+
+
+def test_without_a_promoted_model_the_api_scores_with_the_rule(tmp_path: Path) -> None:
+    engine = api.open_store(f"sqlite:///{tmp_path / 's.db'}")
+    assert (
+        api.default_scorer(engine, models_dir=tmp_path / "models").version == RuleScorer().version
+    )
