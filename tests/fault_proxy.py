@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from pathlib import Path
 
-from churnwatch.sim.broker import free_port
+from churnwatch.sim.broker import EmbeddedBroker, free_port
 
 
 class CuttableProxy:
@@ -80,3 +81,11 @@ class CuttableProxy:
         self._closed = True
         self.cut()
         self._listener.close()
+
+
+def broker_behind_proxy(log: Path) -> tuple[EmbeddedBroker, CuttableProxy]:
+    """An embedded broker (not yet started) that advertises a proxy, so every client uses it."""
+    broker = EmbeddedBroker(log_path=log)
+    proxy = CuttableProxy(broker.host, broker.port)
+    broker.advertised_port = proxy.port
+    return broker, proxy

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from churnwatch.features.state import KEEP_DAYS
-from churnwatch.sim.broker import EmbeddedBroker
 from churnwatch.sim.demo import worker_process
 from churnwatch.sim.producing import produce
 
@@ -20,7 +19,7 @@ from churnwatch import store
 from churnwatch.settings import Settings
 from churnwatch.topics import CHURN_ALERTS, CUSTOMER_CHANGES, WINBACK_TASKS, ensure_topics
 from tests.e2e.test_faults import PARTITIONS, _simulated
-from tests.fault_proxy import CuttableProxy
+from tests.fault_proxy import broker_behind_proxy
 from tests.kafka_helpers import read_topic, values, wait_for
 
 pytestmark = pytest.mark.kafka
@@ -39,9 +38,7 @@ def _ids(engine: sa.Engine, table: sa.Table, key: str, *, sent: bool | None = No
 
 def test_sends_that_failed_are_not_marked_and_go_out_later(tmp_path: Path) -> None:
     recs, _ = _simulated(6000, seed=53)
-    broker = EmbeddedBroker(log_path=tmp_path / "broker.log")
-    proxy = CuttableProxy(broker.host, broker.port)
-    broker.advertised_port = proxy.port  # every client goes through the proxy
+    broker, proxy = broker_behind_proxy(tmp_path / "broker.log")
     db_url = f"sqlite:///{tmp_path / 'store.db'}"
     engine = store.make_engine(db_url)
     store.upgrade(engine)

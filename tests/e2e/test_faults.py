@@ -26,7 +26,7 @@ from churnwatch import store
 from churnwatch.events import INPUT_TOPICS
 from churnwatch.settings import Settings
 from churnwatch.topics import DEAD_LETTERS, ensure_topics
-from tests.fault_proxy import CuttableProxy
+from tests.fault_proxy import broker_behind_proxy
 from tests.kafka_helpers import read_topic, values, wait_for
 from tests.parity import assert_stored_exactly_once
 
@@ -89,9 +89,7 @@ def test_postgresql_unreachable_for_a_while(
 
 def test_broker_connection_dropped_and_restored(tmp_path: Path) -> None:
     recs, valid = _simulated(9000, seed=43)
-    broker = EmbeddedBroker(log_path=tmp_path / "broker.log")
-    proxy = CuttableProxy(broker.host, broker.port)
-    broker.advertised_port = proxy.port  # every client goes through the proxy
+    broker, proxy = broker_behind_proxy(tmp_path / "broker.log")
     db_url = f"sqlite:///{tmp_path / 'store.db'}"
     engine = store.make_engine(db_url)
     store.upgrade(engine)
