@@ -25,7 +25,7 @@ from churnwatch.sim.simulator import Simulation, customers_for, records
 from churnwatch import store
 from churnwatch.settings import Settings
 from churnwatch.topics import ensure_topics
-from tests.kafka_helpers import partitions_of, wait_for
+from tests.kafka_helpers import TEST_TOKEN, partitions_of, wait_for
 
 pytestmark = pytest.mark.kafka
 SHUTDOWN_TIMEOUT_S = 3.0
@@ -96,6 +96,8 @@ def _start_demo(tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
         "CHURNWATCH_WEB_PORT": str(port),
         "CHURNWATCH_PARTITIONS": "2",
         "CHURNWATCH_SHUTDOWN_TIMEOUT_S": str(SHUTDOWN_TIMEOUT_S),
+        # the token the helpers ask with (the demo makes its own when none is set)
+        "CHURNWATCH_WEB_TOKEN": TEST_TOKEN,
     }
     env.pop("CHURNWATCH_DB_URL", None)
     env.pop("CHURNWATCH_BROKER", None)
