@@ -62,9 +62,7 @@ class BGNBD:
         repeat = x > 0
         dropped = np.full_like(alive, -np.inf)
         dropped[repeat] = (
-            np.log(a)
-            - np.log(b + x[repeat] - 1)
-            - (r + x[repeat]) * np.log(alpha + t_x[repeat])
+            np.log(a) - np.log(b + x[repeat] - 1) - (r + x[repeat]) * np.log(alpha + t_x[repeat])
         )
         return float(np.sum(common + np.logaddexp(alive, dropped)))
 
@@ -212,6 +210,4 @@ class CLVModel:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CLVModel:
         """Inverse of :meth:`to_dict`."""
-        return cls(
-            BGNBD(**data["bg_nbd"]), GammaGamma(**data["gamma_gamma"]), data["horizon_days"]
-        )
+        return cls(BGNBD(**data["bg_nbd"]), GammaGamma(**data["gamma_gamma"]), data["horizon_days"])

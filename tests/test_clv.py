@@ -71,6 +71,7 @@ def test_clv_columns_from_feature_rows() -> None:
     assert list(out.columns) == ["p_alive", "expected_purchases_39d", "clv_39d"]
     assert round(out.loc[0, "expected_purchases_39d"], 3) == 1.226
     per_purchase = float(spend.expected_spend(np.array([2.0]), np.array([22.35]))[0])
-    assert out.loc[0, "clv_39d"] == pytest.approx(out.loc[0, "expected_purchases_39d"] * per_purchase)
+    expected = out.loc[0, "expected_purchases_39d"] * per_purchase
+    assert out.loc[0, "clv_39d"] == pytest.approx(expected)
     assert out.loc[1].isna().all()  # never bought: nothing to value
     assert CLVModel.from_dict(model.to_dict()) == model
