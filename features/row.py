@@ -10,6 +10,7 @@ the README's feature table is checked against it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from operator import add, sub
 from typing import Any
 
@@ -85,13 +86,13 @@ FEATURES: tuple[Feature, ...] = (
     Feature(
         "frequency_trend_365d",
         "90 d vs 365 d",
-        "purchases in the last 90 d / (purchases in the 365 d × 90 / 365); empty if none",
+        "purchases in the last 90 d / (purchases in the 365 d * 90 / 365); empty if none",
         "purchase frequency trend",
     ),
     Feature(
         "spend_trend_365d",
         "90 d vs 365 d",
-        "purchase amounts in the last 90 d / (those of the 365 d × 90 / 365); empty if none",
+        "purchase amounts in the last 90 d / (those of the 365 d * 90 / 365); empty if none",
         "purchase frequency trend",
     ),
     Feature(
@@ -283,7 +284,7 @@ def _rhythm(state: CustomerState, as_of_s: float) -> tuple[float, float] | None:
     )
     if len(days) < 3:
         return None
-    gaps = [b - a for a, b in zip(days, days[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(days)]
     mean = sum(gaps) / len(gaps)
     return mean, (sum((g - mean) ** 2 for g in gaps) / len(gaps)) ** 0.5
 
