@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from churnwatch.models.clv import CLVModel
 from churnwatch.models.registry import ModelCard, load
 from churnwatch.models.scoring import TOP_CODES, Row
 from churnwatch.models.training import CATEGORICAL, feature_frame, rfm_frame
@@ -39,6 +40,8 @@ class ModelScorer:
         self.model = model
         self.version = card.version
         self.columns = list(card.features)
+        #: the store's purchase and spend models, fitted with this one
+        self.clv = None if card.clv is None else CLVModel.from_dict(card.clv)
         reference = card.reference or {}
         self._reference = np.array(
             [np.nan if reference.get(c) is None else reference[c] for c in self.columns]
@@ -49,7 +52,7 @@ class ModelScorer:
         self._groups = list(groups.items())
 
     def _frame(self, rows: Sequence[Row]) -> pd.DataFrame:
-        return feature_frame(rows)[self.columns]
+        return feature_frame(rows, self.clv)[self.columns]
 
     def _predict(self, frame: pd.DataFrame) -> np.ndarray:
         # One thread: OpenMP workers spin while they wait, and beside the
