@@ -84,14 +84,15 @@ class ModelScorer:
             ranked = sorted(range(width), key=lambda g: gains[g], reverse=True)
             codes = []
             for g in ranked[:TOP_CODES]:
-                if gains[g] <= 0:
+                if round(float(gains[g]), 4) <= 0:
                     break
                 name, columns = self._groups[g]
                 reference = None if name == CATEGORICAL else _shown(self._reference[columns[0]])
                 codes.append(
                     {
                         "indicator": name,
-                        "value": _shown(row.get(name)),
+                        # the customer-value columns are the model's, not the row's
+                        "value": _shown(row[name] if name in row else frame.iat[i, columns[0]]),
                         "reference": reference,
                         "contribution": round(float(gains[g]), 4),
                     }
