@@ -29,6 +29,7 @@ from typing import Any
 from churnwatch.alerts.config import LEVELS, Policy
 from churnwatch.features.state import DAY_S
 from churnwatch.models.scoring import Score
+from churnwatch.models.value import VALUE_FIELDS
 
 _RANK = {None: 0, **{level: i + 1 for i, level in enumerate(LEVELS)}}
 _ALERT_NAMESPACE = uuid.UUID("6f1c8e9a-3b1d-4c55-9a59-0c1f2f3e4d5a")
@@ -157,6 +158,7 @@ def build_alert(
         "model_version": score.model_version,
         "lifecycle_stage": lifecycle_stage,
         "trigger": trigger,
+        **{name: score.value_fields.get(name) for name in VALUE_FIELDS},
     }
 
 

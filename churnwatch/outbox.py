@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from churnwatch import store
+from churnwatch.models.value import VALUE_FIELDS
 
 #: the fields of a ``churn-alerts`` record (DESIGN.md), as the worker sends them
 ALERT_FIELDS = (
@@ -33,6 +34,7 @@ ALERT_FIELDS = (
     "model_version",
     "lifecycle_stage",
     "trigger",
+    *VALUE_FIELDS,
 )
 #: the fields of a ``winback-tasks`` record
 TASK_FIELDS = (

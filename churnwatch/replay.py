@@ -32,6 +32,7 @@ from churnwatch.features.tier import TIERS, Population
 from churnwatch.lanes import Lanes
 from churnwatch.models.reasons import primary_reason
 from churnwatch.models.scoring import Scorer
+from churnwatch.models.value import VALUE_FIELDS, customer_values
 from churnwatch.timeline import Run
 from churnwatch.topics import partition_of
 
@@ -55,6 +56,7 @@ DESIGN_COLUMNS = (
 )
 COLUMNS = (
     *DESIGN_COLUMNS,
+    *VALUE_FIELDS,
     *(name for name in FEATURE_NAMES if name not in DESIGN_COLUMNS),
     "model_version",
 )
@@ -90,13 +92,15 @@ def rows_as_of(
         population.rerank()
     order = sorted(records)
     values = scorer.values([measured[cid] for cid in order])
+    worth = customer_values([measured[cid] for cid in order], values, getattr(scorer, "clv", None))
     rows = []
-    for cid, value in zip(order, values, strict=True):
+    for cid, value, value_fields in zip(order, values, worth, strict=True):
         features = measured[cid]
         tier = populations[partition_of(cid, partitions)].tier(cid)
         rows.append(
             {
                 **features,
+                **value_fields,
                 "customer_id": cid,
                 "score": value,
                 "risk_level": policy.thresholds[tier].level(value),  # type: ignore[index]
