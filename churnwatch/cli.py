@@ -307,6 +307,17 @@ def replay(
     horizon_days: Annotated[
         float, typer.Option(help="Backtest: churned = no purchase within this many days.")
     ] = 90.0,
+    contact_cost: Annotated[
+        float, typer.Option(help="Backtest: what working one alert costs, in spend units.")
+    ] = 0.0,
+    precision_floor: Annotated[
+        float,
+        typer.Option(help="Backtest: least share of a tier's alerts followed by churn (0-1)."),
+    ] = 0.25,
+    winback_rate: Annotated[
+        float,
+        typer.Option(help="Backtest: win-back rate assumed until 20 tasks of a tier are settled."),
+    ] = 0.2,
     report: Annotated[
         Path, typer.Option(help="Backtest: folder for report.md and its PNG plots.")
     ] = Path("backtest-report"),
@@ -352,6 +363,11 @@ def replay(
             until=_date(until),
             capacity_per_day=_per_day(capacity),
             horizon_days=horizon_days,
+            economics={
+                "contact_cost": contact_cost,
+                "precision_floor": precision_floor,
+                "winback_prior": winback_rate,
+            },
             report=report,
             alerts_out=alerts_out,
             json_out=json_out,
@@ -398,6 +414,7 @@ def _replay_backtest(
     until: datetime | None,
     capacity_per_day: float,
     horizon_days: float,
+    economics: dict[str, float],
     report: Path,
     alerts_out: Path | None,
     json_out: bool,
@@ -446,6 +463,7 @@ def _replay_backtest(
         capacity_per_day=capacity_per_day,
         scorer=scorer.version,
         winback=fetch(engine)["winback_effectiveness"],
+        **economics,
     )
     path = write_report(findings, report)
     if json_out:
@@ -465,6 +483,13 @@ def _replay_backtest(
         f"recommended{fits}: {best.alerts_per_day:.1f} alerts/day, recall {best.recall or 0:.1%}, "
         f"value caught {best.value_caught:,.0f}"
     )
+    if findings.plan is not None:
+        print(
+            f"expected net value saved: {findings.plan.current_net_value:,.0f} now, "
+            f"{findings.plan.net_value:,.0f} recommended"
+        )
+        for tier, why in findings.plan.held.items():
+            print(f"{tier} keeps its thresholds: {why}")
     print(f"report: {path}")
 
 
