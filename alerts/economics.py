@@ -20,9 +20,11 @@ where no candidate reaches the floor keeps its thresholds, and says why.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 #: the share of a tier's alerts that must be followed by churn, by default
 DEFAULT_PRECISION_FLOOR = 0.25
@@ -78,6 +80,32 @@ def economics(
     return Economics(rates, sources, contact_cost, precision_floor)
 
 
+def choose(
+    options: Sequence[Sequence[T]],
+    capacity_per_day: float,
+    per_day: Callable[[T], float],
+    value: Callable[[T], float],
+) -> tuple[tuple[T, ...], float, float, bool]:
+    """One option per tier: the most value with alerts per day within capacity.
+
+    Ties go to fewer alerts. Returns the combination, its alerts per day, its
+    value and whether it fits; when nothing fits, the combination with the
+    fewest alerts and ``False``.
+    """
+    best: tuple[float, float, tuple[T, ...]] | None = None
+    fewest: tuple[float, float, tuple[T, ...]] | None = None
+    for combo in itertools.product(*options):
+        load = sum(per_day(o) for o in combo)
+        worth = sum(value(o) for o in combo)
+        if fewest is None or load < fewest[0]:
+            fewest = (load, worth, combo)
+        if load <= capacity_per_day and (best is None or (worth, -load) > (best[1], -best[0])):
+            best = (load, worth, combo)
+    chosen, fits = (best, True) if best is not None else (fewest, False)
+    assert chosen is not None, "no options to choose from"
+    return chosen[2], chosen[0], chosen[1], fits
+
+
 @dataclass(frozen=True)
 class Point:
     """One candidate threshold of a tier on the trade-off curve."""
@@ -113,8 +141,7 @@ def plan(
 ) -> ValuePlan:
     """Choose one ``watch`` per tier: most expected net value within capacity and the floor.
 
-    Ties go to fewer alerts. When no combination fits the capacity, the one
-    with the fewest alerts is returned with ``fits=False``.
+    Ties go to fewer alerts; see :func:`choose`.
     """
     tiers = list(sweep)
     curve: dict[str, list[Point]] = {}
@@ -150,23 +177,16 @@ def plan(
             why = "no alert of this tier could be judged yet (its horizon has not passed)"
         held[tier] = why
         options[tier] = [now]
-    best_combo: tuple[float, float, tuple[Point, ...]] | None = None
-    fewest: tuple[float, float, tuple[Point, ...]] | None = None
-    for combo in itertools.product(*(options[t] for t in tiers)):
-        per_day = sum(p.alerts_per_day for p in combo)
-        value = sum(p.net_value for p in combo)
-        if fewest is None or per_day < fewest[0]:
-            fewest = (per_day, value, combo)
-        if per_day <= capacity_per_day and (
-            best_combo is None or (value, -per_day) > (best_combo[1], -best_combo[0])
-        ):
-            best_combo = (per_day, value, combo)
-    chosen, fits = (best_combo, True) if best_combo is not None else (fewest, False)
-    assert chosen is not None
+    combo, per_day, value, fits = choose(
+        [options[t] for t in tiers],
+        capacity_per_day,
+        lambda p: p.alerts_per_day,
+        lambda p: p.net_value,
+    )
     return ValuePlan(
-        watch={t: p.watch for t, p in zip(tiers, chosen[2], strict=True)},
-        alerts_per_day=chosen[0],
-        net_value=chosen[1],
+        watch={t: p.watch for t, p in zip(tiers, combo, strict=True)},
+        alerts_per_day=per_day,
+        net_value=value,
         current_net_value=current_value,
         fits=fits,
         held=held,
