@@ -12,9 +12,10 @@ date and reason of every customer are known:
 * **Alerts**: the population's events go through the live pipeline
   (:class:`~churnwatch.pipeline.BatchProcessor`, the worker's own code) with
   each scorer. A churner is *caught* when an alert fires in the horizon before
-  their churn date; the **lead time** is the days from the first such alert to
-  the churn date, and **reason accuracy** the share of caught churners whose
-  first alert names their true reason. Customers who never churn but get an
+  their churn date (*early*: at least 14 days before it); the **lead time** is
+  the days from the first such alert to the churn date, and **reason
+  accuracy** the share of caught churners whose first alert names their true
+  reason. Customers who never churn but get an
   alert count as **false alarms**.
 
 The model's alerts are judged twice: at the thresholds of ``alerts/policy.toml``,
@@ -55,6 +56,8 @@ BATCH = 1000
 #: the retention team's capacity the bench recommends thresholds for: one alert a day
 #: per this many customers (about 10 a day for the bench's two thousand)
 CUSTOMERS_PER_DAILY_ALERT = 200
+#: a churner is caught early when the first alert comes at least this many days ahead
+EARLY_DAYS = 14.0
 
 
 def _epoch(iso_time: str | None) -> float | None:
@@ -145,6 +148,11 @@ def alert_evidence(
         "alerts": len(alerts),
         "churners": len(churners),
         "caught_share": round(len(first) / len(churners), 4) if churners else None,
+        "caught_14d_share": (
+            round(sum(lead >= EARLY_DAYS for lead in leads) / len(churners), 4)
+            if churners
+            else None
+        ),
         "median_lead_days": round(statistics.median(leads), 1) if leads else None,
         "reason_accuracy": round(right / len(first), 4) if first else None,
         "false_alarm_share": round(len(alarmed) / stayers, 4) if stayers else None,
