@@ -169,6 +169,8 @@ def test_new_alerts_appear_live_and_can_be_acknowledged(
         page.locator("aside h2", has_text="Features").wait_for()
         assert page.locator("aside dt", has_text="recency_days").count() == 1
         assert page.locator("aside h2", has_text="Reason codes").count() == 1
+        # the alert's and the customer's value at risk
+        assert page.locator("aside dt", has_text="value at risk").count() == 2
 
         # filters apply without a reload, and are kept in the address
         page.select_option("#tier", "high")
