@@ -33,6 +33,7 @@ $(CHROMIUM):
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m tests.mapped_tree mypy
 	$(BIN)/python -m pytest
 
 # The unit tests only: no broker, no database server, no worker process.

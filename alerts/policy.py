@@ -176,6 +176,7 @@ def build_alert(
     lifecycle_stage: str,
 ) -> ChurnAlert:
     """The ``churn-alerts`` record (DESIGN.md) raised by ``trigger`` at event time ``ts``."""
+    value = score.value_fields
     return ChurnAlert(
         alert_id=alert_id(customer_id, level, trigger),
         customer_id=customer_id,
@@ -188,6 +189,11 @@ def build_alert(
         model_version=score.model_version,
         lifecycle_stage=lifecycle_stage,
         trigger=trigger,
+        p_alive=value.get("p_alive"),
+        expected_purchases=value.get("expected_purchases"),
+        clv=value.get("clv"),
+        clv_horizon_days=value.get("clv_horizon_days"),
+        value_at_risk=value.get("value_at_risk"),
     )
 
 

@@ -37,6 +37,15 @@ class ChurnAlert(TypedDict):
     lifecycle_stage: str
     #: the event id, or ``stage@time`` for silence
     trigger: str
+    #: the purchase model's chance that the customer is still active (``None`` without one)
+    p_alive: float | None
+    #: purchases the purchase model expects over ``clv_horizon_days``
+    expected_purchases: float | None
+    #: the customer's expected value over ``clv_horizon_days`` (run-rate spend without a model)
+    clv: float | None
+    clv_horizon_days: float | None
+    #: churn probability x CLV: what the page and the API rank alerts by
+    value_at_risk: float | None
 
 
 class WinbackTask(TypedDict):

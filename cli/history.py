@@ -36,7 +36,14 @@ def train(
     promote: Annotated[bool, typer.Option(help="Make the new model the current one.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the model card as JSON.")] = False,
 ) -> None:
-    """Train a churn model from the event store and compare it with an RFM baseline."""
+    """Train a churn model from the event store and compare it with RFM and BG/NBD baselines.
+
+    The latest quarter of the cutoffs is held out. A history too short for a
+    time split (six to twelve months at a 90-day horizon) shrinks its warm-up
+    to four weeks at least and is validated in customer-grouped folds on those
+    latest cutoffs. After validation the model is refitted on every settled
+    snapshot; the card says which validation was done and keeps its metrics.
+    """
     from churnwatch.models.training import TrainingError
     from churnwatch.offline.training import train_from_store
     from rich.console import Console
@@ -73,6 +80,7 @@ def train(
     for metric in card.metrics["model"]:
         table.add_row(metric, *(f"{card.metrics[n][metric]:.4f}" for n in card.metrics))
     Console().print(table)
+    Console().print(card.validation)
     print(f"saved {folder}{' (promoted: current model)' if promote else ''}")
 
 
@@ -104,6 +112,17 @@ def replay(
     horizon_days: Annotated[
         float, typer.Option(help="Backtest: churned = no purchase within this many days.")
     ] = 90.0,
+    contact_cost: Annotated[
+        float, typer.Option(help="Backtest: what working one alert costs, in spend units.")
+    ] = 0.0,
+    precision_floor: Annotated[
+        float,
+        typer.Option(help="Backtest: least share of a tier's alerts followed by churn (0-1)."),
+    ] = 0.25,
+    winback_rate: Annotated[
+        float,
+        typer.Option(help="Backtest: win-back rate assumed until 20 tasks of a tier are settled."),
+    ] = 0.2,
     report: Annotated[
         Path, typer.Option(help="Backtest: folder for report.md and its PNG plots.")
     ] = Path("backtest-report"),
@@ -149,6 +168,11 @@ def replay(
             until=common.parse_date(until),
             capacity_per_day=common.per_day(capacity),
             horizon_days=horizon_days,
+            economics={
+                "contact_cost": contact_cost,
+                "precision_floor": precision_floor,
+                "winback_prior": winback_rate,
+            },
             report=report,
             alerts_out=alerts_out,
             json_out=json_out,
@@ -178,6 +202,7 @@ def _replay_backtest(
     until: datetime | None,
     capacity_per_day: float,
     horizon_days: float,
+    economics: dict[str, float],
     report: Path,
     alerts_out: Path | None,
     json_out: bool,
@@ -211,6 +236,7 @@ def _replay_backtest(
             playbook=common.playbook(),
             partitions=common.settings().partitions,
             on_event=lambda n: progress.advance(task, n),
+            **economics,
         )
     if alerts_out is not None:
         lines = (orjson.dumps(a) + b"\n" for a in findings.alerts)
@@ -233,6 +259,13 @@ def _replay_backtest(
         f"recommended{fits}: {best.alerts_per_day:.1f} alerts/day, recall {best.recall or 0:.1%}, "
         f"value caught {best.value_caught:,.0f}"
     )
+    if findings.plan is not None:
+        print(
+            f"expected net value saved: {findings.plan.current_net_value:,.0f} now, "
+            f"{findings.plan.net_value:,.0f} recommended"
+        )
+        for tier, why in findings.plan.held.items():
+            print(f"{tier} keeps its thresholds: {why}")
     print(f"report: {path}")
 
 

@@ -10,6 +10,7 @@ docs/features.md's table is checked against it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from operator import add, sub
 from typing import Any
 
@@ -81,6 +82,38 @@ FEATURES: tuple[Feature, ...] = (
         "30 d vs 90 d before",
         "purchase amounts in the last 30 d / (those of the 90 d before / 3); empty if none",
         "purchase frequency trend",
+    ),
+    Feature(
+        "frequency_trend_365d",
+        "90 d vs 365 d",
+        "purchases in the last 90 d / (purchases in the 365 d * 90 / 365); empty if none",
+        "purchase frequency trend",
+    ),
+    Feature(
+        "spend_trend_365d",
+        "90 d vs 365 d",
+        "purchase amounts in the last 90 d / (those of the 365 d * 90 / 365); empty if none",
+        "purchase frequency trend",
+    ),
+    Feature(
+        "interval_cv_365d",
+        "365 d",
+        "standard deviation / mean of the gaps between purchase days; empty below 3 of them",
+        "purchase regularity",
+    ),
+    Feature(
+        "rhythm_z",
+        "365 d",
+        "(recency_days - mean gap) / standard deviation of the gaps (at least 1 day); "
+        "empty below 3 purchase days",
+        "purchase frequency trend",
+    ),
+    Feature("purchases_lifetime", "lifetime", "purchases ever", "RFM: frequency"),
+    Feature(
+        "days_since_first_purchase",
+        "lifetime",
+        "days from the first purchase to T; empty if none",
+        "RFM: recency",
     ),
     Feature("complaints_30d", "30 d", "complaints opened", "complaint rate"),
     Feature("complaints_90d", "90 d", "complaints opened", "complaint rate"),
@@ -238,6 +271,24 @@ def _sums(state: CustomerState, as_of_s: float) -> tuple[list[int], ...]:
     return w30, _merge(w30, w_middle), w365, _merge(w_middle, w_older)
 
 
+def _rhythm(state: CustomerState, as_of_s: float) -> tuple[float, float] | None:
+    """Mean and standard deviation of the gaps between purchase days in the 365 days.
+
+    Read from the day buckets, so it is the same for any order of the events.
+    """
+    today = bucket_of(as_of_s, state.origin_s)
+    days = sorted(
+        day
+        for day, slots in state.buckets.items()
+        if 0 <= today - day < s.KEEP_DAYS and slots and slots[s.PURCHASES]
+    )
+    if len(days) < 3:
+        return None
+    gaps = [b - a for a, b in pairwise(days)]
+    mean = sum(gaps) / len(gaps)
+    return mean, (sum((g - mean) ** 2 for g in gaps) / len(gaps)) ** 0.5
+
+
 def feature_row(state: CustomerState, as_of_s: float | None = None) -> dict[str, Any]:
     """Every feature of :data:`FEATURES` as of ``as_of_s`` (default: the newest event)."""
     t = state.last_event_s if as_of_s is None else as_of_s
@@ -266,6 +317,15 @@ def feature_row(state: CustomerState, as_of_s: float | None = None) -> dict[str,
     row["interval_ratio"] = None if recency is None or not interval else recency / interval
     row["frequency_trend"] = _ratio(w30[s.PURCHASES], base[s.PURCHASES] / 3)
     row["spend_trend"] = _ratio(w30[s.PURCHASE_MILLI], base[s.PURCHASE_MILLI] / 3)
+    row["frequency_trend_365d"] = _ratio(w90[s.PURCHASES], w365[s.PURCHASES] * 90 / 365)
+    row["spend_trend_365d"] = _ratio(w90[s.PURCHASE_MILLI], w365[s.PURCHASE_MILLI] * 90 / 365)
+    rhythm = _rhythm(state, t)
+    row["interval_cv_365d"] = None if rhythm is None else rhythm[1] / rhythm[0]
+    row["rhythm_z"] = (
+        None if rhythm is None or recency is None else (recency - rhythm[0]) / max(rhythm[1], 1.0)
+    )
+    row["purchases_lifetime"] = state.purchase_count
+    row["days_since_first_purchase"] = _days(t, state.first_purchase_s)
 
     for (_, _, complaints), w in zip(_WINDOW_KEYS, (w30, w90, w365), strict=True):
         row[complaints] = w[s.COMPLAINTS]

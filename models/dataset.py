@@ -24,6 +24,21 @@ from churnwatch.events import Event, PurchaseEvent
 
 DEFAULT_HORIZON_DAYS = 90.0
 DEFAULT_EVERY_DAYS = 14
+#: the shortest warm-up a short history is allowed: four weeks of features before a cutoff
+MIN_WARM_UP_DAYS = 28.0
+
+
+def warm_up_for(first_s: float, last_s: float, horizon_days: float) -> float:
+    """Days of history before the first cutoff: the horizon, shrunk for a short history.
+
+    A history longer than three horizons plus four weeks keeps a full horizon
+    of warm-up; a shorter one gives up warm-up first (down to
+    :data:`MIN_WARM_UP_DAYS`), so that two horizons and four weeks of cutoffs
+    remain to learn from and to validate on.
+    """
+    span_days = (last_s - first_s) / DAY_S
+    room = span_days - 2 * horizon_days - MIN_WARM_UP_DAYS
+    return max(MIN_WARM_UP_DAYS, min(horizon_days, room))
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +120,16 @@ def snapshots(
             j = bisect.bisect_right(times, t)
             bought = j < len(times) and times[j] <= t + horizon_s
             yield Snapshot(cid, t, features, churned=not bought)
+
+
+def population_rows(events: Iterable[Event], as_of_s: float) -> list[dict[str, Any]]:
+    """The feature row as of ``as_of_s`` of every customer who bought by then.
+
+    The customer-value models learn from these: unlike the snapshots, they
+    include the customers who have long stopped buying.
+    """
+    states: dict[str, CustomerState] = {}
+    for event in events:
+        if event.epoch_s <= as_of_s:
+            states[event.customer_id] = apply(states.get(event.customer_id), event)
+    return [feature_row(state, as_of_s) for state in states.values() if state.purchase_count > 0]

@@ -40,6 +40,12 @@ class ModelCard:
     seed: int
     #: the reference customer of the reason codes (see :class:`Trained`)
     reference: dict[str, float | None]
+    #: how the held-out metrics were obtained and what the saved model was fitted on
+    validation: str = ""
+    n_refit: int = 0
+    warm_up_days: float | None = None
+    #: the CLV model's parameters (:class:`~churnwatch.models.clv.CLVModel`)
+    clv: dict[str, Any] | None = None
 
     def to_json(self) -> bytes:
         """The card as indented JSON."""
@@ -58,6 +64,7 @@ def make_card(
     trained_to: datetime | None,
     seed: int,
     now: datetime,
+    warm_up_days: float | None = None,
 ) -> ModelCard:
     """The card of ``trained``; its version names the model kind, time and content."""
     digest = hashlib.sha256(joblib.hash(trained.model).encode()).hexdigest()[:8]
@@ -76,6 +83,10 @@ def make_card(
         calibration={k: [list(p) for p in v] for k, v in trained.calibration.items()},
         seed=seed,
         reference=trained.reference,
+        validation=trained.validation,
+        n_refit=trained.n_refit,
+        warm_up_days=warm_up_days,
+        clv=trained.clv,
     )
 
 

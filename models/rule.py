@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from churnwatch.models.scoring import Row, Score, score_rows
+from churnwatch.models.scoring import ReasonCode, Row, Score, score_rows
 
 RULE_VERSION = "rule-v3"
 RECENCY_FULL_DAYS = 90.0
@@ -44,7 +44,7 @@ class RuleScorer:
             out.append(round(RECENCY_WEIGHT * recency + COMPLAINT_WEIGHT * complaint, 4))
         return out
 
-    def reason_codes(self, rows: Sequence[Row], values: Sequence[float]) -> list[list[dict]]:
+    def reason_codes(self, rows: Sequence[Row], values: Sequence[float]) -> list[list[ReasonCode]]:
         """The rule's two parts, larger first."""
         out = []
         for row in rows:

@@ -10,14 +10,19 @@ The primary reason comes from the evidence scorecard of
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from churnwatch.models.reasons import primary_reason
+from churnwatch.models.value import customer_values
 
 Row = Mapping[str, Any]
 #: how many contributing indicators an alert lists
 TOP_CODES = 5
+
+
+#: one indicator that drove a score, with its value (``{"indicator": ..., "value": ...}``)
+ReasonCode = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +33,8 @@ class Score:
     reason: str
     reason_codes: list[dict[str, Any]]
     model_version: str
+    #: CLV and value at risk (:data:`~churnwatch.models.value.VALUE_FIELDS`)
+    value_fields: dict[str, float | None] = field(default_factory=dict)
 
 
 class Scorer(Protocol):
@@ -40,7 +47,7 @@ class Scorer(Protocol):
         """Churn scores in [0, 1], one per row, rounded to 4 places."""
         ...
 
-    def reason_codes(self, rows: Sequence[Row], values: Sequence[float]) -> list[list[dict]]:
+    def reason_codes(self, rows: Sequence[Row], values: Sequence[float]) -> list[list[ReasonCode]]:
         """Per row, the indicators that raised its score most, strongest first."""
         ...
 
@@ -48,9 +55,10 @@ class Scorer(Protocol):
 def explain(scorer: Scorer, rows: Sequence[Row], values: Sequence[float]) -> list[Score]:
     """Full scores (reason and reason codes) for rows already valued by ``scorer``."""
     codes = scorer.reason_codes(rows, values) if rows else []
+    worth = customer_values(rows, values, getattr(scorer, "clv", None))
     return [
-        Score(value, primary_reason(row), row_codes, scorer.version)
-        for row, value, row_codes in zip(rows, values, codes, strict=True)
+        Score(value, primary_reason(row), row_codes, scorer.version, fields)
+        for row, value, row_codes, fields in zip(rows, values, codes, worth, strict=True)
     ]
 
 

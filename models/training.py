@@ -1,16 +1,27 @@
-"""Training a churn model on history snapshots, judged against an RFM baseline.
+"""Training a churn model on history snapshots, judged against RFM and BG/NBD baselines.
 
 The model is scikit-learn gradient boosting (missing values handled natively)
-with isotonic calibration, so its scores read as probabilities. Validation is
-by time: the latest quarter of the cutoffs is held out, and only snapshots
-whose label window closed before the first held-out cutoff are trained on. The
-baseline, fitted and judged on the very same split in the same run, is a
-logistic regression on recency, frequency and monetary value alone.
+with isotonic calibration, so its scores read as probabilities. Its inputs are
+the feature rows plus the customer-value outputs of a BG/NBD and Gamma-Gamma
+fit on the same training rows (:mod:`churnwatch.models.clv`).
+
+Validation holds out the latest quarter of the cutoffs. When enough earlier
+cutoffs have a label window that closed before the first held-out one, the
+model learns from those alone (a time split). A short history leaves too few;
+then the earlier cutoffs are learned from in customer-grouped folds: each fold
+learns from the customers outside it and is judged on the held-out cutoffs of
+the customers in it, so no customer is learned from and judged. Either way,
+after validation the model is fitted again on every settled snapshot; the card
+keeps the held-out metrics and says which validation was done.
+
+The baselines, fitted and judged on the very same split in the same run, are
+logistic regressions on recency, frequency and monetary value alone, and on
+the BG/NBD outputs alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +29,13 @@ import numpy as np
 import pandas as pd
 from churnwatch.features.row import FEATURES
 from churnwatch.features.state import DAY_S
+from churnwatch.models.clv import CLVModel
 from churnwatch.models.dataset import Snapshot
 from sklearn.calibration import CalibratedClassifierCV, calibration_curve
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -32,7 +45,7 @@ CATEGORICAL = "last_complaint_category"
 #: Days since the first event grow with the cutoff as long as the history is
 #: younger than the customers, so the model would learn the calendar, not the
 #: customer; days_since_signup (from the profile) carries true tenure.
-_NOT_MODELLED = (CATEGORICAL, "tenure_days")
+_NOT_MODELLED = (CATEGORICAL, "tenure_days", "days_since_first_purchase", "purchases_lifetime")
 #: model inputs: every numeric feature, plus the newest complaint's category one-hot
 MODEL_FEATURES: tuple[str, ...] = (
     *(f.name for f in FEATURES if f.name not in _NOT_MODELLED),
@@ -42,6 +55,7 @@ RFM_FEATURES = ("recency_days", "frequency_90d", "monetary_90d")
 
 _RISING = (
     "recency",
+    "rhythm",
     "interval_ratio",
     "complaints",
     "open_complaints",
@@ -52,6 +66,9 @@ _RISING = (
     "refund",
 )
 _FALLING = (
+    "p_alive",
+    "expected_purchases_",
+    "clv_",
     "frequency_",
     "monetary_",
     "_trend",
@@ -83,18 +100,34 @@ def direction(feature: str) -> int:
 
 
 VALIDATION_SHARE = 0.25
+#: fewer distinct cutoffs than this settled before the held-out ones: grouped folds instead
+MIN_TRAIN_CUTOFFS = 3
+GROUP_FOLDS = 5
 
 
 class TrainingError(ValueError):
     """The history cannot train a model; ``str(exc)`` says why and what to do."""
 
 
-def feature_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """Model inputs from feature rows (empty values become NaN)."""
-    frame = pd.DataFrame.from_records(list(rows), columns=[f.name for f in FEATURES])
+def raw_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Every column of the feature rows, as they are."""
+    return pd.DataFrame.from_records(list(rows), columns=[f.name for f in FEATURES])
+
+
+def model_frame(raw: pd.DataFrame, clv: CLVModel | None = None) -> pd.DataFrame:
+    """Model inputs from :func:`raw_frame` (empty values become NaN), with ``clv``'s outputs."""
+    frame = raw.copy()
     for cat in COMPLAINT_CATEGORIES:
         frame[f"{CATEGORICAL}_{cat}"] = (frame[CATEGORICAL] == cat).astype(float)
-    return frame[list(MODEL_FEATURES)].astype(float)
+    out = frame[list(MODEL_FEATURES)].astype(float)
+    if clv is not None:
+        out = pd.concat([out, clv.columns(frame)], axis=1)
+    return out
+
+
+def feature_frame(rows: Sequence[Mapping[str, Any]], clv: CLVModel | None = None) -> pd.DataFrame:
+    """Model inputs from feature rows (empty values become NaN), with ``clv``'s outputs."""
+    return model_frame(raw_frame(rows), clv)
 
 
 def rfm_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -117,15 +150,21 @@ def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     return {k: round(v, 4) for k, v in out.items()}
 
 
+def bg_nbd_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The BG/NBD baseline's inputs: probability alive and expected purchases."""
+    columns = [c for c in frame.columns if c == "p_alive" or c.startswith("expected_purchases_")]
+    return frame[columns].fillna(0.0)
+
+
 @dataclass
 class Trained:
-    """A fitted model with the evidence on its held-out quarter."""
+    """A fitted model with the evidence on its held-out cutoffs."""
 
     model: Any
     #: the columns of :func:`feature_frame` the model takes, in order
     features: tuple[str, ...]
     metrics: dict[str, dict[str, float]]
-    #: (mean predicted, observed churn rate) per bin, for each of model and baseline
+    #: (mean predicted, observed churn rate) per bin, for the model and each baseline
     calibration: dict[str, list[tuple[float, float]]]
     n_train: int
     n_valid: int
@@ -136,6 +175,17 @@ class Trained:
     reference: dict[str, float | None]
     #: the RFM baseline fitted on the same snapshots (not saved with the model)
     baseline: Any = None
+    #: the CLV model's parameters (:meth:`CLVModel.to_dict`); ``None`` when it could not fit
+    clv: dict[str, Any] | None = None
+    #: how the held-out metrics were obtained, in words
+    validation: str = ""
+    #: snapshots the saved model was fitted on after validation: every settled one
+    n_refit: int = 0
+
+    @property
+    def clv_model(self) -> CLVModel | None:
+        """The fitted CLV model, if any."""
+        return None if self.clv is None else CLVModel.from_dict(self.clv)
 
 
 def time_split(cutoffs: np.ndarray, horizon_days: float) -> tuple[np.ndarray, np.ndarray]:
@@ -149,34 +199,60 @@ def time_split(cutoffs: np.ndarray, horizon_days: float) -> tuple[np.ndarray, np
     first_valid = distinct[int(len(distinct) * (1 - VALIDATION_SHARE))]
     valid = cutoffs >= first_valid
     train = cutoffs + horizon_days * DAY_S <= first_valid
-    if not train.any():
-        raise TrainingError(
-            "no training snapshot's label window closes before the validation cutoffs: "
-            "the history must span more than twice the horizon after the warm-up"
-        )
     return train, valid
 
 
-def train(snapshots: Sequence[Snapshot], *, horizon_days: float, seed: int = 0) -> Trained:
-    """Fit the model and the RFM baseline on the older snapshots; judge both on the newer."""
-    if not snapshots:
-        raise TrainingError("no snapshots: the history holds no customer active at any cutoff")
-    frame = feature_frame([s.features for s in snapshots])
-    y = np.array([s.churned for s in snapshots], dtype=int)
-    cutoffs = np.array([s.cutoff_s for s in snapshots])
-    train_mask, valid_mask = time_split(cutoffs, horizon_days)
-    for name, mask in (("training", train_mask), ("validation", valid_mask)):
-        if len(set(y[mask])) < 2:
-            raise TrainingError(
-                f"the {name} snapshots are all {'churned' if y[mask].all() else 'retained'}: "
-                "both outcomes are needed to learn and to judge a model"
-            )
+@dataclass
+class _Fitted:
+    model: Any
+    baseline: Any
+    bg_nbd: Any
+    clv: CLVModel | None
+    columns: list[str]
+    #: how many snapshots it learned from
+    n_rows: int
 
+    def scores(self, raw: pd.DataFrame) -> dict[str, np.ndarray]:
+        frame = model_frame(raw, self.clv)
+        out = {
+            "model": self.model.predict_proba(frame[self.columns])[:, 1],
+            "rfm_baseline": self.baseline.predict_proba(rfm_frame(frame))[:, 1],
+        }
+        if self.bg_nbd is not None:
+            out["bg_nbd_baseline"] = self.bg_nbd.predict_proba(bg_nbd_frame(frame))[:, 1]
+        return out
+
+
+def _both_outcomes(y: np.ndarray, name: str) -> None:
+    if len(set(y)) < 2:
+        raise TrainingError(
+            f"the {name} snapshots are all {'churned' if y.all() else 'retained'}: "
+            "both outcomes are needed to learn and to judge a model"
+        )
+
+
+def fit_clv(rows: pd.DataFrame, horizon_days: float) -> CLVModel | None:
+    """The CLV model of ``rows``; ``None`` when too few repeat buyers to fit it."""
+    try:
+        return CLVModel.fit(rows, horizon_days)
+    except ValueError:
+        return None
+
+
+def _fit(
+    raw: pd.DataFrame,
+    y: np.ndarray,
+    mask: np.ndarray,
+    horizon_days: float,
+    seed: int,
+    clv: CLVModel | None,
+) -> _Fitted:
+    """The model and both baselines fitted on the rows of ``mask``."""
+    _both_outcomes(y[mask], "training")
+    frame = model_frame(raw[mask], clv)
     # A history without, say, complaints or surveys leaves some features empty
     # throughout; they carry nothing to learn from, so the model does without.
-    usable = [c for c in MODEL_FEATURES if frame.loc[train_mask, c].notna().any()]
-    frame = frame[usable]
-
+    usable = [c for c in frame.columns if frame[c].notna().any()]
     boosted = HistGradientBoostingClassifier(
         max_iter=300,
         learning_rate=0.05,
@@ -187,17 +263,91 @@ def train(snapshots: Sequence[Snapshot], *, horizon_days: float, seed: int = 0) 
         random_state=seed,
     )
     model = CalibratedClassifierCV(boosted, method="isotonic", cv=3)
-    model.fit(frame[train_mask], y[train_mask])
+    model.fit(frame[usable], y[mask])
     baseline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    baseline.fit(rfm_frame(frame[train_mask]), y[train_mask])
+    baseline.fit(rfm_frame(frame), y[mask])
+    bg_nbd = None
+    if clv is not None:
+        bg_nbd = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+        bg_nbd.fit(bg_nbd_frame(frame), y[mask])
+    return _Fitted(model, baseline, bg_nbd, clv, usable, int(mask.sum()))
 
-    y_valid = y[valid_mask]
-    scores = {
-        "model": model.predict_proba(frame[valid_mask])[:, 1],
-        "rfm_baseline": baseline.predict_proba(rfm_frame(frame[valid_mask]))[:, 1],
-    }
-    stayed = frame[train_mask & (y == 0)].median()
+
+def _grouped_scores(
+    raw: pd.DataFrame,
+    y: np.ndarray,
+    customers: np.ndarray,
+    learn: np.ndarray,
+    valid: np.ndarray,
+    horizon_days: float,
+    seed: int,
+    clv: CLVModel | None,
+) -> dict[str, np.ndarray]:
+    """Held-out scores of ``valid`` rows, each from a fold that never saw its customer."""
+    n_folds = min(GROUP_FOLDS, len(np.unique(customers[valid])))
+    if n_folds < 2:
+        raise TrainingError("fewer than two customers at the held-out cutoffs: cannot validate")
+    held: dict[str, np.ndarray] = {}
+    for inside, outside in GroupKFold(n_splits=n_folds).split(raw, groups=customers):
+        fold_learn = np.zeros(len(y), dtype=bool)
+        fold_learn[inside] = True
+        fold_learn &= learn
+        fold_judge = np.zeros(len(y), dtype=bool)
+        fold_judge[outside] = True
+        fold_judge &= valid
+        if not fold_judge.any():
+            continue
+        fitted = _fit(raw, y, fold_learn, horizon_days, seed, clv)
+        for name, p in fitted.scores(raw[fold_judge]).items():
+            held.setdefault(name, np.full(len(y), np.nan))[fold_judge] = p
+    # a baseline missing in any fold is not judged at all
+    return {name: p[valid] for name, p in held.items() if not np.isnan(p[valid]).any()}
+
+
+def train(
+    snapshots: Sequence[Snapshot],
+    *,
+    horizon_days: float,
+    seed: int = 0,
+    population: Sequence[dict[str, Any]] | None = None,
+) -> Trained:
+    """Validate on the latest cutoffs, then fit the model on every settled snapshot.
+
+    The CLV model learns from ``population``, the feature rows of every buyer as
+    of the last cutoff (:func:`~churnwatch.models.dataset.population_rows`);
+    without it, from the snapshots, where nobody has stopped buying yet.
+    """
+    if not snapshots:
+        raise TrainingError("no snapshots: the history holds no customer active at any cutoff")
+    raw = raw_frame([s.features for s in snapshots])
+    clv = fit_clv(raw_frame(population) if population else raw, horizon_days)
+    y = np.array([s.churned for s in snapshots], dtype=int)
+    cutoffs = np.array([s.cutoff_s for s in snapshots])
+    customers = np.array([s.customer_id for s in snapshots])
+    train_mask, valid_mask = time_split(cutoffs, horizon_days)
+    _both_outcomes(y[valid_mask], "validation")
+    if len(np.unique(cutoffs[train_mask])) >= MIN_TRAIN_CUTOFFS:
+        scores = _fit(raw, y, train_mask, horizon_days, seed, clv).scores(raw[valid_mask])
+        validation = (
+            "time split: learned from the cutoffs whose label window closed before the "
+            f"held-out latest {VALIDATION_SHARE:.0%} of cutoffs"
+        )
+    else:
+        # time_split holds out at most the latest three quarters: earlier cutoffs exist
+        train_mask = cutoffs < cutoffs[valid_mask].min()
+        scores = _grouped_scores(raw, y, customers, train_mask, valid_mask, horizon_days, seed, clv)
+        validation = (
+            f"customer-grouped folds: too few label windows closed before the held-out latest "
+            f"{VALIDATION_SHARE:.0%} of cutoffs for a time split, so {GROUP_FOLDS} folds by "
+            "customer learned from the earlier cutoffs and were judged on the held-out ones"
+        )
+    final = _fit(raw, y, np.ones(len(y), dtype=bool), horizon_days, seed, clv)
+    validation += f"; then refitted on all {final.n_rows:,} settled snapshots"
+
+    frame = model_frame(raw, final.clv)[final.columns]
+    stayed = frame[y == 0].median()
     reference = {c: (None if np.isnan(v) else round(float(v), 4)) for c, v in stayed.items()}
+    y_valid = y[valid_mask]
     calibration = {}
     for name, p in scores.items():
         observed, predicted = calibration_curve(y_valid, p, n_bins=10, strategy="quantile")
@@ -206,8 +356,8 @@ def train(snapshots: Sequence[Snapshot], *, horizon_days: float, seed: int = 0) 
             for a, b in zip(predicted, observed, strict=True)
         ]
     return Trained(
-        model=model,
-        features=tuple(usable),
+        model=final.model,
+        features=tuple(final.columns),
         metrics={name: metrics(y_valid, p) for name, p in scores.items()},
         calibration=calibration,
         n_train=int(train_mask.sum()),
@@ -215,5 +365,8 @@ def train(snapshots: Sequence[Snapshot], *, horizon_days: float, seed: int = 0) 
         train_cutoffs=(float(cutoffs[train_mask].min()), float(cutoffs[train_mask].max())),
         valid_cutoffs=(float(cutoffs[valid_mask].min()), float(cutoffs[valid_mask].max())),
         reference=reference,
-        baseline=baseline,
+        baseline=final.baseline,
+        clv=None if final.clv is None else final.clv.to_dict(),
+        validation=validation,
+        n_refit=final.n_rows,
     )

@@ -35,6 +35,7 @@ from churnwatch.alerts.config import (
     load_playbook,
     load_policy,
 )
+from churnwatch.alerts.economics import DEFAULT_PRECISION_FLOOR, DEFAULT_WINBACK_PRIOR
 from churnwatch.engine.model_source import ModelSource
 from churnwatch.models.scoring import Scorer
 from churnwatch.offline.importing import RowMapping, Summary, import_file
@@ -188,12 +189,17 @@ def backtest(
     playbook: Playbook | None = None,
     partitions: int = 1,
     on_event: Callable[[int], None] | None = None,
+    contact_cost: float = 0.0,
+    precision_floor: float = DEFAULT_PRECISION_FLOOR,
+    winback_prior: float = DEFAULT_WINBACK_PRIOR,
 ) -> Findings:
     """Replay, then sweep the thresholds and recommend ones within ``capacity_per_day``.
 
     Alerts are judged from ``since`` (default: the first event) to ``until``
     (default: the last); a customer churned who bought nothing for
-    ``horizon_days`` after an alert.
+    ``horizon_days`` after an alert. The recommendation maximises the expected
+    net value saved (``winback_prior`` until outcomes are measured, less
+    ``contact_cost`` per alert) above ``precision_floor``.
     """
     scorer = scorer or default_scorer(engine)
     policy = policy or load_policy(DEFAULT_POLICY)
@@ -219,6 +225,9 @@ def backtest(
         capacity_per_day=capacity_per_day,
         scorer=scorer.version,
         winback=fetch(engine)["winback_effectiveness"],
+        contact_cost=contact_cost,
+        precision_floor=precision_floor,
+        winback_prior=winback_prior,
     )
 
 

@@ -13,7 +13,6 @@ between, and its value is the customer's net spend in the year up to it.
 from __future__ import annotations
 
 import bisect
-import itertools
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from functools import partial
 from typing import Any
 
 from churnwatch.alerts.config import Policy, Thresholds
+from churnwatch.alerts.economics import choose
 from churnwatch.alerts.policy import AlertState, assess
 from churnwatch.features.state import DAY_S
 from churnwatch.features.tier import TIERS
@@ -247,21 +247,14 @@ def recommend(
     alerts are returned with ``fits=False``.
     """
     tiers = list(sweep)
-    best: tuple[float, float, tuple[float, ...]] | None = None
-    fewest: tuple[float, float, tuple[float, ...]] | None = None
-    for combo in itertools.product(*(sweep[t] for t in tiers)):
-        per_day = sum(m.alerts_per_day for _, m in combo)
-        value = sum(m.value_caught for _, m in combo)
-        watches = tuple(w for w, _ in combo)
-        if fewest is None or per_day < fewest[0]:
-            fewest = (per_day, value, watches)
-        if per_day <= capacity_per_day and (
-            best is None or (value, -per_day) > (best[1], -best[0])
-        ):
-            best = (per_day, value, watches)
-    chosen, fits = (best, True) if best is not None else (fewest, False)
-    assert chosen is not None
-    return Recommendation(dict(zip(tiers, chosen[2], strict=True)), chosen[0], chosen[1], fits)
+    combo, per_day, value, fits = choose(
+        [sweep[t] for t in tiers],
+        capacity_per_day,
+        lambda row: row[1].alerts_per_day,
+        lambda row: row[1].value_caught,
+    )
+    watches = {t: w for t, (w, _) in zip(tiers, combo, strict=True)}
+    return Recommendation(watches, per_day, value, fits)
 
 
 def apply_recommendation(policy: Policy, rec: Recommendation) -> Policy:

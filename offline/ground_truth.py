@@ -12,10 +12,16 @@ date and reason of every customer are known:
 * **Alerts**: the population's events go through the live pipeline
   (:class:`~churnwatch.engine.pipeline.Pipeline`, the worker's own code) with
   each scorer. A churner is *caught* when an alert fires in the horizon before
-  their churn date; the **lead time** is the days from the first such alert to
-  the churn date, and **reason accuracy** the share of caught churners whose
-  first alert names their true reason. Customers who never churn but get an
+  their churn date (*early*: at least 14 days before it); the **lead time** is
+  the days from the first such alert to the churn date, and **reason
+  accuracy** the share of caught churners whose first alert names their true
+  reason. Customers who never churn but get an
   alert count as **false alarms**.
+
+The model's alerts are judged twice: at the thresholds of ``alerts/policy.toml``,
+and at those the replay recommendation picks for a team's capacity
+(:mod:`churnwatch.alerts.economics`), from a backtest of the *learned*
+population, so the judged one never informs its own thresholds.
 """
 
 from __future__ import annotations
@@ -28,14 +34,17 @@ from typing import Any
 
 import numpy as np
 import orjson
+from churnwatch.alerts.config import Policy, load_playbook, load_policy
 from churnwatch.engine.pipeline import Pipeline
 from churnwatch.features.state import DAY_S
-from churnwatch.models.dataset import cutoffs, snapshots
+from churnwatch.models.dataset import cutoffs, population_rows, snapshots, warm_up_for
 from churnwatch.models.registry import make_card
 from churnwatch.models.rule import RuleScorer
 from churnwatch.models.scoring import Scorer
 from churnwatch.models.trained_scorer import ModelScorer, RFMScorer
 from churnwatch.models.training import train
+from churnwatch.offline.replay import replay_history
+from churnwatch.offline.report import analyse
 from churnwatch.sim.simulator import Simulation, Truth, customers_for
 from sklearn.metrics import roc_auc_score
 
@@ -45,6 +54,11 @@ from churnwatch.records import ChurnAlert, RawRecord
 
 HORIZON_DAYS = 90.0
 BATCH = 1000
+#: the retention team's capacity the bench recommends thresholds for: one alert a day
+#: per this many customers (about 10 a day for the bench's two thousand)
+CUSTOMERS_PER_DAILY_ALERT = 200
+#: a churner is caught early when the first alert comes at least this many days ahead
+EARLY_DAYS = 14.0
 
 
 def _epoch(iso_time: str | None) -> float | None:
@@ -74,7 +88,12 @@ def roc_on_truth(
 
 
 def pipeline_alerts(
-    payloads: Iterable[dict[str, Any]], scorer: Scorer, db_url: str, *, now: datetime
+    payloads: Iterable[dict[str, Any]],
+    scorer: Scorer,
+    db_url: str,
+    *,
+    now: datetime,
+    policy: Policy | None = None,
 ) -> list[ChurnAlert]:
     """Every alert the worker's pipeline raises over ``payloads`` (time order) with ``scorer``."""
     engine = store.make_engine(db_url)
@@ -85,6 +104,7 @@ def pipeline_alerts(
         allowed_lateness_s=365 * DAY_S,
         clock=lambda: now,
         scorer=lambda: scorer,
+        policy=policy,
     )
     alerts: list[ChurnAlert] = []
     batch: list[RawRecord] = []
@@ -129,6 +149,11 @@ def alert_evidence(
         "alerts": len(alerts),
         "churners": len(churners),
         "caught_share": round(len(first) / len(churners), 4) if churners else None,
+        "caught_14d_share": (
+            round(sum(lead >= EARLY_DAYS for lead in leads) / len(churners), 4)
+            if churners
+            else None
+        ),
         "median_lead_days": round(statistics.median(leads), 1) if leads else None,
         "reason_accuracy": round(right / len(first), 4) if first else None,
         "false_alarm_share": round(len(alarmed) / stayers, 4) if stayers else None,
@@ -155,8 +180,15 @@ def evaluate(
     truth = {t.customer_id: t for t in judged_sim.truth()}
 
     on_step(f"training on {len(learn):,} events")
-    at = cutoffs(learn[0].epoch_s, learn[-1].epoch_s, every_days=7, horizon_days=HORIZON_DAYS)
-    trained = train(list(snapshots(learn, at)), horizon_days=HORIZON_DAYS, seed=seed)
+    first, last = learn[0].epoch_s, learn[-1].epoch_s
+    warm_up = warm_up_for(first, last, HORIZON_DAYS)
+    at = cutoffs(first, last, every_days=7, horizon_days=HORIZON_DAYS, warm_up_days=warm_up)
+    trained = train(
+        list(snapshots(learn, at)),
+        horizon_days=HORIZON_DAYS,
+        seed=seed,
+        population=population_rows(learn, at[-1]),
+    )
     card = make_card(
         trained, horizon_days=HORIZON_DAYS, trained_from=start, trained_to=end, seed=seed, now=end
     )
@@ -171,6 +203,8 @@ def evaluate(
         "events_judged": len(judged),
         "customers_judged": len(truth),
         "roc_auc_on_truth": roc_on_truth(judged, truth, scorers),
+        "held_out": trained.metrics,
+        "validation": trained.validation,
         "alerts": {},
     }
     for name, scorer in scorers.items():
@@ -181,4 +215,37 @@ def evaluate(
             judged_payloads, scorer, f"sqlite:///{db}", now=end + timedelta(days=1)
         )
         result["alerts"][name] = alert_evidence(raised, truth)
+
+    capacity = max(1.0, size / CUSTOMERS_PER_DAILY_ALERT)
+    on_step(f"recommending the model's thresholds for {capacity:g} alerts a day")
+    policy = load_policy()
+    learned = replay_history(learn, scorers["model"], policy, load_playbook(), partitions=1)
+    findings = analyse(
+        learned,
+        policy,
+        start=learned.first_s + HORIZON_DAYS * DAY_S,  # type: ignore[operator]
+        end=learned.last_s,  # type: ignore[arg-type]
+        horizon_days=HORIZON_DAYS,
+        capacity_per_day=capacity,
+        scorer=card.version,
+    )
+    on_step("running the pipeline with the model at the recommended thresholds")
+    db = workdir / "recommended.db"
+    db.unlink(missing_ok=True)
+    raised = pipeline_alerts(
+        judged_payloads,
+        scorers["model"],
+        f"sqlite:///{db}",
+        now=end + timedelta(days=1),
+        policy=findings.recommended,
+    )
+    evidence = alert_evidence(raised, truth)
+    days_judged = max((judged[-1].epoch_s - judged[0].epoch_s) / DAY_S, 1.0)
+    result["alerts"]["model_recommended"] = {
+        **evidence,
+        "alerts_per_day": round(len(raised) / days_judged, 2),
+        "capacity_per_day": capacity,
+        "thresholds": {t: th.model_dump() for t, th in findings.recommended.thresholds.items()},
+        "held": dict(findings.plan.held) if findings.plan else {},
+    }
     return result

@@ -32,6 +32,7 @@ from churnwatch.features.state import DAY_S, CustomerState
 from churnwatch.features.tier import TIERS
 from churnwatch.models.reasons import primary_reason
 from churnwatch.models.scoring import Scorer
+from churnwatch.models.value import VALUE_FIELDS, customer_values
 
 from churnwatch.events import Event
 from churnwatch.records import ChurnAlert, CustomerChange
@@ -56,6 +57,7 @@ DESIGN_COLUMNS = (
 )
 COLUMNS = (
     *DESIGN_COLUMNS,
+    *VALUE_FIELDS,
     *(name for name in FEATURE_NAMES if name not in DESIGN_COLUMNS),
     "model_version",
 )
@@ -90,13 +92,15 @@ def rows_as_of(
     lanes.restart(records.values())
     order = sorted(records)
     values = scorer.values([measured[cid] for cid in order])
+    worth = customer_values([measured[cid] for cid in order], values, getattr(scorer, "clv", None))
     rows = []
-    for cid, value in zip(order, values, strict=True):
+    for cid, value, value_fields in zip(order, values, worth, strict=True):
         features = measured[cid]
         tier = lanes.tier_of(cid)
         rows.append(
             {
                 **features,
+                **value_fields,
                 "customer_id": cid,
                 "score": value,
                 "risk_level": policy.thresholds[tier].level(value),  # type: ignore[index]

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from churnwatch.alerts.config import Policy
+from churnwatch.alerts.economics import DEFAULT_PRECISION_FLOOR, DEFAULT_WINBACK_PRIOR, ValuePlan
+from churnwatch.alerts.economics import economics as economics_of
+from churnwatch.alerts.economics import plan as value_plan
 from churnwatch.features.state import DAY_S
 from churnwatch.features.tier import TIERS
 from churnwatch.offline.backtest import (
@@ -22,7 +25,6 @@ from churnwatch.offline.backtest import (
     Metrics,
     Recommendation,
     apply_recommendation,
-    recommend,
 )
 from churnwatch.offline.replay import Replayed
 
@@ -52,6 +54,12 @@ class Findings:
     winback: Sequence[Mapping[str, Any]]
     #: every alert the replay raised (``churn-alerts`` records)
     alerts: Sequence[Mapping[str, Any]] = ()
+    #: the expected net value of the thresholds, and why a tier kept its own
+    plan: ValuePlan | None = None
+    winback_rate: Mapping[str, float] | None = None
+    rate_source: Mapping[str, str] | None = None
+    contact_cost: float = 0.0
+    precision_floor: float = DEFAULT_PRECISION_FLOOR
 
     def to_dict(self) -> dict[str, Any]:
         """The numbers of the report, JSON-ready."""
@@ -72,6 +80,22 @@ class Findings:
                 tier: [{"watch": w, **m.to_dict()} for w, m in rows]
                 for tier, rows in self.sweep.items()
             },
+            **self._value_dict(),
+        }
+
+    def _value_dict(self) -> dict[str, Any]:
+        if self.plan is None:
+            return {}
+        return {
+            "expected_net_value": {
+                "current": round(self.plan.current_net_value, 2),
+                "recommended": round(self.plan.net_value, 2),
+            },
+            "precision_floor": self.precision_floor,
+            "contact_cost": self.contact_cost,
+            "winback_rate": dict(self.winback_rate or {}),
+            "winback_rate_source": dict(self.rate_source or {}),
+            "held": dict(self.plan.held),
         }
 
 
@@ -96,6 +120,8 @@ def write_report(findings: Findings, folder: Path) -> Path:
     _plot_sweep(findings, folder / "precision_recall.png")
     _plot_volume(findings, folder / "alert_volume.png")
     _plot_leads(findings, folder / "lead_time.png")
+    if findings.plan is not None:
+        _plot_tradeoff(findings, folder / "tradeoff.png")
     path = folder / "report.md"
     path.write_text(_markdown(findings))
     return path
@@ -114,11 +140,12 @@ def _markdown(f: Findings) -> str:
         "",
         f"Team capacity: **{f.capacity_per_day:g} alerts per day**. "
         + (
-            "The recommendation catches the most value at risk within it."
+            "The recommendation saves the most expected net value within it."
             if f.recommendation.fits
             else "**No thresholds fit it**: shown are those with the fewest alerts."
         ),
         "",
+        *_value_lines(f),
         "| tier | current watch/high/critical | recommended | alerts/week now → then "
         "| precision now → then | recall now → then | value caught now → then |",
         "|---|---|---|---|---|---|---|",
@@ -169,6 +196,16 @@ def _markdown(f: Findings) -> str:
                 f"| {tier} | {watch:.2f} | {m.alerts_per_week:.1f} | {_pct(m.precision)} "
                 f"| {_pct(m.recall)} | {_num(m.median_lead_days)} | {_num(m.value_caught, 0)} |"
             )
+    if f.plan is not None:
+        lines += [
+            "",
+            "## The trade-off curve",
+            "",
+            "Expected net value saved against alerts per day, per tier; hollow points "
+            f"fall below the {f.precision_floor:.0%} precision floor.",
+            "",
+            "![net value against alert volume](tradeoff.png)",
+        ]
     lines += [
         "",
         "## Alert volume over time",
@@ -205,6 +242,47 @@ def _markdown(f: Findings) -> str:
     else:
         lines.append("No win-back task has been settled yet: nothing to compare.")
     return "\n".join(lines) + "\n"
+
+
+def _value_lines(f: Findings) -> list[str]:
+    """What the thresholds are worth, and why a tier keeps its own."""
+    if f.plan is None:
+        return []
+    rates = ", ".join(
+        f"{t} {f.winback_rate[t]:.0%} ({f.rate_source[t]})"  # type: ignore[index]
+        for t in TIERS
+    )
+    lines = [
+        f"Expected net value saved: **{f.plan.current_net_value:,.0f} now → "
+        f"{f.plan.net_value:,.0f} recommended** (win-back rate x value of the churns caught "
+        f"- {f.contact_cost:g} per alert). Win-back rates: {rates}. Every tier's precision "
+        f"must reach {f.precision_floor:.0%}.",
+        "",
+    ]
+    for tier, why in f.plan.held.items():
+        lines += [f"- **{tier}** keeps its thresholds: {why}.", ""]
+    return lines
+
+
+def _plot_tradeoff(f: Findings, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    assert f.plan is not None
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for tier, points in f.plan.curve.items():
+        xs = [p.alerts_per_day for p in points]
+        (line,) = ax.plot(xs, [p.net_value for p in points], label=tier)
+        for p in points:
+            face = line.get_color() if p.above_floor else "none"
+            ax.scatter(p.alerts_per_day, p.net_value, color=line.get_color(), facecolor=face)
+        chosen = next(p for p in points if p.watch == f.plan.watch[tier])
+        ax.scatter(chosen.alerts_per_day, chosen.net_value, marker="*", s=160, color="red")
+    ax.set_xlabel("alerts per day")
+    ax.set_ylabel("expected net value saved")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _triple(policy: Policy, tier: str) -> str:
@@ -285,11 +363,30 @@ def analyse(
     capacity_per_day: float,
     scorer: str,
     winback: Sequence[Mapping[str, Any]] = (),
+    contact_cost: float = 0.0,
+    precision_floor: float = DEFAULT_PRECISION_FLOOR,
+    winback_prior: float = DEFAULT_WINBACK_PRIOR,
 ) -> Findings:
-    """Sweep, recommend within capacity, and judge the current and recommended policies."""
+    """Sweep, recommend within capacity and the floor, and judge current and recommended."""
     test = Backtest(replayed, start=start, end=end, horizon_days=horizon_days)
     sweep = test.sweep(policy)
-    rec = recommend(sweep, capacity_per_day)
+    econ = economics_of(
+        TIERS,
+        winback,
+        prior=winback_prior,
+        contact_cost=contact_cost,
+        precision_floor=precision_floor,
+    )
+    chosen = value_plan(
+        sweep,
+        {t: policy.thresholds[t].watch for t in TIERS},  # type: ignore[index]
+        capacity_per_day,
+        econ,
+    )
+    caught = sum(
+        next(m.value_caught for w, m in sweep[t] if w == watch) for t, watch in chosen.watch.items()
+    )
+    rec = Recommendation(dict(chosen.watch), chosen.alerts_per_day, caught, chosen.fits)
     better = apply_recommendation(policy, rec)
     now, then = test.simulate(policy), test.simulate(better)
 
@@ -313,4 +410,9 @@ def analyse(
         recommended_alerts=then,
         winback=list(winback),
         alerts=replayed.alerts,
+        plan=chosen,
+        winback_rate=econ.winback_rate,
+        rate_source=econ.rate_source,
+        contact_cost=contact_cost,
+        precision_floor=precision_floor,
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 from churnwatch.models import registry
-from churnwatch.models.dataset import cutoffs, snapshots
+from churnwatch.models.dataset import cutoffs, population_rows, snapshots, warm_up_for
 from churnwatch.models.training import TrainingError, train
 from sqlalchemy.engine import Engine
 
@@ -34,13 +34,19 @@ def train_from_store(
         events = [from_payload(p) for p in store.read_events(conn, since=since, until=until)]
     if not events:
         raise TrainingError("no stored events in the requested window: import or stream some first")
+    first, last = events[0].epoch_s, events[-1].epoch_s
+    warm_up = warm_up_for(first, last, horizon_days)
     at = cutoffs(
-        events[0].epoch_s, events[-1].epoch_s, every_days=every_days, horizon_days=horizon_days
+        first, last, every_days=every_days, horizon_days=horizon_days, warm_up_days=warm_up
     )
-    on_step(f"building snapshots at {len(at)} cutoffs from {len(events):,} events")
+    on_step(
+        f"building snapshots at {len(at)} cutoffs (warm-up {warm_up:.0f} days) "
+        f"from {len(events):,} events"
+    )
     snaps = list(snapshots(events, at, horizon_days=horizon_days))
     on_step(f"training on {len(snaps):,} snapshots")
-    trained = train(snaps, horizon_days=horizon_days, seed=seed)
+    population = population_rows(events, at[-1]) if at else None
+    trained = train(snaps, horizon_days=horizon_days, seed=seed, population=population)
     card = registry.make_card(
         trained,
         horizon_days=horizon_days,
@@ -48,6 +54,7 @@ def train_from_store(
         trained_to=until or events[-1].ts,
         seed=seed,
         now=store.utcnow(),
+        warm_up_days=warm_up,
     )
     folder = registry.save(models_dir, trained, card)
     with engine.begin() as conn:

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from churnwatch.engine.customer import CustomerRecord
 from churnwatch.features.row import feature_row
+from churnwatch.models.value import VALUE_FIELDS
 from sqlalchemy.engine import Connection
 
 from churnwatch import store
@@ -76,9 +77,12 @@ def _alerts_query(flt: AlertFilter) -> sa.Select:
 
 
 def list_alerts(conn: Connection, flt: AlertFilter) -> list[dict[str, Any]]:
-    """The newest alerts (by when they were raised) that pass ``flt``."""
+    """The alerts that pass ``flt``, the most value at risk first (then the newest)."""
     a = store.alerts
-    query = _alerts_query(flt).order_by(a.c.created_at.desc(), a.c.alert_id).limit(flt.limit)
+    query = _alerts_query(flt).order_by(
+        a.c.value_at_risk.desc().nulls_last(), a.c.created_at.desc(), a.c.alert_id
+    )
+    query = query.limit(flt.limit)
     return [_aware(row) for row in conn.execute(query)]
 
 
@@ -133,6 +137,7 @@ def customer_view(conn: Connection, customer_id: str) -> dict[str, Any] | None:
         .limit(20)
     )
     state = _aware(row)
+    alerts = [_aware(r) for r in recent]
     return {
         "customer_id": customer_id,
         "lifecycle_stage": state["lifecycle_stage"],
@@ -140,7 +145,9 @@ def customer_view(conn: Connection, customer_id: str) -> dict[str, Any] | None:
         "score": state["score"],
         "scored_at": state["scored_at"],
         "features": features,
-        "alerts": [_aware(r) for r in recent],
+        # worth and value at risk as of the newest alert (the scorer values only what it alerts)
+        "value": {name: alerts[0][name] for name in VALUE_FIELDS} if alerts else None,
+        "alerts": alerts,
     }
 
 

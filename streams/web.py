@@ -3,7 +3,8 @@
 Routes (on ``CHURNWATCH_WEB_PORT``):
 
 - ``GET /alerts``: the live alerts page (``live.html``);
-- ``GET /api/alerts?tier=&reason=&status=&limit=``: newest alerts, with their task's action;
+- ``GET /api/alerts?tier=&reason=&status=&limit=``: alerts, most value at risk first, with
+  their task's action;
 - ``GET /api/alerts/stream?since=``: server-sent events, one ``alert`` event per new alert;
 - ``POST /api/alerts/{alert_id}/ack``: acknowledge an alert, as the caller's identity;
 - ``GET /api/tasks?status=&limit=``: newest win-back tasks;

@@ -101,6 +101,12 @@ alerts = sa.Table(
     sa.Column("acknowledged_by", sa.String(200), nullable=True),
     #: set once the record is on ``churn-alerts``; the outbox sends the rest
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    #: what the customer is worth and what their churn puts at risk (models/value.py)
+    sa.Column("p_alive", sa.Float, nullable=True),
+    sa.Column("expected_purchases", sa.Float, nullable=True),
+    sa.Column("clv", sa.Float, nullable=True),
+    sa.Column("clv_horizon_days", sa.Float, nullable=True),
+    sa.Column("value_at_risk", sa.Float, nullable=True, index=True),
 )
 
 winback_tasks = sa.Table(

@@ -12,6 +12,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from churnwatch.features.state import KEEP_DAYS
@@ -22,8 +23,8 @@ from churnwatch.sim.simulator import Simulation, customers_for, records
 
 from churnwatch import store
 from churnwatch.settings import Settings
-from churnwatch.topics import ensure_topics
-from tests.kafka_helpers import TEST_TOKEN, wait_for
+from churnwatch.topics import CHURN_ALERTS, ensure_topics
+from tests.kafka_helpers import TEST_TOKEN, read_topic, values, wait_for
 
 pytestmark = pytest.mark.kafka
 ARTIFACTS = Path(os.environ.get("CHURNWATCH_TEST_ARTIFACTS", "test-artifacts"))
@@ -112,6 +113,44 @@ def test_new_alerts_appear_live_and_can_be_acknowledged(
         )
         assert page.url == f"{base}/alerts"  # never reloaded
 
+        # every alert carries its value at risk: on the topic, in the table, on the page,
+        # and the page ranks by it (then by when raised), fresh alerts in their place
+        with engine.connect() as conn:
+            stored = {
+                r.alert_id: r
+                for r in conn.execute(
+                    sa.select(
+                        store.alerts.c.alert_id,
+                        store.alerts.c.score,
+                        store.alerts.c.clv,
+                        store.alerts.c.value_at_risk,
+                        store.alerts.c.created_at,
+                    )
+                )
+            }
+        published = {
+            a["alert_id"]: a
+            for a in values(read_topic(kafka_broker.bootstrap, CHURN_ALERTS, len(stored)))
+        }
+        assert published.keys() == stored.keys()
+        for alert_id, row in stored.items():
+            assert row.value_at_risk == round(row.score * row.clv, 2)
+            assert published[alert_id]["value_at_risk"] == row.value_at_risk
+        shown_ids = [tr.get_attribute("data-alert-id") for tr in page.locator("tr.alert").all()]
+        ranked = sorted(
+            stored, key=lambda i: (-stored[i].value_at_risk, -stored[i].created_at.timestamp())
+        )
+        assert [stored[i].value_at_risk for i in shown_ids] == [
+            stored[i].value_at_risk for i in ranked
+        ]
+        shown_values = page.locator("tr.alert td.var").all_inner_texts()
+        assert shown_values == [f"{stored[i].value_at_risk:.2f}" for i in shown_ids]
+        assert len(set(shown_values)) > 10  # a ranking, not a constant
+        api = orjson.loads(_get(f"{base}/api/alerts?limit=1000"))
+        api_values = [a["value_at_risk"] for a in api]
+        assert api_values == sorted(api_values, reverse=True)
+        assert len(api) == min(len(stored), 1000)
+
         fresh = page.locator("tr.alert.fresh").first
         alert_id = fresh.get_attribute("data-alert-id")
         fresh.locator("button.ack").click()
@@ -131,6 +170,8 @@ def test_new_alerts_appear_live_and_can_be_acknowledged(
         page.locator("aside h2", has_text="Features").wait_for()
         assert page.locator("aside dt", has_text="recency_days").count() == 1
         assert page.locator("aside h2", has_text="Reason codes").count() == 1
+        # the alert's and the customer's value at risk
+        assert page.locator("aside dt", has_text="value at risk").count() == 2
 
         # filters apply without a reload, and are kept in the address
         page.select_option("#tier", "high")

@@ -48,6 +48,13 @@ RFM_EXPECTED = {
     "interval_ratio": 0.0,
     "frequency_trend": 2.0,  # 2 in 30 d against 3 in the 90 d before (1 per 30 d)
     "spend_trend": pytest.approx(110 / 30),
+    "frequency_trend_365d": pytest.approx(4 / (6 * 90 / 365)),
+    "spend_trend_365d": pytest.approx(180 / (210 * 90 / 365)),
+    # purchase days -31, 9, 10, 69, 70, 99: gaps 40, 1, 59, 1, 29 (mean 26, variance 508.8)
+    "interval_cv_365d": pytest.approx(508.8**0.5 / 26),
+    "rhythm_z": pytest.approx(-26 / 508.8**0.5),
+    "purchases_lifetime": 6,
+    "days_since_first_purchase": 130.0,
     "tenure_days": 130.0,
     "days_since_signup": None,
     "last_complaint_category": None,

@@ -80,4 +80,10 @@ def test_alerts_are_deterministic_per_trigger() -> None:
         "model_version": "rule-v3",
         "lifecycle_stage": "lapsed",
         "trigger": "e100",
+        # the rule has no purchase model: the worth is the year's spend run over 90 days
+        "p_alive": None,
+        "expected_purchases": None,
+        "clv": round(10 * 90 / 365, 2),
+        "clv_horizon_days": 90.0,
+        "value_at_risk": round(0.7 * round(10 * 90 / 365, 2), 2),
     }

@@ -1,0 +1,77 @@
+"""The purchase and spend models reproduce Fader and Hardie's published CDNOW figures.
+
+``tests/data/cdnow_summary.csv`` is the CDNOW sample of 2,357 customers as
+summarised in their papers: repeat purchases ``x``, time of the last one
+``t_x`` and age ``T`` in weeks, and mean repeat spend ``zbar``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from churnwatch.models.clv import BGNBD, CLVModel, GammaGamma
+
+CDNOW = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "cdnow_summary.csv")
+
+
+def test_bg_nbd_matches_the_published_cdnow_fit() -> None:
+    model = BGNBD.fit(CDNOW["x"], CDNOW["t_x"], CDNOW["T"])
+    # Fader, Hardie & Lee (2005), table 1 and the log-likelihood beside it
+    assert [round(v, 3) for v in (model.r, model.alpha, model.a, model.b)] == [
+        0.243,
+        4.414,
+        0.793,
+        2.426,
+    ]
+    params = np.array([model.r, model.alpha, model.a, model.b])
+    ll = BGNBD.log_likelihood(params, *(CDNOW[c].to_numpy(float) for c in ("x", "t_x", "T")))
+    assert round(ll, 1) == -9582.4
+    # their worked example: x = 2, t_x = 30.43, T = 38.86 expects 1.226 purchases in 39 weeks
+    one = (np.array([2.0]), np.array([30.43]), np.array([38.86]))
+    assert round(float(model.expected_purchases(39, *one)[0]), 3) == 1.226
+
+
+def test_p_alive_by_hand() -> None:
+    model = BGNBD(r=1.0, alpha=1.0, a=1.0, b=2.0)
+    x, t_x, T = np.array([0.0, 1.0]), np.array([0.0, 1.0]), np.array([3.0, 3.0])
+    # no repeat purchase: never seen dropping out; x = 1: 1 / (1 + a/b * ((1+3)/(1+1))^2) = 1/3
+    assert model.p_alive(x, t_x, T).round(6).tolist() == [1.0, round(1 / 3, 6)]
+
+
+def test_gamma_gamma_matches_the_published_cdnow_fit() -> None:
+    repeat = CDNOW[CDNOW["x"] > 0]
+    model = GammaGamma.fit(repeat["x"], repeat["zbar"])
+    # Fader & Hardie (2013): p = 6.25, q = 3.74, gamma = 15.44
+    assert model.p == pytest.approx(6.25, abs=0.01)
+    assert model.q == pytest.approx(3.74, abs=0.01)
+    assert model.v == pytest.approx(15.44, abs=0.01)
+    # spend of a customer without a repeat purchase: the population mean p*v/(q-1)
+    spend = model.expected_spend(np.array([0.0, 2.0]), np.array([np.nan, 22.35]))
+    assert spend[0] == pytest.approx(model.p * model.v / (model.q - 1))
+    expected = model.p * (model.v + 2 * 22.35) / (model.p * 2 + model.q - 1)
+    assert spend[1] == pytest.approx(expected)
+
+
+def test_clv_columns_from_feature_rows() -> None:
+    purchases, spend = BGNBD(r=0.243, alpha=4.414, a=0.793, b=2.426), GammaGamma(6.25, 3.74, 15.44)
+    model = CLVModel(purchases, spend, horizon_days=39)
+    rows = pd.DataFrame(
+        {
+            # the worked example as a feature row: 3 purchases, the last 8.43 days ago
+            "purchases_lifetime": [3.0, np.nan],
+            "days_since_first_purchase": [38.86, np.nan],
+            "recency_days": [38.86 - 30.43, np.nan],
+            "avg_order_value_365d": [22.35, np.nan],
+        }
+    )
+    out = model.columns(rows)
+    assert list(out.columns) == ["p_alive", "expected_purchases_39d", "clv_39d"]
+    assert round(out.loc[0, "expected_purchases_39d"], 3) == 1.226
+    per_purchase = float(spend.expected_spend(np.array([2.0]), np.array([22.35]))[0])
+    expected = out.loc[0, "expected_purchases_39d"] * per_purchase
+    assert out.loc[0, "clv_39d"] == pytest.approx(expected)
+    assert out.loc[1].isna().all()  # never bought: nothing to value
+    assert CLVModel.from_dict(model.to_dict()) == model
