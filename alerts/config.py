@@ -11,9 +11,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
 from churnwatch.features.tier import TIERS
 from churnwatch.models.reasons import REASONS
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 HERE = Path(__file__).parent
 DEFAULT_POLICY = HERE / "policy.toml"

@@ -30,7 +30,6 @@ from typing import Any
 from churnwatch.alerts.config import LEVELS, Policy
 from churnwatch.features.state import DAY_S
 from churnwatch.models.scoring import Score
-
 from churnwatch.records import ChurnAlert
 
 _RANK: dict[str | None, int] = {None: 0, **{level: i + 1 for i, level in enumerate(LEVELS)}}

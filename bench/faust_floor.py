@@ -21,10 +21,10 @@ from pathlib import Path
 
 import faust
 import orjson
-from churnwatch.streams.app import app_options
 
 from churnwatch.events import INPUT_TOPICS
 from churnwatch.settings import Settings
+from churnwatch.streams.app import app_options
 
 
 def floor_app(bootstrap: str, expected: int, out: Path) -> faust.App:

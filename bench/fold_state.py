@@ -14,11 +14,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import orjson
+
+from churnwatch.events import TOPIC_OF_TYPE, from_payload, parse_object
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import KEEP_DAYS, CustomerState, apply
 from churnwatch.sim.simulator import Simulation
-
-from churnwatch.events import TOPIC_OF_TYPE, from_payload, parse_object
 
 
 def deep_size(obj: object, seen: set[int] | None = None) -> int:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import orjson
+
 from churnwatch.offline.ground_truth import evaluate
 
 

@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from churnwatch.features.state import KEEP_DAYS
-from churnwatch.sim.broker import EmbeddedBroker
-from churnwatch.sim.simulator import Simulation, customers_for
 
 from churnwatch import store
+from churnwatch.features.state import KEEP_DAYS
 from churnwatch.settings import Settings
+from churnwatch.sim.broker import EmbeddedBroker
+from churnwatch.sim.simulator import Simulation, customers_for
 from churnwatch.topics import ensure_topics
 
 PARTITIONS = 4

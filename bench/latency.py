@@ -16,13 +16,13 @@ import argparse
 import time
 
 import orjson
-from churnwatch.sim.demo import worker_process
-from churnwatch.sim.producing import produce
-from churnwatch.sim.simulator import records
 
 from bench.harness import rig, year_of
 from churnwatch import store
 from churnwatch.events import INPUT_TOPICS
+from churnwatch.sim.demo import worker_process
+from churnwatch.sim.producing import produce
+from churnwatch.sim.simulator import records
 from churnwatch.topics import CHURN_ALERTS
 from tests.kafka_helpers import read_topic
 

@@ -31,13 +31,13 @@ from pathlib import Path
 import orjson
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from churnwatch.sim.demo import TopicCounter, worker_process
-from churnwatch.sim.producing import produce
-from churnwatch.sim.simulator import records
 
 from bench.harness import rig, year_of
 from churnwatch import store
 from churnwatch.events import INPUT_TOPICS
+from churnwatch.sim.demo import TopicCounter, worker_process
+from churnwatch.sim.producing import produce
+from churnwatch.sim.simulator import records
 from churnwatch.topics import DEAD_LETTERS
 
 PARTITIONS = 4

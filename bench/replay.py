@@ -18,15 +18,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-from churnwatch.alerts.config import load_playbook, load_policy
-from churnwatch.models.rule import RuleScorer
-from churnwatch.offline.replay import replay_history
-from churnwatch.sim.demo import run_demo
-from churnwatch.sim.simulator import Simulation, customers_for, records
 
 from churnwatch import store
+from churnwatch.alerts.config import load_playbook, load_policy
 from churnwatch.events import from_payload, parse_object, payload_of
+from churnwatch.models.rule import RuleScorer
+from churnwatch.offline.replay import replay_history
 from churnwatch.settings import Settings
+from churnwatch.sim.demo import run_demo
+from churnwatch.sim.simulator import Simulation, customers_for, records
 
 
 def load_store(db_url: str, count: int, days: int) -> int:

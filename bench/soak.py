@@ -22,12 +22,12 @@ from pathlib import Path
 
 import orjson
 import sqlalchemy as sa
-from churnwatch.sim.demo import worker_process
-from churnwatch.sim.producing import produce
-from churnwatch.sim.simulator import records
 
 from bench.harness import rig, year_of
 from churnwatch import store
+from churnwatch.sim.demo import worker_process
+from churnwatch.sim.producing import produce
+from churnwatch.sim.simulator import records
 
 
 def rss_mib(pid: int) -> float:

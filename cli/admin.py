@@ -7,6 +7,7 @@ from typing import Annotated
 
 import orjson
 import typer
+
 from churnwatch.cli import common
 from churnwatch.cli.common import app
 
@@ -25,9 +26,8 @@ def winback_report(
     json_out: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
 ) -> None:
     """Return rate, time to contact and satisfaction by reason, action and tier; failures."""
-    from churnwatch.winback.report import fetch, render
-
     from churnwatch import store
+    from churnwatch.winback.report import fetch, render
 
     engine = store.make_engine(common.settings().db_url)
     store.upgrade(engine)
@@ -141,10 +141,10 @@ def dashboard_push(
     ] = "http://prometheus:9090",
 ) -> None:
     """Create or update the data sources, the folder and every dashboard in a Grafana."""
-    from churnwatch.dashboards.push import DataSources, push, refuse_writers
     from grafana_client import GrafanaApi
     from grafana_client.client import GrafanaException
 
+    from churnwatch.dashboards.push import DataSources, push, refuse_writers
     from churnwatch.settings import with_sslmode
 
     settings = common.settings()

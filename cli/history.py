@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+
 from churnwatch.cli import common
 from churnwatch.cli.common import app
 
@@ -44,12 +45,12 @@ def train(
     latest cutoffs. After validation the model is refitted on every settled
     snapshot; the card says which validation was done and keeps its metrics.
     """
-    from churnwatch.models.training import TrainingError
-    from churnwatch.offline.training import train_from_store
     from rich.console import Console
     from rich.table import Table
 
     from churnwatch import store
+    from churnwatch.models.training import TrainingError
+    from churnwatch.offline.training import train_from_store
 
     console = Console(stderr=True)
     engine = store.make_engine(common.settings().db_url)
@@ -208,11 +209,11 @@ def _replay_backtest(
     json_out: bool,
     model: Path | None,
 ) -> None:
-    from churnwatch.offline import api
-    from churnwatch.offline.report import write_report
     from rich.progress import Progress
 
     from churnwatch import store
+    from churnwatch.offline import api
+    from churnwatch.offline.report import write_report
 
     scorer = common.scorer_for(engine, model)
     with engine.connect() as conn:
@@ -272,9 +273,8 @@ def _replay_backtest(
 def _replay_publish(
     engine: Any, since: datetime | None, until: datetime | None, rate: float | None
 ) -> None:
-    from churnwatch.sim.producing import publish_stored
-
     from churnwatch import store
+    from churnwatch.sim.producing import publish_stored
     from churnwatch.topics import ensure_topics_for
 
     settings = common.settings()
@@ -329,11 +329,11 @@ def import_(
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Load historic events into the event store (one transaction; re-importing adds nothing)."""
-    from churnwatch.offline import api
-    from churnwatch.offline.importing import ImportFailed
     from rich.progress import Progress
 
     from churnwatch.events import INPUT_TOPICS
+    from churnwatch.offline import api
+    from churnwatch.offline.importing import ImportFailed
 
     if not file.is_file():
         raise typer.BadParameter(f"{file} is not a file")

@@ -10,9 +10,9 @@ from typing import Annotated
 
 import orjson
 import typer
+
 from churnwatch.cli import common
 from churnwatch.cli.common import app
-
 from churnwatch.settings import DEFAULT_DATA_DIR
 
 

@@ -10,14 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from churnwatch.dashboards.panels import (
-    DASHBOARDS,
-    REASON_VALUES,
-    TIERS,
-    DashboardSpec,
-    PromPanel,
-    SqlPanel,
-)
 from grafana_foundation_sdk.builders import (
     barchart,
     bargauge,
@@ -31,6 +23,15 @@ from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableOption
+
+from churnwatch.dashboards.panels import (
+    DASHBOARDS,
+    REASON_VALUES,
+    TIERS,
+    DashboardSpec,
+    PromPanel,
+    SqlPanel,
+)
 
 #: data source uids; ``deploy/grafana/provisioning/datasources`` creates them
 POSTGRES = DataSourceRef(type_val="grafana-postgresql-datasource", uid="churnwatch-postgres")

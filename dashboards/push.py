@@ -15,9 +15,10 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from churnwatch.dashboards.build import POSTGRES, PROMETHEUS, build_all
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError
+
+from churnwatch.dashboards.build import POSTGRES, PROMETHEUS, build_all
 
 FOLDER_UID, FOLDER_TITLE = "churnwatch", "churnwatch"
 

@@ -15,16 +15,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from churnwatch.alerts.config import Playbook, Policy, load_playbook, load_policy
-from churnwatch.engine.customer import CustomerRecord
-from churnwatch.engine.lanes import Lanes
-from churnwatch.features.state import is_too_late
-from churnwatch.models.rule import RuleScorer
-from churnwatch.models.scoring import Scorer
 from sqlalchemy.engine import Connection, Engine
 
 from churnwatch import store
+from churnwatch.alerts.config import Playbook, Policy, load_playbook, load_policy
+from churnwatch.engine.customer import CustomerRecord
+from churnwatch.engine.lanes import Lanes
 from churnwatch.events import Event, payload_of
+from churnwatch.features.state import is_too_late
+from churnwatch.models.rule import RuleScorer
+from churnwatch.models.scoring import Scorer
 from churnwatch.records import (
     AlertEnding,
     ChurnAlert,

@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from churnwatch.alerts.policy import AlertState, Ending, iso
+from churnwatch.events import Event
 from churnwatch.features.lifecycle import changes_between, next_change, stage_at
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import CustomerState, apply
 from churnwatch.features.tier import RFM, Population
-
-from churnwatch.events import Event
 from churnwatch.records import AlertEnding, ChurnAlert, CustomerChange, WinbackTask
 
 _CHANGE_NAMESPACE = uuid.UUID("0b5f7c2e-1d4a-4f86-b3c9-6e2a8d1f0c47")

@@ -19,9 +19,8 @@ from collections.abc import Iterable
 from churnwatch.alerts.config import Playbook, Policy
 from churnwatch.engine.customer import CustomerRecord
 from churnwatch.engine.timeline import RecordLookup, Run, Timeline
-from churnwatch.models.scoring import Scorer
-
 from churnwatch.events import Event
+from churnwatch.models.scoring import Scorer
 from churnwatch.topics import partition_of
 
 

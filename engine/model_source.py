@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
+from churnwatch import store
 from churnwatch.models.registry import ModelIntegrityError
 from churnwatch.models.rule import RuleScorer
 from churnwatch.models.scoring import Scorer
 from churnwatch.models.trained_scorer import load_scorer
-from sqlalchemy.engine import Engine
-
-from churnwatch import store
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.engine import Engine
+
 from churnwatch.alerts.config import Playbook, Policy
 from churnwatch.engine.commit import Committed, Committer
 from churnwatch.engine.intake import Intake
 from churnwatch.models.rule import RuleScorer
 from churnwatch.models.scoring import Scorer
-from sqlalchemy.engine import Engine
-
 from churnwatch.records import RawRecord
 from churnwatch.times import utcnow
 

@@ -25,13 +25,12 @@ from typing import Any
 from churnwatch.alerts.config import Playbook, Policy
 from churnwatch.alerts.policy import alert_id, assess, build_alert, iso
 from churnwatch.engine.customer import Assessment, CustomerRecord
+from churnwatch.events import Event
 from churnwatch.features.state import DAY_S, CustomerState
 from churnwatch.features.tier import Population
 from churnwatch.models.scoring import Scorer, explain
-from churnwatch.winback.tasks import build_task
-
-from churnwatch.events import Event
 from churnwatch.records import CustomerChange
+from churnwatch.winback.tasks import build_task
 
 #: ``get(customer_id)``: the record of a customer this timeline owns, else ``None``
 RecordLookup = Callable[[str], CustomerRecord | None]

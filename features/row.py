@@ -14,10 +14,9 @@ from itertools import pairwise
 from operator import add, sub
 from typing import Any
 
+from churnwatch.events import COMPLAINT_CATEGORIES
 from churnwatch.features import state as s
 from churnwatch.features.state import DAY_S, CustomerState, bucket_of
-
-from churnwatch.events import COMPLAINT_CATEGORIES
 
 #: Open complaints older than this many days count as overdue.
 OVERDUE_COMPLAINT_DAYS = 7.0

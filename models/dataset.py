@@ -17,10 +17,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from churnwatch.events import Event, PurchaseEvent
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import DAY_S, CustomerState, apply
-
-from churnwatch.events import Event, PurchaseEvent
 
 DEFAULT_HORIZON_DAYS = 90.0
 DEFAULT_EVERY_DAYS = 14

@@ -18,6 +18,7 @@ from typing import Any
 
 import joblib
 import orjson
+
 from churnwatch.models.training import Trained
 
 

@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
+
 from churnwatch.models.clv import CLVModel
 from churnwatch.models.registry import ModelCard, load
 from churnwatch.models.scoring import TOP_CODES, ReasonCode, Row
 from churnwatch.models.training import CATEGORICAL, feature_frame, raw_frame, rfm_frame
-from threadpoolctl import threadpool_limits
 
 
 def _indicator(column: str) -> str:

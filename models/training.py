@@ -27,10 +27,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from churnwatch.features.row import FEATURES
-from churnwatch.features.state import DAY_S
-from churnwatch.models.clv import CLVModel
-from churnwatch.models.dataset import Snapshot
 from sklearn.calibration import CalibratedClassifierCV, calibration_curve
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -40,6 +36,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from churnwatch.events import COMPLAINT_CATEGORIES
+from churnwatch.features.row import FEATURES
+from churnwatch.features.state import DAY_S
+from churnwatch.models.clv import CLVModel
+from churnwatch.models.dataset import Snapshot
 
 CATEGORICAL = "last_complaint_category"
 #: Days since the first event grow with the cutoff as long as the history is

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
+
 from churnwatch.models.clv import CLVModel
 
 #: the horizon of the run-rate value when no CLV model is at hand

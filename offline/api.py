@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pandas as pd
+from sqlalchemy.engine import Engine
+
+from churnwatch import store
 from churnwatch.alerts.config import (
     DEFAULT_PLAYBOOK,
     DEFAULT_POLICY,
@@ -37,17 +40,14 @@ from churnwatch.alerts.config import (
 )
 from churnwatch.alerts.economics import DEFAULT_PRECISION_FLOOR, DEFAULT_WINBACK_PRIOR
 from churnwatch.engine.model_source import ModelSource
+from churnwatch.events import from_payload
 from churnwatch.models.scoring import Scorer
 from churnwatch.offline.importing import RowMapping, Summary, import_file
 from churnwatch.offline.replay import COLUMNS, Replayed, replay_history
 from churnwatch.offline.replay import rows_as_of as _rows_as_of
 from churnwatch.offline.report import Findings, analyse
-from churnwatch.winback.report import fetch
-from sqlalchemy.engine import Engine
-
-from churnwatch import store
-from churnwatch.events import from_payload
 from churnwatch.settings import Settings
+from churnwatch.winback.report import fetch
 
 #: how far ahead of now an imported event may lie, as in the worker's default
 DEFAULT_MAX_FUTURE_S = 3600.0

@@ -34,8 +34,12 @@ from typing import Any
 
 import numpy as np
 import orjson
+from sklearn.metrics import roc_auc_score
+
+from churnwatch import store
 from churnwatch.alerts.config import Policy, load_playbook, load_policy
 from churnwatch.engine.pipeline import Pipeline
+from churnwatch.events import TOPIC_OF_TYPE, from_payload
 from churnwatch.features.state import DAY_S
 from churnwatch.models.dataset import cutoffs, population_rows, snapshots, warm_up_for
 from churnwatch.models.registry import make_card
@@ -45,12 +49,8 @@ from churnwatch.models.trained_scorer import ModelScorer, RFMScorer
 from churnwatch.models.training import train
 from churnwatch.offline.replay import replay_history
 from churnwatch.offline.report import analyse
-from churnwatch.sim.simulator import Simulation, Truth, customers_for
-from sklearn.metrics import roc_auc_score
-
-from churnwatch import store
-from churnwatch.events import TOPIC_OF_TYPE, from_payload
 from churnwatch.records import ChurnAlert, RawRecord
+from churnwatch.sim.simulator import Simulation, Truth, customers_for
 
 HORIZON_DAYS = 90.0
 BATCH = 1000

@@ -27,14 +27,13 @@ from churnwatch.alerts.config import DEFAULT_PLAYBOOK, Playbook, Policy, load_pl
 from churnwatch.engine.customer import CustomerRecord
 from churnwatch.engine.lanes import Lanes
 from churnwatch.engine.timeline import Run
+from churnwatch.events import Event
 from churnwatch.features.row import FEATURE_NAMES
 from churnwatch.features.state import DAY_S, CustomerState
 from churnwatch.features.tier import TIERS
 from churnwatch.models.reasons import primary_reason
 from churnwatch.models.scoring import Scorer
 from churnwatch.models.value import VALUE_FIELDS, customer_values
-
-from churnwatch.events import Event
 from churnwatch.records import ChurnAlert, CustomerChange
 
 #: DESIGN.md's columns of ``replay --as-of``; every other feature follows them.

@@ -7,13 +7,13 @@ from datetime import datetime
 from pathlib import Path
 
 import orjson
-from churnwatch.models import registry
-from churnwatch.models.dataset import cutoffs, population_rows, snapshots, warm_up_for
-from churnwatch.models.training import TrainingError, train
 from sqlalchemy.engine import Engine
 
 from churnwatch import store
 from churnwatch.events import from_payload
+from churnwatch.models import registry
+from churnwatch.models.dataset import cutoffs, population_rows, snapshots, warm_up_for
+from churnwatch.models.training import TrainingError, train
 
 
 def train_from_store(

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+
+from churnwatch import store
 from churnwatch.features.state import KEEP_DAYS
+from churnwatch.settings import DEFAULT_DATA_DIR, Settings
 from churnwatch.sim.broker import EmbeddedBroker, die_with_parent
 from churnwatch.sim.producing import produce
 from churnwatch.sim.simulator import SimRecord, Simulation, customers_for, records
-
-from churnwatch import store
-from churnwatch.settings import DEFAULT_DATA_DIR, Settings
 from churnwatch.topics import DEAD_LETTERS, ensure_topics_for
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from churnwatch.sim.simulator import SimRecord
 
 from churnwatch.events import TOPIC_OF_TYPE
+from churnwatch.sim.simulator import SimRecord
 
 
 def produce(

@@ -26,9 +26,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from churnwatch.features.tier import TIERS
 
 from churnwatch.events import TOPIC_OF_TYPE
+from churnwatch.features.tier import TIERS
 
 REASONS = ("service_quality", "competitor", "needs_changed", "communication")
 CATEGORIES = ("grocery", "electronics", "fashion", "home", "beauty", "sports")

@@ -10,11 +10,18 @@ from functools import partial
 from typing import Any, TypeVar, cast
 
 import faust
+from faust.types import TP, EventT
+from sqlalchemy.engine import Engine
+
 from churnwatch.alerts.config import DEFAULT_PLAYBOOK, DEFAULT_POLICY, load_playbook, load_policy
 from churnwatch.engine.commit import Committed, Committer
 from churnwatch.engine.intake import Intake
 from churnwatch.engine.isolation import isolate
 from churnwatch.engine.model_source import ModelSource
+from churnwatch.events import INPUT_TOPICS, Event
+from churnwatch.records import RawRecord
+from churnwatch.settings import Settings
+from churnwatch.store.errors import is_transient
 from churnwatch.streams.credentials import faust_credentials
 from churnwatch.streams.health import Health
 from churnwatch.streams.metrics import WorkerMetrics
@@ -22,18 +29,11 @@ from churnwatch.streams.ordering import EventTimeMerge, IdleClock
 from churnwatch.streams.publisher import Publisher
 from churnwatch.streams.web import register_web
 from churnwatch.streams.wire import raw_record
-from churnwatch.winback.recording import Recorded, record_outcomes
-from faust.types import TP, EventT
-from sqlalchemy.engine import Engine
-
-from churnwatch.events import INPUT_TOPICS, Event
-from churnwatch.records import RawRecord
-from churnwatch.settings import Settings
-from churnwatch.store.errors import is_transient
 from churnwatch.topics import (
     REKEYED,
     WINBACK_OUTCOMES,
 )
+from churnwatch.winback.recording import Recorded, record_outcomes
 
 R = TypeVar("R", Committed, Recorded)
 #: back-off between retries of a failed store step (seconds)

@@ -17,10 +17,10 @@ from functools import partial
 from typing import Any, cast
 
 import faust
-from churnwatch.streams import outbox
 from sqlalchemy.engine import Engine
 
 from churnwatch import store
+from churnwatch.streams import outbox
 
 log = logging.getLogger(__name__)
 #: what the outbox sends, and the field that names each record

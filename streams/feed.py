@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from churnwatch.engine.customer import CustomerRecord
-from churnwatch.features.row import feature_row
-from churnwatch.models.value import VALUE_FIELDS
 from sqlalchemy.engine import Connection
 
 from churnwatch import store
+from churnwatch.engine.customer import CustomerRecord
+from churnwatch.features.row import feature_row
+from churnwatch.models.value import VALUE_FIELDS
 from churnwatch.records import ChurnAlert, fields_of
 
 #: alert columns the page and the API show: the topic's record (less the model

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from churnwatch.engine.commit import Committed
-from churnwatch.engine.intake import Decoded
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from churnwatch.engine.commit import Committed
+from churnwatch.engine.intake import Decoded
 
 __all__ = ["CONTENT_TYPE_LATEST", "WorkerMetrics"]
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import faust
+from sqlalchemy.engine import Engine
+
 from churnwatch.engine.commit import Committed
+from churnwatch.records import DeadLetter, RawRecord
 from churnwatch.streams.delivery import Delivery
 from churnwatch.streams.metrics import WorkerMetrics
 from churnwatch.streams.wire import origin_headers
-from sqlalchemy.engine import Engine
-
-from churnwatch.records import DeadLetter, RawRecord
 from churnwatch.topics import (
     CHURN_ALERTS,
     CUSTOMER_CHANGES,

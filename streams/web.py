@@ -37,11 +37,6 @@ from typing import Any, TypeVar, cast
 import faust
 import orjson
 from aiohttp import web as aiohttp_web
-from churnwatch.streams import auth
-from churnwatch.streams import feed as alert_feed
-from churnwatch.streams.feed import AlertFilter, FeedCursor
-from churnwatch.streams.health import Health
-from churnwatch.streams.metrics import CONTENT_TYPE_LATEST, WorkerMetrics
 from faust.web import Request, Response
 from sqlalchemy.engine import Engine
 
@@ -49,6 +44,11 @@ from churnwatch import store
 from churnwatch.events import PURCHASES
 from churnwatch.settings import Settings
 from churnwatch.store import utcnow
+from churnwatch.streams import auth
+from churnwatch.streams import feed as alert_feed
+from churnwatch.streams.feed import AlertFilter, FeedCursor
+from churnwatch.streams.health import Health
+from churnwatch.streams.metrics import CONTENT_TYPE_LATEST, WorkerMetrics
 
 T = TypeVar("T")
 #: how often an open stream polls the store for new alerts

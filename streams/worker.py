@@ -9,12 +9,12 @@ import threading
 from contextlib import ExitStack
 
 import faust
-from churnwatch.sim.broker import EmbeddedBroker
-from churnwatch.streams.app import create_app
-from churnwatch.streams.web import guard_for
 
 from churnwatch import store
 from churnwatch.settings import DEFAULT_DATA_DIR, Settings
+from churnwatch.sim.broker import EmbeddedBroker
+from churnwatch.streams.app import create_app
+from churnwatch.streams.web import guard_for
 from churnwatch.topics import ensure_topics_for
 
 

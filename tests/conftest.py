@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from churnwatch.sim.broker import EmbeddedBroker
 
 from churnwatch import store
+from churnwatch.sim.broker import EmbeddedBroker
 from tests.fault_proxy import CuttableProxy
 
 PG_URL = os.environ.get(

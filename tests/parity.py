@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from churnwatch.features.lifecycle import STAGES
-from churnwatch.features.row import feature_row
-from churnwatch.features.state import CustomerState, apply
 
 from churnwatch import store
 from churnwatch.events import from_payload
+from churnwatch.features.lifecycle import STAGES
+from churnwatch.features.row import feature_row
+from churnwatch.features.state import CustomerState, apply
 
 
 def plain_fold(events: list[dict]) -> dict[str, CustomerState]:

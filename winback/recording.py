@@ -6,13 +6,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from churnwatch.winback.outcomes import decode_outcome
 from sqlalchemy.engine import Engine
 
 from churnwatch import store
 from churnwatch.events import InvalidEvent
 from churnwatch.records import DeadLetter, RawRecord, unexpected
 from churnwatch.times import utcnow
+from churnwatch.winback.outcomes import decode_outcome
 
 
 @dataclass

@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime, timedelta
 
 from churnwatch.alerts.config import Playbook
-
 from churnwatch.records import ChurnAlert, WinbackTask
 
 _TASK_NAMESPACE = uuid.UUID("2d7e4c1a-9b3f-4e8d-a6c5-1f0b9e7d3c24")

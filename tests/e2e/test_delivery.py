@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from churnwatch.features.state import KEEP_DAYS
-from churnwatch.sim.demo import worker_process
-from churnwatch.sim.producing import produce
 
 from churnwatch import store
+from churnwatch.features.state import KEEP_DAYS
 from churnwatch.settings import Settings
+from churnwatch.sim.demo import worker_process
+from churnwatch.sim.producing import produce
 from churnwatch.topics import CHURN_ALERTS, CUSTOMER_CHANGES, WINBACK_TASKS, ensure_topics
 from tests.e2e.test_faults import PARTITIONS, _simulated
 from tests.fault_proxy import broker_behind_proxy

@@ -14,17 +14,17 @@ from pathlib import Path
 import orjson
 import pytest
 import sqlalchemy as sa
-from churnwatch.features.state import KEEP_DAYS
-from churnwatch.sim.broker import EmbeddedBroker
-from churnwatch.sim.demo import TopicCounter, worker_process
-from churnwatch.sim.producing import produce
-from churnwatch.sim.simulator import SimRecord, Simulation, customers_for, records
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from churnwatch import store
 from churnwatch.events import INPUT_TOPICS
+from churnwatch.features.state import KEEP_DAYS
 from churnwatch.settings import Settings
+from churnwatch.sim.broker import EmbeddedBroker
+from churnwatch.sim.demo import TopicCounter, worker_process
+from churnwatch.sim.producing import produce
+from churnwatch.sim.simulator import SimRecord, Simulation, customers_for, records
 from churnwatch.topics import DEAD_LETTERS, ensure_topics
 from tests.fault_proxy import broker_behind_proxy
 from tests.kafka_helpers import read_topic, values, wait_for

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import orjson
 import pytest
+
+from churnwatch import store
 from churnwatch.features.state import KEEP_DAYS
+from churnwatch.settings import Settings
 from churnwatch.sim.broker import EmbeddedBroker, free_port
 from churnwatch.sim.demo import worker_process
 from churnwatch.sim.producing import produce
 from churnwatch.sim.simulator import Simulation, customers_for, records
-
-from churnwatch import store
-from churnwatch.settings import Settings
 from churnwatch.topics import ensure_topics
 from tests.kafka_helpers import TEST_TOKEN, wait_for
 from tests.parity import assert_stored_exactly_once

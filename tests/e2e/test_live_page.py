@@ -15,14 +15,14 @@ from pathlib import Path
 import orjson
 import pytest
 import sqlalchemy as sa
+
+from churnwatch import store
 from churnwatch.features.state import KEEP_DAYS
+from churnwatch.settings import Settings
 from churnwatch.sim.broker import EmbeddedBroker, free_port
 from churnwatch.sim.demo import worker_process
 from churnwatch.sim.producing import produce
 from churnwatch.sim.simulator import Simulation, customers_for, records
-
-from churnwatch import store
-from churnwatch.settings import Settings
 from churnwatch.topics import CHURN_ALERTS, ensure_topics
 from tests.kafka_helpers import TEST_TOKEN, read_topic, values, wait_for
 

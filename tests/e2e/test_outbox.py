@@ -7,20 +7,20 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
+from churnwatch import store
 from churnwatch.alerts.config import load_playbook
 from churnwatch.alerts.policy import build_alert
 from churnwatch.engine.commit import _alert_row
 from churnwatch.engine.customer import CustomerRecord
 from churnwatch.features.state import CustomerState
 from churnwatch.models.scoring import Score
+from churnwatch.settings import Settings
 from churnwatch.sim.broker import EmbeddedBroker
 from churnwatch.sim.demo import worker_process
 from churnwatch.streams import outbox
-from churnwatch.winback.tasks import build_task
-
-from churnwatch import store
-from churnwatch.settings import Settings
 from churnwatch.topics import CHURN_ALERTS, WINBACK_TASKS, ensure_topics, partition_of
+from churnwatch.winback.tasks import build_task
 from tests.kafka_helpers import read_topic, values, wait_for
 
 PARTITIONS = 4

@@ -16,16 +16,16 @@ from pathlib import Path
 
 import orjson
 import pytest
-from churnwatch.features.state import KEEP_DAYS
-from churnwatch.sim.broker import EmbeddedBroker
-from churnwatch.sim.demo import worker_process
-from churnwatch.streams.wire import ORIGIN_HEADER, ORIGIN_TOPIC_HEADER
 from kafka import KafkaProducer
 
 from churnwatch import store
 from churnwatch.events import MAX_RECORD_BYTES
+from churnwatch.features.state import KEEP_DAYS
 from churnwatch.records import RAW_KEEP_BYTES
 from churnwatch.settings import Settings
+from churnwatch.sim.broker import EmbeddedBroker
+from churnwatch.sim.demo import worker_process
+from churnwatch.streams.wire import ORIGIN_HEADER, ORIGIN_TOPIC_HEADER
 from churnwatch.topics import DEAD_LETTERS, REKEYED, ensure_topics
 from tests.kafka_helpers import read_topic, values, wait_for
 from tests.parity import assert_stored_exactly_once

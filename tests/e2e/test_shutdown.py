@@ -16,14 +16,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from churnwatch import store
 from churnwatch.features.state import KEEP_DAYS
+from churnwatch.settings import Settings
 from churnwatch.sim.broker import EmbeddedBroker, free_port
 from churnwatch.sim.demo import worker_process
 from churnwatch.sim.producing import produce
 from churnwatch.sim.simulator import Simulation, customers_for, records
-
-from churnwatch import store
-from churnwatch.settings import Settings
 from churnwatch.topics import ensure_topics
 from tests.kafka_helpers import TEST_TOKEN, partitions_of, wait_for
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import orjson
 import pytest
 import sqlalchemy as sa
+
+from churnwatch import store
+from churnwatch.settings import Settings
 from churnwatch.sim.broker import EmbeddedBroker, free_port
 from churnwatch.sim.demo import worker_process
 from churnwatch.streams import auth
 from churnwatch.streams.web import MAX_STREAMS
-
-from churnwatch import store
-from churnwatch.settings import Settings
 from churnwatch.topics import ensure_topics
 from tests.e2e.test_outbox import PARTITIONS, _customer_in, _raise
 from tests.kafka_helpers import TEST_TOKEN, wait_for

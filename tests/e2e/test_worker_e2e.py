@@ -15,23 +15,22 @@ from pathlib import Path
 import orjson
 import pytest
 import sqlalchemy as sa
+
+from churnwatch import store
 from churnwatch.alerts.config import load_playbook, load_policy
 from churnwatch.alerts.policy import alert_id
+from churnwatch.events import INPUT_TOPICS, from_payload
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import KEEP_DAYS, apply
 from churnwatch.models import registry
 from churnwatch.models.dataset import cutoffs, snapshots
 from churnwatch.models.rule import rule_score
 from churnwatch.models.training import train
+from churnwatch.settings import Settings
 from churnwatch.sim.broker import EmbeddedBroker
 from churnwatch.sim.demo import worker_process
 from churnwatch.sim.producing import produce
 from churnwatch.sim.simulator import BAD_KINDS, SimRecord, Simulation, customers_for, records
-from churnwatch.winback.report import fetch
-
-from churnwatch import store
-from churnwatch.events import INPUT_TOPICS, from_payload
-from churnwatch.settings import Settings
 from churnwatch.topics import (
     CHURN_ALERTS,
     CUSTOMER_CHANGES,
@@ -39,6 +38,7 @@ from churnwatch.topics import (
     WINBACK_TASKS,
     ensure_topics,
 )
+from churnwatch.winback.report import fetch
 from tests.kafka_helpers import read_topic, values, wait_for
 from tests.parity import assert_same_features, plain_fold
 

@@ -17,18 +17,18 @@ from pathlib import Path
 import orjson
 import pytest
 import sqlalchemy as sa
+
+from churnwatch import store
 from churnwatch.alerts.config import load_playbook, load_policy
+from churnwatch.events import from_payload
 from churnwatch.features.state import KEEP_DAYS
 from churnwatch.models.rule import RuleScorer
 from churnwatch.offline.replay import replay_history
+from churnwatch.settings import Settings
 from churnwatch.sim.broker import EmbeddedBroker, free_port
 from churnwatch.sim.demo import worker_process
 from churnwatch.sim.producing import produce
 from churnwatch.sim.simulator import Simulation, customers_for, records
-
-from churnwatch import store
-from churnwatch.events import from_payload
-from churnwatch.settings import Settings
 from churnwatch.topics import ensure_topics
 from tests.kafka_helpers import TEST_TOKEN, partitions_of, wait_for
 

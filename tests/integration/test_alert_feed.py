@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+
+from churnwatch import store
 from churnwatch.engine.customer import CustomerRecord
 from churnwatch.features.state import CustomerState, apply
 from churnwatch.streams.feed import (
@@ -16,8 +18,6 @@ from churnwatch.streams.feed import (
     customer_view,
     list_alerts,
 )
-
-from churnwatch import store
 from tests.builders import ev
 
 T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)

@@ -9,16 +9,16 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 import sqlalchemy as sa
+
 from churnwatch.alerts.config import load_playbook, load_policy
 from churnwatch.engine.pipeline import Pipeline
+from churnwatch.events import TOPIC_OF_TYPE, from_payload
 from churnwatch.features.state import DAY_S
 from churnwatch.models.rule import RuleScorer
 from churnwatch.offline.backtest import Backtest, recommend, with_watch
 from churnwatch.offline.replay import replay_history
-from churnwatch.sim.simulator import Simulation, records
-
-from churnwatch.events import TOPIC_OF_TYPE, from_payload
 from churnwatch.records import RawRecord
+from churnwatch.sim.simulator import Simulation, records
 from tests.builders import at, ev
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

@@ -9,9 +9,9 @@ import sys
 import time
 
 import pytest
-from churnwatch.sim.broker import BrokerError, EmbeddedBroker, free_port, wait_for_kafka
 from kafka import KafkaAdminClient
 
+from churnwatch.sim.broker import BrokerError, EmbeddedBroker, free_port, wait_for_kafka
 from churnwatch.topics import ALL_TOPICS, TopicLayoutError, ensure_topics
 
 

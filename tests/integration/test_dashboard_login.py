@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from churnwatch.dashboards.push import refuse_writers
 
 from churnwatch import store
+from churnwatch.dashboards.push import refuse_writers
 
 pytestmark = pytest.mark.postgres
 

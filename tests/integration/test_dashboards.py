@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import yaml
+from grafana_foundation_sdk.models.dashboard import Dashboard
+from typer.testing import CliRunner
+
+from churnwatch import store
 from churnwatch.cli import app
 from churnwatch.dashboards import panels
 from churnwatch.dashboards.build import POSTGRES, PROMETHEUS, build_all
 from churnwatch.dashboards.macros import QueryContext, expand
 from churnwatch.dashboards.push import export
-from grafana_foundation_sdk.models.dashboard import Dashboard
-from typer.testing import CliRunner
-
-from churnwatch import store
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "deploy" / "grafana"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from churnwatch.features.row import feature_row
-from churnwatch.features.state import apply
-from churnwatch.models.dataset import cutoffs, snapshots
 
 from churnwatch import store
 from churnwatch.events import from_payload
+from churnwatch.features.row import feature_row
+from churnwatch.features.state import apply
+from churnwatch.models.dataset import cutoffs, snapshots
 from tests.builders import at, ev, store_rows
 
 HISTORY = [

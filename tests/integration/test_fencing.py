@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from churnwatch.engine.pipeline import Pipeline
 
 from churnwatch import store
+from churnwatch.engine.pipeline import Pipeline
 from tests.integration.test_pipeline import processor, purchase, rec
 
 

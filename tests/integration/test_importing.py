@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
-from churnwatch.offline.importing import BATCH, ImportFailed, RowMapping, import_file
 
 from churnwatch import store
+from churnwatch.offline.importing import BATCH, ImportFailed, RowMapping, import_file
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 RETAIL = RowMapping(

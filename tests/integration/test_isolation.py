@@ -10,10 +10,10 @@ from collections.abc import Sequence
 import psycopg
 import pytest
 import sqlalchemy as sa
-from churnwatch.engine.commit import Committed, Committer
-from churnwatch.engine.isolation import isolate, merge
 
 from churnwatch import store
+from churnwatch.engine.commit import Committed, Committer
+from churnwatch.engine.isolation import isolate, merge
 from churnwatch.events import Event, PurchaseEvent
 from churnwatch.records import RawRecord
 from churnwatch.store.errors import is_transient

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import orjson
 import pytest
+
+from churnwatch import store
 from churnwatch.alerts.config import load_playbook, load_policy
 from churnwatch.engine.pipeline import Pipeline
+from churnwatch.events import TOPIC_OF_TYPE, Event, from_payload
 from churnwatch.features.state import DAY_S
 from churnwatch.models.rule import RuleScorer
 from churnwatch.offline.replay import replay_history
-from churnwatch.sim.simulator import Simulation, records
-
-from churnwatch import store
-from churnwatch.events import TOPIC_OF_TYPE, Event, from_payload
 from churnwatch.records import ChurnAlert, RawRecord
+from churnwatch.sim.simulator import Simulation, records
 from churnwatch.topics import partition_of
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

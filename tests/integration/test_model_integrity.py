@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import sqlalchemy as sa
-from churnwatch.engine.model_source import ModelSource
-from churnwatch.models import registry
 
 from churnwatch import store
+from churnwatch.engine.model_source import ModelSource
+from churnwatch.models import registry
 from tests.integration.test_training import END, trained_once
 
 

@@ -8,14 +8,14 @@ from pathlib import Path
 import orjson
 import pandas as pd
 import pytest
+
+from churnwatch import store
 from churnwatch.alerts.config import DEFAULT_POLICY, load_policy
 from churnwatch.features.tier import TIERS
 from churnwatch.models.rule import RuleScorer
 from churnwatch.offline import api
 from churnwatch.offline.replay import COLUMNS
 from churnwatch.sim.simulator import Simulation, records
-
-from churnwatch import store
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 import sqlalchemy as sa
+
+from churnwatch import store
 from churnwatch.engine.pipeline import Pipeline
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import CustomerState
-from churnwatch.winback.recording import Recorded, record_outcomes
-
-from churnwatch import store
 from churnwatch.records import RawRecord
 from churnwatch.topics import REKEYED
+from churnwatch.winback.recording import Recorded, record_outcomes
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 T0 = NOW - timedelta(days=200)

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import orjson
 import pytest
+
+from churnwatch import store
 from churnwatch.alerts.config import load_policy
+from churnwatch.events import ENGAGEMENT, TOPIC_OF_TYPE
 from churnwatch.features.state import DAY_S
 from churnwatch.models.rule import RuleScorer
 from churnwatch.offline.replay import COLUMNS, DESIGN_COLUMNS, rows_as_of
 from churnwatch.sim.broker import EmbeddedBroker
-
-from churnwatch import store
-from churnwatch.events import ENGAGEMENT, TOPIC_OF_TYPE
 from tests.builders import at, ev, store_rows
 from tests.kafka_helpers import read_topic
 

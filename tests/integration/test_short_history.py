@@ -6,14 +6,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+
+from churnwatch import store
+from churnwatch.events import from_payload
 from churnwatch.models.dataset import MIN_WARM_UP_DAYS, cutoffs, snapshots, warm_up_for
 from churnwatch.models.trained_scorer import load_scorer
 from churnwatch.models.training import train
 from churnwatch.offline.training import train_from_store
 from churnwatch.sim.simulator import Simulation, customers_for
-
-from churnwatch import store
-from churnwatch.events import from_payload
 from tests.builders import store_rows
 
 END = datetime(2026, 6, 1, tzinfo=UTC)

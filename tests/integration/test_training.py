@@ -13,16 +13,16 @@ import numpy as np
 import orjson
 import pytest
 import sqlalchemy as sa
+
+from churnwatch import store
 from churnwatch.engine.model_source import ModelSource
+from churnwatch.events import from_payload
 from churnwatch.models import registry
 from churnwatch.models.dataset import cutoffs, snapshots
 from churnwatch.models.trained_scorer import ModelScorer, RFMScorer, load_scorer
 from churnwatch.models.training import TrainingError, feature_frame, train
 from churnwatch.offline.ground_truth import alert_evidence, pipeline_alerts, roc_on_truth
 from churnwatch.sim.simulator import Simulation, customers_for
-
-from churnwatch import store
-from churnwatch.events import from_payload
 from tests.builders import store_rows
 
 END = datetime(2026, 6, 1, tzinfo=UTC)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import orjson
 import sqlalchemy as sa
-from churnwatch.winback.outcomes import Outcome
-from churnwatch.winback.report import fetch
 
 from churnwatch import store
+from churnwatch.winback.outcomes import Outcome
+from churnwatch.winback.report import fetch
 from tests.builders import T0, ev, store_rows
 
 

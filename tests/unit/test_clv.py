@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from churnwatch.models.clv import BGNBD, CLVModel, GammaGamma
 
 CDNOW = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "cdnow_summary.csv")

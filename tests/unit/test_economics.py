@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from churnwatch.alerts.economics import MIN_MEASURED_TASKS, economics, plan
 from churnwatch.offline.backtest import Metrics
 

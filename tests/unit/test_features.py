@@ -7,9 +7,9 @@ T is T0 + 100 days, a midnight, so every window is DESIGN.md's
 from __future__ import annotations
 
 import pytest
+
 from churnwatch.features.row import FEATURE_NAMES, feature_row
 from churnwatch.features.state import KEEP_DAYS, CustomerState, apply, is_too_late
-
 from tests.builders import at, ev
 
 T = at(100)

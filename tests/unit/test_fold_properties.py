@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from churnwatch.events import ENGAGEMENT_TYPES
 from churnwatch.features.lifecycle import stage_at
 from churnwatch.features.row import _sums, feature_row
 from churnwatch.features.state import (
@@ -13,10 +17,6 @@ from churnwatch.features.state import (
     column_totals,
     is_too_late,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from churnwatch.events import ENGAGEMENT_TYPES
 from tests.builders import ev
 
 LATENESS_DAYS = 7.0

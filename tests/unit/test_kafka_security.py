@@ -9,13 +9,13 @@ from pathlib import Path
 
 import faust
 import pytest
-from churnwatch.streams.app import create_app
-from churnwatch.streams.credentials import faust_credentials
 from faust.types.auth import AuthProtocol, SASLMechanism
 
 from churnwatch import store
 from churnwatch.kafka_security import KafkaSecurity, KafkaSecurityError
 from churnwatch.settings import Settings
+from churnwatch.streams.app import create_app
+from churnwatch.streams.credentials import faust_credentials
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
 from churnwatch.engine.customer import CustomerRecord
 from churnwatch.features.lifecycle import changes_between, next_change, stage_at
 from churnwatch.features.state import CustomerState, apply
 from churnwatch.features.tier import RFM, Population
-
 from tests.builders import at, ev
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from churnwatch.alerts.config import (
     DEFAULT_PLAYBOOK,
     DEFAULT_POLICY,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import apply
 from churnwatch.models.reasons import evidence, primary_reason
-
 from tests.builders import at, ev
 
 

@@ -9,8 +9,6 @@ from churnwatch.alerts.config import load_playbook
 from churnwatch.alerts.policy import build_alert
 from churnwatch.engine.customer import change_record
 from churnwatch.models.scoring import Score
-from churnwatch.winback.tasks import build_task
-
 from churnwatch.records import (
     AlertEnding,
     ChurnAlert,
@@ -20,6 +18,7 @@ from churnwatch.records import (
     WinbackTask,
     fields_of,
 )
+from churnwatch.winback.tasks import build_task
 
 # DESIGN.md's topic table, field by field
 DESIGN_ALERT = {

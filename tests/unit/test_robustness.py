@@ -14,9 +14,6 @@ from types import SimpleNamespace
 
 import orjson
 import pytest
-from churnwatch.features.row import feature_row
-from churnwatch.features.state import apply
-from churnwatch.streams.wire import ORIGIN_HEADER, ORIGIN_TOPIC_HEADER, raw_record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +26,10 @@ from churnwatch.events import (
     decode,
     payload_of,
 )
+from churnwatch.features.row import feature_row
+from churnwatch.features.state import apply
 from churnwatch.records import ERROR_KEEP_CHARS, RAW_KEEP_BYTES, DeadLetter, RawRecord
+from churnwatch.streams.wire import ORIGIN_HEADER, ORIGIN_TOPIC_HEADER, raw_record
 from churnwatch.topics import REKEYED
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from churnwatch.alerts.policy import alert_id, build_alert
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import apply
 from churnwatch.models.rule import rule_score
-
 from tests.builders import at, ev
 
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from churnwatch.sim.simulator import BAD_KINDS, REASONS, TOO_LATE_BY, Simulation, records
 
 from churnwatch.events import TOPIC_OF_TYPE, InvalidEvent, decode
+from churnwatch.sim.simulator import BAD_KINDS, REASONS, TOO_LATE_BY, Simulation, records
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
 START = END - timedelta(days=365)

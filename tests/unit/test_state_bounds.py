@@ -6,7 +6,6 @@ import random
 
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import KEEP_DAYS, CustomerState, apply
-
 from tests.builders import ev
 
 YEARS = 3

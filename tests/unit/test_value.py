@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+
 from churnwatch.alerts.config import load_policy
 from churnwatch.models.clv import BGNBD, CLVModel, GammaGamma
 from churnwatch.models.rule import RuleScorer
 from churnwatch.models.value import VALUE_FIELDS, customer_values
 from churnwatch.offline.replay import COLUMNS, rows_as_of
-
 from tests.builders import at, ev
 
 CLV = CLVModel(BGNBD(0.243, 4.414, 0.793, 2.426), GammaGamma(6.25, 3.74, 15.44), 90.0)
