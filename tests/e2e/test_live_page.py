@@ -41,7 +41,8 @@ CHROMIUM_ARGS = [
 
 
 def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=5) as response:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TEST_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
         return response.read()
 
 
