@@ -22,6 +22,7 @@ from churnwatch.events import INPUT_TOPICS, Event
 from churnwatch.records import RawRecord
 from churnwatch.settings import Settings
 from churnwatch.store.errors import is_transient
+from churnwatch.streams.acking import InOrderAcks
 from churnwatch.streams.credentials import faust_credentials
 from churnwatch.streams.health import Health
 from churnwatch.streams.metrics import WorkerMetrics
@@ -48,21 +49,27 @@ class _OrderedApp(faust.App):
 
     Held records are not acknowledged, so their offsets are not committed; at a
     rebalance or a stop they are dropped, Faust stops waiting for them, and
-    the broker delivers them again to the partition's next owner.
+    the broker delivers them again to the partition's next owner. So are the
+    records acknowledged after them (:mod:`churnwatch.streams.acking`).
     """
 
     merge: EventTimeMerge[tuple[RawRecord, Event, EventT]] | None = None
+    acks: InOrderAcks | None = None
 
     def on_rebalance_start(self) -> None:
         """Drop the held records before Faust waits for in-flight ones."""
         super().on_rebalance_start()
         if self.merge is not None and (dropped := self.merge.drop()):
             self.log.info("rebalance: %d records held for ordering go back to the broker", dropped)
+        if self.acks is not None:
+            self.acks.drop()
 
     async def on_stop(self) -> None:
         """Drop the held records, then stop as Faust does."""
         if self.merge is not None:
             self.merge.drop()
+        if self.acks is not None:
+            self.acks.drop()
         await super().on_stop()
 
 
@@ -215,6 +222,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         input_names, idle_s=settings.order_idle_s, max_held=settings.order_max_held, clock=clock
     )
     app.merge = merge
+    acks = app.acks = InOrderAcks()
     counting = asyncio.Lock()
 
     async def count_released() -> None:
@@ -232,26 +240,28 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
             metrics.observe_batch(result, time.perf_counter() - started)
             await publisher.publish(result)
             for _, _, held in ready:
-                held.ack()
+                acks.done(held)
 
-    async def take_in(events: Sequence[EventT[Any]]) -> None:
+    async def take_in(batch: Sequence[EventT[Any]]) -> None:
         """Decode a consumed batch, hold its valid records, count what may go."""
+        # acknowledged in offset order only, or Faust commits past held records
+        events = acks.track(batch)
         records = [raw_record(e) for e in events]
         # inline: a thread for it measured no faster, as the GIL is shared anyway
         decoded = intake_step.decode(records)
         metrics.observe_consumed(Counter(r.topic for r in records), decoded)
         await publisher.reject(decoded.dead_letters, decoded.misrouted)
-        by_position = {(e.message.tp, e.message.offset): e for e in events}
+        event_of = {id(record): e for record, e in zip(records, events, strict=True)}
         for record, event in decoded.accepted:
-            held = by_position[(TP(record.topic, record.partition), record.offset)]
-            # one more reference: the batch's own ack leaves it unacknowledged
-            held.message.incref()
+            held = event_of.pop(id(record))
             merge.add(
                 record.topic,
                 record.partition,
                 (event.epoch_s, event.event_id),
                 (record, event, held),
             )
+        for rejected in event_of.values():  # dead-lettered or re-keyed: sent
+            acks.done(rejected)
         observe_lag(events)
         health.consumed(len(merge))
         await count_released()
