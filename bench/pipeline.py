@@ -13,8 +13,15 @@ broker:
   scoring, alert policy, publishing), from its first stored batch to the last
   record accounted for (stored or dead-lettered); group join and start-up are
   left out, as the baseline has none.
+- scale-out (``--workers 1,2``): that many worker processes in one consumer
+  group, each count on a fresh broker and store with the same records. Timed
+  from the moment the group has settled (every worker holds partitions, all
+  of them are held) to the last record accounted for, over the records stored
+  after that moment, so that the group's joins are left out for every count
+  alike; ``scale`` is each count's rate over the first count's.
 
     python -m bench.pipeline --events 50000 [--db-url postgresql+psycopg://…]
+    python -m bench.pipeline --events 50000 --workers 1,2 --db-url postgresql+psycopg://…
 """
 
 from __future__ import annotations
@@ -22,22 +29,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import secrets
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.harness import rig, year_of
+from bench.harness import Rig, rig, year_of
 from churnwatch import store
 from churnwatch.events import INPUT_TOPICS
+from churnwatch.sim.broker import free_port
 from churnwatch.sim.demo import TopicCounter, worker_process
 from churnwatch.sim.producing import produce
-from churnwatch.sim.simulator import records
+from churnwatch.sim.simulator import SimRecord, records
 from churnwatch.topics import DEAD_LETTERS
 
 PARTITIONS = 4
@@ -90,11 +102,118 @@ def _pipeline_seconds(engine: sa.Engine, dead: TopicCounter, total: int, log: Pa
     return (last - first).total_seconds()
 
 
+def _held_partitions(port: int, token: str) -> list[int]:
+    """The input partitions the worker serving on ``port`` holds (``[]`` until it serves)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/worker", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=2) as reply:
+            return list(orjson.loads(reply.read())["partitions"])
+    except OSError:
+        return []
+
+
+@contextlib.contextmanager
+def _group(r: Rig, workers: int) -> Iterator[list[tuple[int, str]]]:
+    """``workers`` worker processes in one group, each serving its web API on a port."""
+    token = secrets.token_urlsafe(16)
+    ports = [free_port() for _ in range(workers)]
+    with contextlib.ExitStack() as stack:
+        for i, port in enumerate(ports):
+            settings = replace(r.settings, web_port=port, web_token=token)
+            log = r.folder / f"worker-{i}.log"
+            stack.enter_context(worker_process(settings, r.broker.bootstrap, log))
+        yield [(port, token) for port in ports]
+
+
+def _scale_out_rate(
+    r: Rig, recs: list[SimRecord], workers: int, dead: TopicCounter
+) -> dict[str, float]:
+    """Events/s of ``workers`` workers in one group after it settled, over pre-produced ``recs``."""
+    produced = produce(recs, r.broker.bootstrap).total()
+    with _group(r, workers) as serving:
+        deadline = time.monotonic() + 300
+        while True:
+            held = [_held_partitions(port, token) for port, token in serving]
+            if all(held) and sorted(p for h in held for p in h) == list(range(PARTITIONS)):
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the group did not settle: {held}; see {r.folder}")
+            time.sleep(0.1)
+        settled_at = time.time()
+        done_before = store.count_rows(r.engine, store.events) + dead.count
+        _pipeline_seconds(r.engine, dead, produced, r.log)
+        with r.engine.connect() as conn:
+            last = conn.execute(sa.select(sa.func.max(store.events.c.stored_at))).scalar_one()
+    seconds = last.timestamp() - settled_at
+    return {
+        "workers": workers,
+        "after_settling": produced - done_before,
+        "seconds": round(seconds, 2),
+        "events_per_s": round((produced - done_before) / seconds),
+    }
+
+
+def _scale_out(args: argparse.Namespace) -> None:
+    counts = [int(n) for n in args.workers.split(",")]
+    recs = list(records(year_of(args.events, seed=7), limit=args.events, bad_share=0.01))
+    runs = []
+    for workers in counts:
+        with _fresh_database(args.db_url) as url, rig(url) as r:
+            dead = TopicCounter(r.broker.bootstrap, DEAD_LETTERS)
+            dead.start()
+            try:
+                runs.append(_scale_out_rate(r, recs, workers, dead))
+            finally:
+                dead.stop()
+    first = runs[0]["events_per_s"]
+    for run in runs:
+        run["scale"] = round(run["events_per_s"] / first, 3)
+    summary = {"events": len(recs), "store": _dialect(args.db_url), "runs": runs}
+    print(orjson.dumps(summary).decode())
+
+
+@contextlib.contextmanager
+def _fresh_database(server_url: str | None) -> Iterator[str | None]:
+    """A new, empty PostgreSQL database on the server of ``server_url`` for one run.
+
+    Every group size starts from an empty store; ``None`` (SQLite) gets a new
+    file from :func:`~bench.harness.rig` anyway.
+    """
+    if server_url is None:
+        yield None
+        return
+    url = sa.make_url(server_url)
+    name = f"churnwatch_bench_{secrets.token_hex(4)}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def _dialect(db_url: str | None) -> str:
+    return sa.make_url(db_url).get_backend_name() if db_url else "sqlite"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000, help="records to process")
     parser.add_argument("--db-url", help="the worker's store (default: a fresh SQLite file)")
+    parser.add_argument(
+        "--workers",
+        help="compare worker groups of these sizes, e.g. 1,2 (default: one worker "
+        "against the bare consumer and the bare Faust agent)",
+    )
     args = parser.parse_args()
+    if args.workers:
+        _scale_out(args)
+        return
     sim = year_of(args.events, seed=7)
     with rig(args.db_url) as r:
         engine, bootstrap = r.engine, r.broker.bootstrap
