@@ -4,7 +4,9 @@ Run by :mod:`bench.pipeline` in a child process, against the same broker and
 records as the worker, with the worker's batch settings. The agent reads
 every input topic in batches (``take_events``, as the worker's intake does),
 decodes each value with orjson and does nothing else; it writes the seconds
-from its first batch to its last to ``--out`` and stops.
+from its first batch to its last to ``--out`` and stops. It runs on the
+worker's event loop and fetch wait (``CHURNWATCH_LOOP``,
+``CHURNWATCH_FETCH_MAX_WAIT_MS``), so that the ratio compares like with like.
 
     python -m bench.faust_floor --broker HOST:PORT --events N --out FILE
 """
@@ -25,12 +27,26 @@ import orjson
 from churnwatch.events import INPUT_TOPICS
 from churnwatch.settings import Settings
 from churnwatch.streams.app import app_options
+from churnwatch.streams.consumer import FetchWaitApp
+from churnwatch.streams.worker import use_loop
 
 
 def floor_app(bootstrap: str, expected: int, out: Path) -> faust.App:
     """A Faust app that decodes ``expected`` input records, then writes its time to ``out``."""
-    settings = replace(Settings(), app_id=f"faust-floor-{time.time_ns()}", web_port=0)
-    app = faust.App(settings.app_id, **app_options(settings, bootstrap))
+    env = Settings.from_env()
+    settings = replace(
+        Settings(),
+        app_id=f"faust-floor-{time.time_ns()}",
+        web_port=0,
+        fetch_max_wait_ms=env.fetch_max_wait_ms,
+        loop=env.loop,
+    )
+    use_loop(settings.loop)
+    app = FetchWaitApp(
+        settings.app_id,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        **app_options(settings, bootstrap),
+    )
     inputs = app.topic(*INPUT_TOPICS, key_serializer="raw", value_serializer="raw")
 
     @app.agent(inputs, name="floor")

@@ -50,6 +50,7 @@ def rig(db_url: str | None = None) -> Iterator[Rig]:
         engine = store.make_engine(url)
         store.upgrade(engine)
         ensure_topics(broker.bootstrap, PARTITIONS)
+        env = Settings.from_env()
         settings = Settings(
             broker=broker.bootstrap,
             db_url=url,
@@ -57,8 +58,11 @@ def rig(db_url: str | None = None) -> Iterator[Rig]:
             web_port=0,
             # the history is produced in bulk: allow the most lateness there is
             allowed_lateness_s=KEEP_DAYS * 86400.0,
-            # CHURNWATCH_ORDER_IDLE_S=0 measures the worker without event-time order
-            order_idle_s=Settings.from_env().order_idle_s,
+            # CHURNWATCH_ORDER_IDLE_S=0 measures the worker without event-time order;
+            # CHURNWATCH_LOOP and _FETCH_MAX_WAIT_MS compare loops and fetch waits
+            order_idle_s=env.order_idle_s,
+            fetch_max_wait_ms=env.fetch_max_wait_ms,
+            loop=env.loop,
         )
         yield Rig(broker, engine, settings, Path(tmp))
         engine.dispose()

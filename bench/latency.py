@@ -5,7 +5,9 @@ measures, for every alert raised by an event (not by silence), the time from
 the producer's timestamp on the triggering record to the timestamp of the
 alert's record on ``churn-alerts``, both as Kafka records carry them
 (CreateTime, one clock: everything runs on this machine). Prints one JSON
-object as its last line with p50/p95/p99 in milliseconds.
+object as its last line with p50/p95/p99 in milliseconds and the worker
+settings that shape them (``CHURNWATCH_FETCH_MAX_WAIT_MS``, ``CHURNWATCH_LOOP``,
+``CHURNWATCH_ORDER_IDLE_S`` choose them).
 
     python -m bench.latency --rate 1000 --events 30000
 """
@@ -40,8 +42,8 @@ def main() -> None:
     args = parser.parse_args()
     sim = year_of(args.events, seed=13)
     with rig() as r:
-        engine, bootstrap, log = r.engine, r.broker.bootstrap, r.log
-        with worker_process(r.settings, bootstrap, log):
+        engine, bootstrap, log, settings = r.engine, r.broker.bootstrap, r.log, r.settings
+        with worker_process(settings, bootstrap, log):
             time.sleep(10)  # past the group join: measure the stream, not the start
             produce(records(sim, limit=args.events, bad_share=0.0), bootstrap, rate=args.rate)
             deadline = time.monotonic() + 300
@@ -71,6 +73,13 @@ def main() -> None:
                 "p95_ms": percentile(latencies, 95),
                 "p99_ms": percentile(latencies, 99),
                 "max_ms": latencies[-1],
+                "config": {
+                    "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+                    "loop": settings.loop,
+                    "order_idle_s": settings.order_idle_s,
+                    "batch_size": settings.batch_size,
+                    "batch_within_s": settings.batch_within_s,
+                },
             }
         ).decode()
     )

@@ -16,6 +16,8 @@ from churnwatch.kafka_security import KafkaSecurity
 from churnwatch.web_access import Credential, parse_credentials
 
 DEFAULT_DATA_DIR = Path("churnwatch-data")
+#: the event loops a worker can run on
+LOOPS = ("uvloop", "asyncio")
 _N = TypeVar("_N", int, float)
 
 
@@ -138,6 +140,10 @@ class Settings:
     order_idle_s: float = 1.0
     #: Most records held for event-time order; past it the oldest go out regardless.
     order_max_held: int = 100_000
+    #: Longest wait (ms) of the worker's fetches that find nothing (faust-streaming fixes 1,500).
+    fetch_max_wait_ms: int = 40
+    #: The worker's event loop: ``uvloop`` or ``asyncio``.
+    loop: str = "uvloop"
     #: A model artifact folder to score with always; ``None``: the promoted model.
     model: Path | None = None
     #: How often (wall seconds) the worker asks the registry for a newly promoted model.
@@ -156,6 +162,12 @@ class Settings:
             raise ValueError("partitions and replication factor must be at least 1")
         if self.order_idle_s < 0 or self.order_max_held < 1:
             raise ValueError("order idle time must be at least 0 and order max held at least 1")
+        if not 1 <= self.fetch_max_wait_ms <= 60_000:
+            raise ValueError(
+                f"fetch max wait must lie between 1 and 60000 ms (got {self.fetch_max_wait_ms})"
+            )
+        if self.loop not in LOOPS:
+            raise ValueError(f"loop must be one of {', '.join(LOOPS)} (got {self.loop!r})")
         # refuse Kafka security and web token settings that do not fit together, at start-up
         _ = self.kafka_security, self.web_credentials
         if not 0 <= self.allowed_lateness_s <= KEEP_DAYS * 86400:
@@ -237,6 +249,10 @@ class Settings:
             ),
             order_idle_s=_env_number("CHURNWATCH_ORDER_IDLE_S", cls.order_idle_s, float),
             order_max_held=_env_number("CHURNWATCH_ORDER_MAX_HELD", cls.order_max_held, int),
+            fetch_max_wait_ms=_env_number(
+                "CHURNWATCH_FETCH_MAX_WAIT_MS", cls.fetch_max_wait_ms, int
+            ),
+            loop=(os.environ.get("CHURNWATCH_LOOP") or cls.loop).strip().lower(),
             model=_env_path("CHURNWATCH_MODEL"),
             model_check_s=_env_number("CHURNWATCH_MODEL_CHECK_S", cls.model_check_s, float),
             policy_file=_env_path("CHURNWATCH_POLICY_FILE"),

@@ -23,6 +23,7 @@ from churnwatch.records import RawRecord
 from churnwatch.settings import Settings
 from churnwatch.store.errors import is_transient
 from churnwatch.streams.acking import InOrderAcks
+from churnwatch.streams.consumer import FetchWaitApp
 from churnwatch.streams.credentials import faust_credentials
 from churnwatch.streams.health import Health
 from churnwatch.streams.metrics import WorkerMetrics
@@ -44,7 +45,7 @@ RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
 MARK_EVERY_S, RESEND_EVERY_S, RESEND_AFTER_S = 0.5, 5.0, 5.0
 
 
-class _OrderedApp(faust.App):
+class _OrderedApp(FetchWaitApp):
     """A Faust app that lets go of the records held for event-time order.
 
     Held records are not acknowledged, so their offsets are not committed; at a
@@ -104,7 +105,11 @@ def app_options(settings: Settings, bootstrap: str) -> dict[str, Any]:
 
 def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     """Build the worker's Faust app against ``bootstrap`` and the store ``engine``."""
-    app = _OrderedApp(settings.app_id, **app_options(settings, bootstrap))
+    app = _OrderedApp(
+        settings.app_id,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        **app_options(settings, bootstrap),
+    )
     metrics = WorkerMetrics()
     health = Health(stall_s=settings.health_stall_s)
     if settings.web_port > 0:
@@ -217,9 +222,19 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
             )
             await publisher.reject(recorded.dead_letters)
 
+    def highwater(topic: str, partition: int) -> int | None:
+        """The high watermark of the latest fetch of an assigned topic partition."""
+        tp = TP(topic, partition)
+        consumer = app.consumer
+        return consumer.highwater(tp) if tp in consumer.assignment() else None
+
     clock = IdleClock()
     merge: EventTimeMerge[tuple[RawRecord, Event, EventT]] = EventTimeMerge(
-        input_names, idle_s=settings.order_idle_s, max_held=settings.order_max_held, clock=clock
+        input_names,
+        idle_s=settings.order_idle_s,
+        max_held=settings.order_max_held,
+        clock=clock,
+        highwater=highwater,
     )
     app.merge = merge
     acks = app.acks = InOrderAcks()
@@ -259,8 +274,11 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
                 record.partition,
                 (event.epoch_s, event.event_id),
                 (record, event, held),
+                offset=record.offset,
             )
         for rejected in event_of.values():  # dead-lettered or re-keyed: sent
+            tp = rejected.message.tp
+            merge.passed(tp.topic, tp.partition, rejected.message.offset)
             acks.done(rejected)
         observe_lag(events)
         health.consumed(len(merge))

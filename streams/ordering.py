@@ -11,11 +11,19 @@ own offset order. What a lane counts then depends on the topics' contents,
 not on timing, and equals replay's event-time order whenever each topic
 partition is in event-time order itself.
 
-A topic that has delivered nothing for ``idle_s`` seconds does not hold the
-others back: it has nothing to say, or is too slow to wait for. Those seconds
-are :class:`IdleClock` seconds, which stand still while the worker is busy:
-nothing arrives while it folds, and that silence is its own, not the topic's.
-At most ``max_held`` records are held; past that the oldest go out regardless.
+A topic partition that is caught up does not hold the others back: its last
+record delivered is the last the broker had in the latest fetch (offset + 1
+has reached that fetch's high watermark), so nothing earlier is pending for
+it. One fetch asks for every partition at once, so that watermark is no older
+than the fetch that brought the records it would hold back. (The fetch
+response's watermark is exact on the embedded broker too; only its ListOffsets
+answer is not, see DESIGN.md.) A topic partition that is behind, or whose
+watermark is not known yet, holds the others until it has delivered nothing
+for ``idle_s`` seconds: it has nothing to say, or is too slow to wait for.
+Those seconds are :class:`IdleClock` seconds, which stand still while the
+worker is busy: nothing arrives while it folds, and that silence is its own,
+not the topic's. At most ``max_held`` records are held; past that the oldest
+go out regardless.
 
 Faust calls ``on_rebalance_start`` from its consumer thread, so a merge may be
 dropped while the event loop releases from it: each call holds a lock.
@@ -34,6 +42,12 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 #: ``(epoch seconds, event_id)``: the order the lanes and replay count in
 SortKey = tuple[float, str]
+#: the high watermark of a topic partition's latest fetch; ``None``: not fetched yet
+Highwater = Callable[[str, int], int | None]
+
+
+def _unknown(topic: str, partition: int) -> None:
+    return None
 
 
 class IdleClock:
@@ -74,32 +88,49 @@ class EventTimeMerge(Generic[T]):
         idle_s: float,
         max_held: int,
         clock: Callable[[], float] = time.monotonic,
+        highwater: Highwater = _unknown,
     ) -> None:
         self.topics = tuple(topics)
         self.idle_s = idle_s
         self.max_held = max_held
         self.clock = clock
+        self.highwater = highwater
         self._queues: dict[tuple[str, int], deque[tuple[SortKey, T]]] = {}
         #: when each topic partition last delivered (or was first heard of)
         self._heard: dict[tuple[str, int], float] = {}
+        #: the offset after each topic partition's last record delivered
+        self._next: dict[tuple[str, int], int] = {}
         self._held = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return self._held
 
-    def add(self, topic: str, partition: int, key: SortKey, item: T) -> None:
-        """Hold ``item``, the next record of ``topic``'s ``partition``."""
-        with self._lock:
-            self._add(topic, partition, key, item)
+    def add(
+        self, topic: str, partition: int, key: SortKey, item: T, *, offset: int | None = None
+    ) -> None:
+        """Hold ``item``, the next record of ``topic``'s ``partition`` (at ``offset``, if known).
 
-    def _add(self, topic: str, partition: int, key: SortKey, item: T) -> None:
+        Without offsets a topic partition never counts as caught up: only ``idle_s`` lets
+        it stop holding the others back.
+        """
+        with self._lock:
+            self._delivered(topic, partition, offset)
+            self._queues.setdefault((topic, partition), deque()).append((key, item))
+            self._held += 1
+
+    def passed(self, topic: str, partition: int, offset: int) -> None:
+        """The record at ``offset`` was delivered but is not held (a dead letter, say)."""
+        with self._lock:
+            self._delivered(topic, partition, offset)
+
+    def _delivered(self, topic: str, partition: int, offset: int | None) -> None:
         now = self.clock()
         for other in self.topics:  # a topic first heard of now may still deliver
             self._heard.setdefault((other, partition), now)
         self._heard[(topic, partition)] = now
-        self._queues.setdefault((topic, partition), deque()).append((key, item))
-        self._held += 1
+        if offset is not None:
+            self._next[(topic, partition)] = offset + 1
 
     def release(self, *, force: bool = False) -> list[T]:
         """Every record that may go now, each partition's in merged order.
@@ -128,14 +159,15 @@ class EventTimeMerge(Generic[T]):
             dropped = self._held
             self._queues.clear()
             self._heard.clear()
+            self._next.clear()
             self._held = 0
             return dropped
 
     def _release_partition(self, partition: int, now: float, force: bool) -> list[T]:
         queues = [self._queues.get((topic, partition)) for topic in self.topics]
-        # a quiet topic holds the others back until it has been idle long enough
+        # a topic with nothing held holds the others back unless it is quiet
         waiting = not force and any(
-            not queue and now - self._heard.get((topic, partition), now) < self.idle_s
+            not queue and not self._quiet(topic, partition, now)
             for topic, queue in zip(self.topics, queues, strict=True)
         )
         if waiting:
@@ -150,9 +182,17 @@ class EventTimeMerge(Generic[T]):
             self._held -= 1
             if queue:
                 heapq.heappush(heads, (queue[0][0], i))
-            elif not force and now - self._heard[(self.topics[i], partition)] < self.idle_s:
+            elif not force and not self._quiet(self.topics[i], partition, now):
                 break  # this topic may still deliver something earlier
         return out
+
+    def _quiet(self, topic: str, partition: int, now: float) -> bool:
+        """Whether ``topic``'s ``partition`` has nothing pending, or has been idle long enough."""
+        highwater = self.highwater(topic, partition)
+        # never delivered: caught up only if the partition has never held a record
+        if highwater is not None and self._next.get((topic, partition), 0) >= highwater:
+            return True
+        return now - self._heard.get((topic, partition), now) >= self.idle_s
 
     def _pop_oldest(self) -> list[T]:
         queue = min((q for q in self._queues.values() if q), key=lambda q: q[0][0])

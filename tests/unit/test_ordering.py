@@ -139,3 +139,107 @@ def test_a_drop_from_another_thread_waits_for_a_release_in_progress() -> None:
     # the release took all three; the drop came after it, found nothing, and
     # the count never went below zero
     assert sorted(released) == ["c", "e", "p"] and dropped == [0] and len(m) == 0
+
+
+class Watermarks:
+    """High watermarks as a consumer's latest fetch reported them."""
+
+    def __init__(self, **known: int) -> None:
+        self.known = {(topic, 0): highwater for topic, highwater in known.items()}
+
+    def __call__(self, topic: str, partition: int) -> int | None:
+        return self.known.get((topic, partition))
+
+
+def test_a_caught_up_topic_does_not_hold_the_others_back() -> None:
+    clock = Clock()
+    # complaints delivered up to its watermark; engagement has never held a record
+    marks = Watermarks(purchases=2, complaints=5, engagement=0)
+    m = EventTimeMerge(TOPICS, idle_s=1.0, max_held=10, clock=clock, highwater=marks)
+    m.add("complaints", 0, (1.0, "c1"), "c1", offset=4)
+    m.add("purchases", 0, (2.0, "p2"), "p2", offset=0)
+    m.add("purchases", 0, (3.0, "p3"), "p3", offset=1)
+    assert m.release() == ["c1", "p2", "p3"] and len(m) == 0  # no idle time passed
+
+
+def test_a_topic_behind_its_watermark_holds_the_others_until_its_records_come() -> None:
+    clock = Clock()
+    marks = Watermarks(purchases=1, complaints=6, engagement=0)
+    m = EventTimeMerge(TOPICS, idle_s=1.0, max_held=10, clock=clock, highwater=marks)
+    m.add("complaints", 0, (1.0, "c1"), "c1", offset=4)  # offset 5 is fetched, not delivered
+    m.add("purchases", 0, (3.0, "p3"), "p3", offset=0)
+    assert m.release() == ["c1"]  # the next complaint may come before p3
+    clock.now = 0.9
+    assert m.release() == []
+    m.add("complaints", 0, (2.0, "c2"), "c2", offset=5)
+    assert m.release() == ["c2", "p3"]
+
+
+def test_a_record_passed_by_counts_towards_being_caught_up() -> None:
+    clock = Clock()
+    marks = Watermarks(purchases=1, complaints=2, engagement=0)
+    m = EventTimeMerge(TOPICS, idle_s=1.0, max_held=10, clock=clock, highwater=marks)
+    m.add("complaints", 0, (1.0, "c1"), "c1", offset=0)
+    m.add("purchases", 0, (3.0, "p3"), "p3", offset=0)
+    assert m.release() == ["c1"]
+    m.passed("complaints", 0, 1)  # a dead letter: delivered, never held
+    assert m.release() == ["p3"]
+
+
+def test_without_a_watermark_or_offsets_a_topic_waits_idle_s() -> None:
+    clock = Clock()
+    # engagement not fetched yet; complaints holds records fetched before this run
+    marks = Watermarks(purchases=1, complaints=7)
+    m = EventTimeMerge(TOPICS, idle_s=1.0, max_held=10, clock=clock, highwater=marks)
+    m.add("purchases", 0, (3.0, "p3"), "p3", offset=0)
+    assert m.release() == []
+    marks.known[("engagement", 0)] = 0
+    assert m.release() == []  # complaints is still owed offsets 0-6
+    clock.now = 1.0
+    assert m.release() == ["p3"]
+    # a record added without its offset never makes its topic caught up
+    m.add("engagement", 0, (4.0, "e4"), "e4")
+    m.add("purchases", 0, (5.0, "p5"), "p5", offset=1)
+    marks.known[("engagement", 0)] = 1
+    assert m.release() == ["e4"]
+
+
+def test_the_watermarks_keep_event_time_order_while_records_are_still_produced() -> None:
+    # A producer writes events in event-time order to three topics while the consumer
+    # fetches (one fetch reads every topic's watermark at once) and hands the fetched
+    # records on in chunks of random size; the clock never moves, so only the
+    # watermarks let records go, and in event-time order throughout.
+    rng = random.Random(11)
+    events = sorted((rng.uniform(0, 1000), f"e{i}", rng.choice(TOPICS)) for i in range(800))
+    logs: dict[str, list[tuple[float, str]]] = {t: [] for t in TOPICS}
+    fetched: dict[str, list[tuple[int, float, str]]] = {t: [] for t in TOPICS}
+    position = dict.fromkeys(TOPICS, 0)
+    marks = Watermarks()
+    m = EventTimeMerge(TOPICS, idle_s=1.0, max_held=10_000, clock=Clock(), highwater=marks)
+    produced, out = 0, []
+
+    def fetch() -> None:
+        for topic in TOPICS:
+            log = logs[topic]
+            fetched[topic] += [(o, *log[o]) for o in range(position[topic], len(log))]
+            position[topic] = len(log)
+            marks.known[(topic, 0)] = len(log)
+
+    while produced < len(events) or any(fetched.values()):
+        step = rng.random()
+        if step < 0.3 and produced < len(events):
+            for at, eid, topic in events[produced : produced + rng.randint(1, 30)]:
+                logs[topic].append((at, eid))
+                produced += 1
+        elif step < 0.5:
+            fetch()
+        elif ready := [t for t in TOPICS if fetched[t]]:
+            topic = rng.choice(ready)
+            n = rng.randint(1, 20)
+            chunk, fetched[topic] = fetched[topic][:n], fetched[topic][n:]
+            for offset, at, eid in chunk:
+                m.add(topic, 0, (at, eid), eid, offset=offset)
+            out += m.release()
+    fetch()
+    out += m.release()
+    assert out == [eid for _, eid, _ in events] and len(m) == 0
