@@ -157,7 +157,8 @@ def replay(
         typer.Option(
             metavar="ADDRESS",
             help="Backtest: replay the lanes on this Dask scheduler, e.g. tcp://host:8786 "
-            "(needs churnwatch[dask]); its workers open CHURNWATCH_DB_URL, so must reach it.",
+            "(needs Dask's distributed package); its workers open CHURNWATCH_DB_URL, "
+            "so they must reach it.",
         ),
     ] = None,
 ) -> None:
