@@ -144,6 +144,23 @@ def replay(
         Path | None,
         typer.Option(help="Model folder to score with (default: the promoted model, or the rule)."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Backtest: processes that replay the lanes side by side (default: the cores; "
+            "at most CHURNWATCH_PARTITIONS). With --dask: tasks (default: the cluster's threads).",
+        ),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Backtest: replay the lanes on this Dask scheduler, e.g. tcp://host:8786 "
+            "(needs Dask's distributed package); its workers open CHURNWATCH_DB_URL, "
+            "so they must reach it.",
+        ),
+    ] = None,
 ) -> None:
     """Replay the event store, no broker: backtest thresholds, rows as of T, or re-publish.
 
@@ -178,6 +195,8 @@ def replay(
             alerts_out=alerts_out,
             json_out=json_out,
             model=model,
+            workers=workers,
+            dask=dask,
         )
 
 
@@ -208,11 +227,14 @@ def _replay_backtest(
     alerts_out: Path | None,
     json_out: bool,
     model: Path | None,
+    workers: int | None,
+    dask: str | None,
 ) -> None:
     from rich.progress import Progress
 
     from churnwatch import store
     from churnwatch.offline import api
+    from churnwatch.offline.parallel import ReplayError
     from churnwatch.offline.report import write_report
 
     scorer = common.scorer_for(engine, model)
@@ -224,21 +246,27 @@ def _replay_backtest(
             file=sys.stderr,
         )
         raise typer.Exit(2)
-    with Progress(transient=True, disable=json_out) as progress:
-        task = progress.add_task("replaying", total=total)
-        findings = api.backtest(
-            engine,
-            since=since,
-            until=until,
-            capacity_per_day=capacity_per_day,
-            horizon_days=horizon_days,
-            scorer=scorer,
-            policy=common.policy(),
-            playbook=common.playbook(),
-            partitions=common.settings().partitions,
-            on_event=lambda n: progress.advance(task, n),
-            **economics,
-        )
+    try:
+        with Progress(transient=True, disable=json_out) as progress:
+            task = progress.add_task("replaying", total=total)
+            findings = api.backtest(
+                engine,
+                since=since,
+                until=until,
+                capacity_per_day=capacity_per_day,
+                horizon_days=horizon_days,
+                scorer=scorer,
+                policy=common.policy(),
+                playbook=common.playbook(),
+                partitions=common.settings().partitions,
+                on_event=lambda n: progress.advance(task, n),
+                workers=workers,
+                dask=dask,
+                **economics,
+            )
+    except ReplayError as exc:
+        print(f"cannot replay: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
     if alerts_out is not None:
         lines = (orjson.dumps(a) + b"\n" for a in findings.alerts)
         alerts_out.write_bytes(b"".join(lines))

@@ -42,8 +42,9 @@ from churnwatch.alerts.economics import DEFAULT_PRECISION_FLOOR, DEFAULT_WINBACK
 from churnwatch.engine.model_source import ModelSource
 from churnwatch.events import from_payload
 from churnwatch.models.scoring import Scorer
+from churnwatch.offline import parallel
 from churnwatch.offline.importing import RowMapping, Summary, import_file
-from churnwatch.offline.replay import COLUMNS, Replayed, replay_history
+from churnwatch.offline.replay import COLUMNS, Replayed
 from churnwatch.offline.replay import rows_as_of as _rows_as_of
 from churnwatch.offline.report import Findings, analyse
 from churnwatch.settings import Settings
@@ -161,20 +162,39 @@ def replay(
     playbook: Playbook | None = None,
     partitions: int = 1,
     on_event: Callable[[int], None] | None = None,
+    workers: int | None = None,
+    dask: str | None = None,
 ) -> Replayed:
-    """The stored history through the worker's own lanes, up to ``until``."""
+    """The stored history through the worker's own lanes, up to ``until``.
+
+    The lanes (one per of the ``partitions``) run side by side in ``workers``
+    processes (default: the cores; at most one per lane), or with ``dask``, the
+    address of a Dask scheduler, as tasks on that cluster (default: one per
+    thread it runs). The cluster's workers open the store from its URL, so they
+    must reach it. The result, in :func:`~churnwatch.offline.parallel.combine`'s
+    order, is the same however the lanes are split.
+    """
     end = None if until is None else _moment(until).timestamp()
-    with engine.connect() as conn:
-        events = (from_payload(p) for p in store.read_events(conn))
-        return replay_history(
-            events,
-            scorer or default_scorer(engine),
-            policy or load_policy(DEFAULT_POLICY),
-            playbook or load_playbook(DEFAULT_PLAYBOOK),
-            partitions=partitions,
-            until=end,
-            on_event=on_event,
+    url = engine.url
+    shared = url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:")
+    if workers is None:
+        workers = (
+            parallel.dask_threads(dask) if dask else parallel.default_workers() if shared else 1
         )
+    jobs = parallel.lane_jobs(
+        url.render_as_string(hide_password=False),
+        workers,
+        partitions=partitions,
+        scorer=scorer or default_scorer(engine),
+        policy=policy or load_policy(DEFAULT_POLICY),
+        playbook=playbook or load_playbook(DEFAULT_PLAYBOOK),
+        until=end,
+    )
+    if not shared and (dask or len(jobs) > 1):
+        raise parallel.ReplayError("an in-memory SQLite store cannot be shared with other workers")
+    if dask:
+        return parallel.replay_on_dask(jobs, dask, on_event)
+    return parallel.replay_in_processes(jobs, on_event, engine=engine)
 
 
 def backtest(
@@ -189,6 +209,8 @@ def backtest(
     playbook: Playbook | None = None,
     partitions: int = 1,
     on_event: Callable[[int], None] | None = None,
+    workers: int | None = None,
+    dask: str | None = None,
     contact_cost: float = 0.0,
     precision_floor: float = DEFAULT_PRECISION_FLOOR,
     winback_prior: float = DEFAULT_WINBACK_PRIOR,
@@ -199,7 +221,8 @@ def backtest(
     (default: the last); a customer churned who bought nothing for
     ``horizon_days`` after an alert. The recommendation maximises the expected
     net value saved (``winback_prior`` until outcomes are measured, less
-    ``contact_cost`` per alert) above ``precision_floor``.
+    ``contact_cost`` per alert) above ``precision_floor``. ``workers`` and
+    ``dask`` split the replay as in :func:`replay`.
     """
     scorer = scorer or default_scorer(engine)
     policy = policy or load_policy(DEFAULT_POLICY)
@@ -211,6 +234,8 @@ def backtest(
         playbook=playbook,
         partitions=partitions,
         on_event=on_event,
+        workers=workers,
+        dask=dask,
     )
     start = _moment(since).timestamp() if since is not None else replayed.first_s
     end = _moment(until).timestamp() if until is not None else replayed.last_s

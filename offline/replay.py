@@ -34,7 +34,7 @@ from churnwatch.features.tier import TIERS
 from churnwatch.models.reasons import primary_reason
 from churnwatch.models.scoring import Scorer
 from churnwatch.models.value import VALUE_FIELDS, customer_values
-from churnwatch.records import ChurnAlert, CustomerChange
+from churnwatch.records import ChurnAlert, CustomerChange, WinbackTask
 
 #: DESIGN.md's columns of ``replay --as-of``; every other feature follows them.
 DESIGN_COLUMNS = (
@@ -173,6 +173,9 @@ class Replayed:
     """What a replay of the store produced."""
 
     alerts: list[ChurnAlert] = field(default_factory=list)
+    tasks: list[WinbackTask] = field(default_factory=list)
+    #: lifecycle stage and value tier moves
+    changes: list[CustomerChange] = field(default_factory=list)
     trace: Trace = field(default_factory=Trace)
     #: customer → [(time, signed amount)] of every purchase and refund, also after ``until``
     purchases: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
@@ -205,11 +208,16 @@ def replay_history(
     records: dict[str, CustomerRecord] = {}
     pending: list[Event] = []
 
+    def keep(run: Run) -> None:
+        out.alerts.extend(run.assessment.alerts)
+        out.tasks.extend(run.assessment.tasks)
+        out.changes.extend(run.changes)
+        out.trace.extend(run)
+
     def flush() -> None:
         run = lanes.run(pending, records.get, scorer)
         records.update(run.touched)
-        out.alerts.extend(run.assessment.alerts)
-        out.trace.extend(run)
+        keep(run)
         out.replayed += len(pending)
         if on_event is not None:
             on_event(len(pending))
@@ -223,9 +231,7 @@ def replay_history(
             flush()
     flush()
     if until is not None:
-        run = lanes.run([], records.get, scorer, until=until)
-        out.alerts.extend(run.assessment.alerts)
-        out.trace.extend(run)
+        keep(lanes.run([], records.get, scorer, until=until))
     return out
 
 
