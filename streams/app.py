@@ -106,7 +106,7 @@ def app_options(settings: Settings, bootstrap: str) -> dict[str, Any]:
     }
 
 
-def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
+def create_app(settings: Settings, bootstrap: str, engine: Engine) -> _OrderedApp:
     """Build the worker's Faust app against ``bootstrap`` and the store ``engine``."""
     app = _OrderedApp(settings.app_id, **app_options(settings, bootstrap))
     metrics = WorkerMetrics()
@@ -265,7 +265,12 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
                 raise failed
         if counter is None:
             counter = asyncio.ensure_future(count_until_held())
+            counter.add_done_callback(_log_failure)
         return counter
+
+    def _log_failure(task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and (failed := task.exception()) is not None:
+            app.log.error("counting failed: %r", failed, exc_info=failed)
 
     async def take_in(batch: Sequence[EventT[Any]]) -> None:
         """Decode a consumed batch, hold its valid records, count what may go."""

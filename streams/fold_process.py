@@ -18,8 +18,11 @@ without a deadline:
   worker holds from the store. A batch that did not commit left nothing
   behind, so the retry counts it once (the store decides).
 
-The child ends itself when the worker goes away: on EOF of the pipe, and
-within :data:`ORPHAN_CHECK_S` if its parent dies mid-batch. A batch it was
+The worker starts the child before it joins its consumer group, from its main
+thread. The child ends itself when the worker goes away: at once by
+``PR_SET_PDEATHSIG``, on EOF of the pipe, and within :data:`ORPHAN_CHECK_S`
+should its parent die mid-batch while the signal does not reach it (a child
+restarted from another thread). A batch it was
 committing then is fenced by the state versions (``StaleState``) should a new
 owner have taken its partitions meanwhile.
 """
@@ -47,6 +50,7 @@ from churnwatch.engine.model_source import ModelSource
 from churnwatch.events import Event
 from churnwatch.records import RawRecord
 from churnwatch.settings import Settings
+from churnwatch.sim.broker import die_with_parent
 from churnwatch.store.errors import Failed, Retryable, is_transient
 
 log = logging.getLogger(__name__)
@@ -101,6 +105,16 @@ class FoldProcess:
         #: children started after the first (killed or died)
         self.restarts = 0
         self._closed = False
+
+    def start(self) -> None:
+        """Start the child now: before the worker joins its group, not in a rebalance.
+
+        A child starting takes a second or more (imports, the store); inside
+        the first assignment that would hold up the group's join.
+        """
+        with self._lock:
+            if self._conn is None:
+                self._start()
 
     def reload(self, partitions: Sequence[int] | None = None) -> int:
         """Load the state of ``partitions`` in the child; return how many customers it holds."""
@@ -186,6 +200,7 @@ def serve(conn: Connection, settings: Settings, parent_pid: int) -> None:
     """The child's loop: answer ``ready``, ``reload`` and ``commit`` calls until EOF or ``stop``."""
     # Ctrl-C reaches the whole process group; the worker decides when its fold stops
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()  # follows the thread that started the child: the worker's main one
     threading.Thread(
         target=_exit_when_orphaned, args=(parent_pid,), daemon=True, name="orphan-check"
     ).start()
