@@ -2,4 +2,6 @@
 
 from churnwatch.cli import main
 
-main()
+# guarded: a spawned child process (the worker's fold) imports this module again
+if __name__ == "__main__":
+    main()

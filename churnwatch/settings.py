@@ -156,10 +156,17 @@ class Settings:
     health_stall_s: float = 60.0
     #: Longest wait (seconds) for the worker to stop on SIGTERM before it exits regardless.
     shutdown_timeout_s: float = 10.0
+    #: Store and fold batches in a child process of the worker's, on a core of its own
+    #: (``false``: in a thread of the worker's process, sharing its interpreter lock).
+    fold_process: bool = True
+    #: Longest a batch may take in the fold process before it is killed and restarted.
+    fold_timeout_s: float = 300.0
 
     def __post_init__(self) -> None:
         if self.partitions < 1 or self.replication_factor < 1:
             raise ValueError("partitions and replication factor must be at least 1")
+        if self.fold_timeout_s <= 0:
+            raise ValueError(f"fold timeout must be positive (got {self.fold_timeout_s} s)")
         if self.order_idle_s < 0 or self.order_max_held < 1:
             raise ValueError("order idle time must be at least 0 and order max held at least 1")
         if not 1 <= self.fetch_max_wait_ms <= 60_000:
@@ -261,4 +268,6 @@ class Settings:
             shutdown_timeout_s=_env_number(
                 "CHURNWATCH_SHUTDOWN_TIMEOUT_S", cls.shutdown_timeout_s, float
             ),
+            fold_process=_env_flag("CHURNWATCH_FOLD_PROCESS", cls.fold_process),
+            fold_timeout_s=_env_number("CHURNWATCH_FOLD_TIMEOUT_S", cls.fold_timeout_s, float),
         )

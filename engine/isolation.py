@@ -18,7 +18,7 @@ from dataclasses import fields
 from typing import Any, Protocol, TypeVar
 
 from churnwatch.records import DeadLetter, RawRecord
-from churnwatch.store.errors import is_transient
+from churnwatch.store.errors import described, is_transient
 from churnwatch.times import utcnow
 
 T = TypeVar("T")
@@ -67,7 +67,7 @@ def isolate(
             record = record_of(items[0])
             log.warning("record %s cannot be stored: %r", record.source, exc)
             result = empty()
-            error = f"cannot be stored: {type(exc).__name__}: {exc}"
+            error = f"cannot be stored: {described(exc)}"
             result.dead_letters.append(DeadLetter.of(record, error, utcnow()))
             return result
         log.warning("a batch of %d failed (%s); splitting it", len(items), type(exc).__name__)

@@ -13,11 +13,9 @@ import faust
 from faust.types import TP, EventT
 from sqlalchemy.engine import Engine
 
-from churnwatch.alerts.config import DEFAULT_PLAYBOOK, DEFAULT_POLICY, load_playbook, load_policy
-from churnwatch.engine.commit import Committed, Committer
+from churnwatch.engine.commit import Committed
 from churnwatch.engine.intake import Intake
 from churnwatch.engine.isolation import isolate
-from churnwatch.engine.model_source import ModelSource
 from churnwatch.events import INPUT_TOPICS, Event
 from churnwatch.records import RawRecord
 from churnwatch.settings import Settings
@@ -25,6 +23,7 @@ from churnwatch.store.errors import is_transient
 from churnwatch.streams.acking import InOrderAcks
 from churnwatch.streams.consumer import FetchWaitApp
 from churnwatch.streams.credentials import faust_credentials
+from churnwatch.streams.fold_process import Folding, FoldProcess, committer_for
 from churnwatch.streams.health import Health
 from churnwatch.streams.metrics import WorkerMetrics
 from churnwatch.streams.ordering import EventTimeMerge, IdleClock
@@ -43,6 +42,8 @@ RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
 #: how often delivered outbox records are marked, and unsent ones (older than
 #: RESEND_AFTER_S, so that sends still under way are left alone) sent again
 MARK_EVERY_S, RESEND_EVERY_S, RESEND_AFTER_S = 0.5, 5.0, 5.0
+#: how many batches the intake may take in ahead of the one being folded
+AHEAD_BATCHES = 3
 
 
 class _OrderedApp(FetchWaitApp):
@@ -56,6 +57,7 @@ class _OrderedApp(FetchWaitApp):
 
     merge: EventTimeMerge[tuple[RawRecord, Event, EventT]] | None = None
     acks: InOrderAcks | None = None
+    fold_process: FoldProcess | None = None
 
     def on_rebalance_start(self) -> None:
         """Drop the held records before Faust waits for in-flight ones."""
@@ -66,11 +68,13 @@ class _OrderedApp(FetchWaitApp):
             self.acks.drop()
 
     async def on_stop(self) -> None:
-        """Drop the held records, then stop as Faust does."""
+        """Drop the held records, stop the fold process, then stop as Faust does."""
         if self.merge is not None:
             self.merge.drop()
         if self.acks is not None:
             self.acks.drop()
+        if self.fold_process is not None:
+            await asyncio.to_thread(self.fold_process.close)
         await super().on_stop()
 
 
@@ -103,7 +107,7 @@ def app_options(settings: Settings, bootstrap: str) -> dict[str, Any]:
     }
 
 
-def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
+def create_app(settings: Settings, bootstrap: str, engine: Engine) -> _OrderedApp:
     """Build the worker's Faust app against ``bootstrap`` and the store ``engine``."""
     app = _OrderedApp(
         settings.app_id,
@@ -118,19 +122,11 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     inputs = app.topic(*input_names, key_serializer="raw", value_serializer="raw")
     publisher = Publisher(app, engine, metrics)
     intake_step = Intake(max_future_s=settings.max_future_s)
-    committer = Committer(
-        engine,
-        allowed_lateness_s=settings.allowed_lateness_s,
-        scorer=ModelSource(
-            engine,
-            models_dir=settings.models_dir,
-            pinned=settings.model,
-            check_every_s=settings.model_check_s,
-        ),
-        policy=load_policy(settings.policy_file or DEFAULT_POLICY),
-        playbook=load_playbook(settings.playbook_file or DEFAULT_PLAYBOOK),
-        partitions=settings.partitions,
+    committer: Folding = (
+        FoldProcess(settings) if settings.fold_process else committer_for(settings, engine)
     )
+    if isinstance(committer, FoldProcess):
+        app.fold_process = committer
 
     # The hot copy of customer state lives in the committer and is reloaded from
     # the store on every assignment: the store decides. A changelog-backed Faust
@@ -240,12 +236,15 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     acks = app.acks = InOrderAcks()
     counting = asyncio.Lock()
 
-    async def count_released() -> None:
-        """Fold what the merge lets go, publish what it raised, acknowledge it."""
+    async def count_released() -> bool:
+        """Fold what the merge lets go, publish what it raised, acknowledge it.
+
+        Returns whether there was anything to count.
+        """
         async with counting:
             ready = merge.release(force=app.rebalancing)
             if not ready:
-                return
+                return False
             started = time.perf_counter()
             # the batch in flight waits too, until it commits
             health.consumed(len(merge) + len(ready))
@@ -256,6 +255,37 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
             await publisher.publish(result)
             for _, _, held in ready:
                 acks.done(held)
+            return True
+
+    counter: asyncio.Future[None] | None = None
+
+    async def count_until_held() -> None:
+        """Count what the merge lets go, batch after batch, until it holds back the rest."""
+        with clock.busy():
+            while await count_released():
+                pass
+
+    def count_beside() -> asyncio.Future[None]:
+        """Counting beside the intake: the running counter, or a new one.
+
+        While a batch folds (in the fold process, or in a thread) the event loop
+        goes on taking in and ordering the next records. A failure of counting
+        ends the intake agent, as it would have inline.
+        """
+        nonlocal counter
+        if counter is not None and counter.done():
+            failed = None if counter.cancelled() else counter.exception()
+            counter = None
+            if failed is not None:
+                raise failed
+        if counter is None:
+            counter = asyncio.ensure_future(count_until_held())
+            counter.add_done_callback(_log_failure)
+        return counter
+
+    def _log_failure(task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and (failed := task.exception()) is not None:
+            app.log.error("counting failed: %r", failed, exc_info=failed)
 
     async def take_in(batch: Sequence[EventT[Any]]) -> None:
         """Decode a consumed batch, hold its valid records, count what may go."""
@@ -282,7 +312,10 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
             acks.done(rejected)
         observe_lag(events)
         health.consumed(len(merge))
-        await count_released()
+        running = count_beside()
+        # back-pressure: the intake runs at most a few batches ahead of the fold
+        if len(merge) >= AHEAD_BATCHES * settings.batch_size:
+            await asyncio.shield(running)
 
     @app.agent(inputs, name="intake")
     async def intake(stream: faust.StreamT[Any]) -> None:
@@ -301,8 +334,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
     async def release_quiet_partitions() -> None:
         """Let go of what waited on topics that have since gone quiet."""
         if len(merge):
-            with clock.busy():
-                await count_released()
+            await asyncio.shield(count_beside())
 
     return app
 

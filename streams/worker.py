@@ -77,6 +77,8 @@ def run_worker(settings: Settings, log_level: str = "warning") -> None:
         store.upgrade(engine)
         ensure_topics_for(settings, bootstrap)
         app = create_app(settings, bootstrap, engine)
+        if app.fold_process is not None:
+            app.fold_process.start()  # before the group join, from this long-lived thread
         worker = _Worker(app, loglevel=log_level, quiet=True)
         worker.shutdown_timeout_s = settings.shutdown_timeout_s
         worker.execute_from_commandline()
