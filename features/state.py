@@ -159,6 +159,12 @@ class CustomerState:
         The cells are stored by day: ``{"day": [slot, count, slot, count, …]}``.
         """
         data = {name: getattr(self, name) for name in _STORED}
+        # lists, as JSON gives them back: a stored state compares equal to this form
+        for name in _RECORDS:
+            if data[name] is not None:
+                data[name] = list(data[name])
+        if self.open_complaints:
+            data["open_complaints"] = {c: list(o) for c, o in self.open_complaints.items()}
         cells: dict[str, list[int]] = {}
         for key, count in zip(self.cell_keys, self.cell_counts, strict=True):
             cells.setdefault(str(day_of(key)), []).extend((key >> DAY_BITS, count))
