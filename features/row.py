@@ -250,7 +250,7 @@ def _sums(state: CustomerState, as_of_s: float) -> tuple[list[int], ...]:
     newest = None if state.last_event_s is None else bucket_of(state.last_event_s, state.origin_s)
     # as of the newest day every kept cell is in the year, none after it
     year = list(s.kept_totals(state)) if today == newest else None
-    w365 = year or [0] * n
+    w365 = year if year is not None else [0] * n
     keys, counts = state.cell_keys, state.cell_counts
     for slot, start, end in s.slot_runs(state):
         day0 = s.cell_key(slot, 0)
@@ -299,7 +299,12 @@ def _rhythm(state: CustomerState, as_of_s: float) -> tuple[float, float] | None:
 
 
 def feature_row(state: CustomerState, as_of_s: float | None = None) -> dict[str, Any]:
-    """Every feature of :data:`FEATURES` as of ``as_of_s`` (default: the newest event)."""
+    """Every feature of :data:`FEATURES` as of ``as_of_s`` (default: the newest event).
+
+    ``as_of_s`` is no earlier than the newest event, as the worker, replay and
+    the data sets read rows: a window as of an earlier day may miss cells the
+    state no longer keeps (:data:`~churnwatch.features.state.HORIZON_DAYS`).
+    """
     t = state.last_event_s if as_of_s is None else as_of_s
     if t is None:
         raise ValueError(f"customer {state.customer_id!r} has no events")

@@ -59,7 +59,8 @@ MAX_SLOTS = frozenset({RESOLUTION_MS_MAX})
 #: :mod:`churnwatch.features.row` that reads the slot (the year-long windows read
 #: purchases, spend, refunded amounts and complaints; the trend baseline reaches
 #: 120 days back for engagement; the per-type engagement counts are 30-day ones).
-#: A tests checks that keeping every slot for the whole year gives the same rows.
+#: A test checks that keeping every slot for the whole year gives the same rows
+#: as of the newest event or later (rows as of an earlier day may miss cells).
 HORIZON_DAYS: tuple[int, ...] = tuple(
     KEEP_DAYS
     if slot in (PURCHASES, PURCHASE_MILLI, REFUND_MILLI, COMPLAINTS)
