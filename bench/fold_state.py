@@ -1,9 +1,12 @@
-"""Fold rate and state size for a simulated population (issue 4).
+"""Fold rate and state size for a simulated population (issues 4 and 22).
 
 Prints one JSON object. The baseline, measured in the same run over the same
-parsed events, is the least a fold can do: one counter per customer.
+parsed events, is the least a fold can do: one counter per customer. A sample of
+customers is also folded over a year of history (the state's bound for typical
+customers), event by event with a feature row after each as the worker does.
 
     python bench/fold_state.py --customers 100000 --days 60
+    python bench/fold_state.py --customers 1000000 --days 14 --state-only
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import orjson
 
 from churnwatch.events import TOPIC_OF_TYPE, from_payload, parse_object
 from churnwatch.features.row import feature_row
-from churnwatch.features.state import KEEP_DAYS, CustomerState, apply
+from churnwatch.features.state import KEEP_DAYS, CustomerState, apply, kept_totals
 from churnwatch.sim.simulator import Simulation
 
 
@@ -72,7 +75,26 @@ def densest_customer() -> CustomerState:
     return state
 
 
-def state_size(sim: Simulation, days: int) -> dict:
+def sizes(states: dict[str, CustomerState]) -> dict[str, int]:
+    """Bytes per customer in memory and as stored JSON.
+
+    Memory is measured as folded and again with every state's year totals added
+    up (:func:`kept_totals`: the cache a feature row as of the newest day fills).
+    """
+    memory = deep_size(states)
+    stored = sum(len(orjson.dumps(s.to_dict())) for s in states.values())
+    for state in states.values():
+        kept_totals(state)
+    cached = deep_size(states)
+    n = len(states)
+    return {
+        "memory_bytes_per_customer": round(memory / n),
+        "memory_bytes_per_customer_with_year_totals": round(cached / n),
+        "stored_json_bytes_per_customer": round(stored / n),
+    }
+
+
+def state_size(sim: Simulation, days: int) -> dict[str, object]:
     """Bytes per customer of a population folded event by event, never holding the events."""
     states: dict[str, CustomerState] = {}
     events = 0
@@ -80,14 +102,31 @@ def state_size(sim: Simulation, days: int) -> dict:
         event = from_payload(obj)
         states[event.customer_id] = apply(states.get(event.customer_id), event)
         events += 1
-    memory = deep_size(states)
-    stored = sum(len(orjson.dumps(s.to_dict())) for s in states.values())
+    return {"customers": len(states), "days": days, "events": events, **sizes(states)}
+
+
+def year_sample(customers: int, end: datetime, seed: int) -> dict[str, object]:
+    """A sample folded over 365 days with a row after every event, as the worker reads them."""
+    sim = Simulation(customers, end - timedelta(days=KEEP_DAYS), end, seed=seed)
+    events = [from_payload(o) for o in sim.events()]
+    folded: dict[str, CustomerState] = {}
+    started = time.perf_counter()
+    for event in events:
+        folded[event.customer_id] = apply(folded.get(event.customer_id), event)
+    fold_s = time.perf_counter() - started
+    read: dict[str, CustomerState] = {}
+    started = time.perf_counter()
+    for event in events:
+        state = read[event.customer_id] = apply(read.get(event.customer_id), event)
+        feature_row(state)
+    both_s = time.perf_counter() - started
     return {
-        "customers": len(states),
-        "days": days,
-        "events": events,
-        "memory_bytes_per_customer": round(memory / len(states)),
-        "stored_json_bytes_per_customer": round(stored / len(states)),
+        "customers": len(folded),
+        "days": KEEP_DAYS,
+        "events": len(events),
+        "apply_us_per_event": round(fold_s / len(events) * 1e6, 2),
+        "apply_and_row_us_per_event": round(both_s / len(events) * 1e6, 2),
+        **sizes(folded),
     }
 
 
@@ -96,6 +135,12 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=60, help="history length to simulate")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--year-sample",
+        type=int,
+        default=2000,
+        help="customers folded over 365 days for the year-long figures (0: none)",
+    )
     parser.add_argument(
         "--state-only",
         action="store_true",
@@ -106,8 +151,9 @@ def main() -> None:
 
     end = datetime(2026, 6, 1, tzinfo=UTC)
     sim = Simulation(args.customers, end - timedelta(days=args.days), end, seed=args.seed)
+    year = year_sample(args.year_sample, end, args.seed) if args.year_sample else None
     if args.state_only:
-        print(orjson.dumps(state_size(sim, args.days)).decode())
+        print(orjson.dumps({**state_size(sim, args.days), "year_sample": year}).decode())
         return
     started = time.perf_counter()
     raw = [orjson.dumps(e) for e in sim.events()]
@@ -136,8 +182,6 @@ def main() -> None:
         feature_row(state, as_of)
     rows_s = time.perf_counter() - started
 
-    memory = deep_size(states)
-    stored = sum(len(orjson.dumps(s.to_dict())) for s in states.values())
     dense = densest_customer()
     print(
         orjson.dumps(
@@ -151,8 +195,8 @@ def main() -> None:
                 "fold_events_per_s": _rate(len(events), fold_s),
                 "fold_vs_baseline": round(fold_s / baseline_s, 1),
                 "feature_rows_per_s": _rate(len(states), rows_s),
-                "memory_bytes_per_customer": round(memory / len(states)),
-                "stored_json_bytes_per_customer": round(stored / len(states)),
+                **sizes(states),
+                "year_sample": year,
                 "densest_customer": {
                     "days_of_history": 3 * 365,
                     "buckets": len(dense.buckets),

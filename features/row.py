@@ -9,9 +9,11 @@ docs/features.md's table is checked against it.
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_right
 from dataclasses import dataclass
-from itertools import pairwise
-from operator import add, sub
+from itertools import repeat
+from operator import sub
 from typing import Any
 
 from churnwatch.events import COMPLAINT_CATEGORIES
@@ -228,46 +230,51 @@ def _days(as_of_s: float, since: float | None) -> float | None:
     return None if since is None else (as_of_s - since) / DAY_S
 
 
-def _merge(a: list[int], b: list[int]) -> list[int]:
-    merged = list(map(add, a, b))
-    for i in s.MAX_SLOTS:
-        merged[i] = max(a[i], b[i])
-    return merged
+def _after(keys: array[int], key: int, lo: int, hi: int) -> int:
+    """The first index in ``[lo, hi)`` of sorted ``keys`` whose key is above ``key``."""
+    return lo if lo == hi or keys[lo] > key else bisect_right(keys, key, lo, hi)
 
 
 def _sums(state: CustomerState, as_of_s: float) -> tuple[list[int], ...]:
     """Counter totals over the 30, 90 and 365-day windows and the trend baseline.
 
-    The buckets of the last 120 days are added up in three age segments (0-30,
-    30-90, 90-120 days); the 365-day window is the kept totals
-    (:func:`~churnwatch.features.state.kept_totals`) less any bucket outside
-    it, so the older two thirds of a year are not read at all. Its max slots
-    are the maxima of every kept bucket (a maximum cannot be taken back); no
-    feature reads them.
+    Each slot's cells are contiguous and sorted by day, so a window of a slot is
+    one slice, found by bisection, added up in C: the cost follows the slots in
+    use, not the days. As of the newest day the 365-day window is the kept
+    totals (:func:`~churnwatch.features.state.kept_totals`). Its max slots are
+    the maxima of every kept cell; no feature reads them.
     """
-    recent: list[list[int]] = []
-    middle: list[list[int]] = []
-    older: list[list[int]] = []
-    outside: list[list[int]] = []
+    n = s.N_SLOTS
+    w30, w90, base = [0] * n, [0] * n, [0] * n
     today = bucket_of(as_of_s, state.origin_s)
-    for day, slots in state.buckets.items():
-        age = today - day
-        if age < 0 or age >= s.KEEP_DAYS:
-            outside.append(slots)
-        elif age < _BASE_FROM:  # the baseline starts where the 30-day window ends
-            recent.append(slots)
-        elif age < 90:
-            middle.append(slots)
-        elif age < _BASE_TO:
-            older.append(slots)
-    w30, w_middle, w_older = (s.column_totals(seg) for seg in (recent, middle, older))
-    kept = s.kept_totals(state)
-    w365 = list(kept)
-    if outside:
-        w365 = list(map(sub, kept, s.column_totals(outside)))
-        for i in s.MAX_SLOTS:
-            w365[i] = kept[i]
-    return w30, _merge(w30, w_middle), w365, _merge(w_middle, w_older)
+    newest = None if state.last_event_s is None else bucket_of(state.last_event_s, state.origin_s)
+    # as of the newest day every kept cell is in the year, none after it
+    year = list(s.kept_totals(state)) if today == newest else None
+    w365 = year if year is not None else [0] * n
+    keys, counts = state.cell_keys, state.cell_counts
+    for slot, start, end in s.slot_runs(state):
+        day0 = s.cell_key(slot, 0)
+        if keys[end - 1] > day0 + today:  # cells after the as-of day count nowhere
+            end = bisect_right(keys, day0 + today, start, end)
+        p365 = _after(keys, day0 + today - s.KEEP_DAYS, start, end)
+        p120 = _after(keys, day0 + today - _BASE_TO, p365, end)
+        p90 = _after(keys, day0 + today - 90, p120, end)
+        p30 = _after(keys, day0 + today - _BASE_FROM, p90, end)
+        if slot in s.MAX_SLOTS:
+            recent = max(counts[p30:end], default=0)
+            middle = max(counts[p90:p30], default=0)
+            w30[slot], w90[slot] = recent, max(recent, middle)
+            base[slot] = max(middle, max(counts[p120:p90], default=0))
+            if year is None:
+                w365[slot] = max(counts[p365:end], default=0)
+            continue
+        recent = sum(counts[p30:end]) if end > p30 else 0
+        middle = sum(counts[p90:p30]) if p30 > p90 else 0
+        w30[slot], w90[slot] = recent, recent + middle
+        base[slot] = middle + (sum(counts[p120:p90]) if p90 > p120 else 0)
+        if year is None:
+            w365[slot] = sum(counts[p365:end]) if end > p365 else 0
+    return w30, w90, w365, base
 
 
 def _rhythm(state: CustomerState, as_of_s: float) -> tuple[float, float] | None:
@@ -276,20 +283,28 @@ def _rhythm(state: CustomerState, as_of_s: float) -> tuple[float, float] | None:
     Read from the day buckets, so it is the same for any order of the events.
     """
     today = bucket_of(as_of_s, state.origin_s)
-    days = sorted(
-        day
-        for day, slots in state.buckets.items()
-        if 0 <= today - day < s.KEEP_DAYS and slots and slots[s.PURCHASES]
-    )
-    if len(days) < 3:
+    keys = state.cell_keys
+    day0 = s.cell_key(s.PURCHASES, 0)
+    # the purchase-count cells are sorted by day: their keys step as the days do
+    lo = bisect_right(keys, day0 + today - s.KEEP_DAYS)
+    hi = bisect_right(keys, day0 + today, lo)
+    if hi - lo < 3:
         return None
-    gaps = [b - a for a, b in pairwise(days)]
-    mean = sum(gaps) / len(gaps)
-    return mean, (sum((g - mean) ** 2 for g in gaps) / len(gaps)) ** 0.5
+    days = keys[lo:hi]
+    gaps = len(days) - 1
+    mean = (days[-1] - days[0]) / gaps
+    # (gap - mean) ** 2 for each gap, added up in order: the generator's arithmetic, in C
+    spread = sum(map(pow, map(sub, map(sub, days[1:], days[:-1]), repeat(mean)), repeat(2)))
+    return mean, (spread / gaps) ** 0.5
 
 
 def feature_row(state: CustomerState, as_of_s: float | None = None) -> dict[str, Any]:
-    """Every feature of :data:`FEATURES` as of ``as_of_s`` (default: the newest event)."""
+    """Every feature of :data:`FEATURES` as of ``as_of_s`` (default: the newest event).
+
+    ``as_of_s`` is no earlier than the newest event, as the worker, replay and
+    the data sets read rows: a window as of an earlier day may miss cells the
+    state no longer keeps (:data:`~churnwatch.features.state.HORIZON_DAYS`).
+    """
     t = state.last_event_s if as_of_s is None else as_of_s
     if t is None:
         raise ValueError(f"customer {state.customer_id!r} has no events")
@@ -331,10 +346,11 @@ def feature_row(state: CustomerState, as_of_s: float | None = None) -> dict[str,
     for name, slot in _CATEGORY_KEYS:
         row[name] = w90[slot]
     row["last_complaint_category"] = state.last_complaint[2] if state.last_complaint else None
-    row["open_complaints"] = len(state.open_complaints)
+    still_open = state.open_complaints or {}
+    row["open_complaints"] = len(still_open)
     overdue_before = t - OVERDUE_COMPLAINT_DAYS * DAY_S
     row["overdue_complaints"] = sum(
-        1 for opened, _ in state.open_complaints.values() if opened < overdue_before
+        1 for opened, _ in still_open.values() if opened < overdue_before
     )
     row["resolved_complaints_90d"] = w90[s.RESOLVED]
     mean_ms = _ratio(w90[s.RESOLUTION_MS_SUM], w90[s.RESOLVED])

@@ -6,6 +6,7 @@ T is T0 + 100 days, a midnight, so every window is DESIGN.md's
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from churnwatch.features.row import FEATURE_NAMES, feature_row
@@ -213,3 +214,37 @@ def test_lateness_is_measured_from_the_customers_newest_event() -> None:
     assert not is_too_late(state.last_event_s, at(3), week)  # exactly the allowed lateness
     assert is_too_late(state.last_event_s, at(2.99), week)
     assert not is_too_late(None, at(-1000), week)  # a new customer has no clock yet
+
+
+def test_the_stored_cells_are_sparse_and_by_day() -> None:
+    state = fold([ev(0.5, "purchase", amount=12.5), ev(0.75, "login"), ev(2.5, "refund", amount=2)])
+    day = int(at(0) // 86400)
+    assert state.to_dict()["cells"] == {
+        str(day): [0, 1, 1, 12500, 20, 1, 21, 1],
+        str(day + 2): [2, 1, 3, 2000],
+    }
+
+
+def test_a_state_stored_in_the_older_dense_form_still_loads() -> None:
+    state = fold(COMPLAINT_HISTORY + RFM_HISTORY)
+    old = {k: v for k, v in state.to_dict().items() if k != "cells"}
+    # the older form: every bucket a list of counters, empty maps, records as lists
+    old["buckets"] = {str(day): slots for day, slots in state.buckets.items()}
+    for name in ("last_complaint", "last_satisfaction", "last_nps", "profile"):
+        old[name] = None if old[name] is None else list(old[name])
+    old["open_complaints"] = {c: list(o) for c, o in (old["open_complaints"] or {}).items()}
+    old["early_resolutions"] = old["early_resolutions"] or {}
+    # a login 60 days before the newest event: the older form kept it, a 30-day slot does not
+    newest = int(state.last_event_s // 86400)
+    old["buckets"].setdefault(str(newest - 60), [0] * 22)[21] = 1
+    loaded = CustomerState.from_dict(old)
+    assert loaded == state
+    assert feature_row(loaded, T) == feature_row(state, T)
+
+
+def test_counts_too_large_for_32_bits_widen_the_cells() -> None:
+    state = fold([ev(1, "purchase", amount=1000), ev(1.5, "purchase", amount=3_000_000)])
+    assert state.cell_counts.typecode == "q"
+    assert feature_row(state)["monetary_30d"] == 3_001_000.0
+    stored = CustomerState.from_dict(orjson.loads(orjson.dumps(state.to_dict())))
+    assert stored == state and stored.cell_counts.typecode == "q"

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from churnwatch.events import ENGAGEMENT_TYPES
+from churnwatch.features import state as state_module
 from churnwatch.features.lifecycle import stage_at
 from churnwatch.features.row import _sums, feature_row
 from churnwatch.features.state import (
     KEEP_DAYS,
     MAX_SLOTS,
+    N_SLOTS,
     CustomerState,
     apply,
     bucket_of,
@@ -130,3 +135,60 @@ def test_the_kept_totals_follow_the_fold_and_give_the_windows_a_full_count_gives
         v for i, v in enumerate(year) if i not in MAX_SLOTS
     ]
     assert row == feature_row(fresh)
+
+
+@contextmanager
+def every_slot_kept_a_year() -> Iterator[None]:
+    """The fold with no slot pruned before the year is out: the reference for pruning."""
+    kept = state_module.HORIZON_DAYS
+    state_module.HORIZON_DAYS = (KEEP_DAYS,) * N_SLOTS
+    try:
+        yield
+    finally:
+        state_module.HORIZON_DAYS = kept
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    histories(),
+    st.lists(st.floats(0, 1), min_size=40, max_size=40),
+    st.floats(0, 400, allow_nan=False),
+)
+def test_pruning_a_slot_at_its_horizon_changes_no_row_as_of_the_newest_event_or_later(
+    events, jitters, days_after
+) -> None:
+    order = arrival_order(events, jitters)
+    pruned = fold(order)
+    with every_slot_kept_a_year():
+        full = fold(order)
+    if pruned is None:
+        return
+    as_of = pruned.last_event_s + days_after * 86400
+    assert feature_row(pruned, as_of) == feature_row(full, as_of)
+    assert feature_row(pruned) == feature_row(full)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    histories(),
+    st.lists(st.floats(0, 1), min_size=40, max_size=40),
+    st.floats(-30, 400, allow_nan=False),
+)
+def test_every_window_equals_a_full_count_of_its_buckets_as_of_any_time(
+    events, jitters, days_after
+) -> None:
+    state = fold(arrival_order(events, jitters))
+    if state is None:
+        return
+    as_of = state.last_event_s + days_after * 86400
+    today = bucket_of(as_of, state.origin_s)
+
+    def count(first: int, last: int) -> list[int]:
+        """The buckets whose age as of ``as_of`` is in ``[first, last)``, counted the long way."""
+        return column_totals(
+            [slots for day, slots in state.buckets.items() if first <= today - day < last]
+        )
+
+    w30, w90, w365, base = _sums(state, as_of)
+    assert (w30, w90, base) == (count(0, 30), count(0, 90), count(30, 120))
+    assert w365 == count(0, KEEP_DAYS)
