@@ -123,6 +123,8 @@ class Settings:
     app_id: str = "churnwatch"
     #: Events stamped later than now + this many seconds are rejected.
     max_future_s: float = 24 * 3600.0
+    #: Most customer records a worker keeps in memory; the others are read from the store.
+    cache_customers: int = 100_000
     #: Largest batch the worker folds in one store transaction.
     batch_size: int = 1000
     #: Longest wait, in seconds, for a batch to fill.
@@ -154,6 +156,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.partitions < 1 or self.replication_factor < 1:
             raise ValueError("partitions and replication factor must be at least 1")
+        if self.cache_customers < 1:
+            raise ValueError("the customer cache must hold at least 1 customer")
         if self.order_idle_s < 0 or self.order_max_held < 1:
             raise ValueError("order idle time must be at least 0 and order max held at least 1")
         # refuse Kafka security and web token settings that do not fit together, at start-up
@@ -226,6 +230,7 @@ class Settings:
             models_dir=_env_path("CHURNWATCH_MODELS_DIR") or cls.models_dir,
             app_id=os.environ.get("CHURNWATCH_APP_ID") or cls.app_id,
             max_future_s=_env_number("CHURNWATCH_MAX_FUTURE_S", cls.max_future_s, float),
+            cache_customers=_env_number("CHURNWATCH_CACHE_CUSTOMERS", cls.cache_customers, int),
             batch_size=_env_number("CHURNWATCH_BATCH_SIZE", cls.batch_size, int),
             batch_within_s=_env_number("CHURNWATCH_BATCH_WITHIN_S", cls.batch_within_s, float),
             session_timeout_s=_env_number(

@@ -125,6 +125,7 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> faust.App:
         policy=load_policy(settings.policy_file or DEFAULT_POLICY),
         playbook=load_playbook(settings.playbook_file or DEFAULT_PLAYBOOK),
         partitions=settings.partitions,
+        cache_customers=settings.cache_customers,
     )
 
     # The hot copy of customer state lives in the committer and is reloaded from
