@@ -267,25 +267,9 @@ class Committer:
         """
         rows = []
         for cid, partition in partitions.items():
-            record = working[cid]
-            result.states[cid] = record.row()
-            rows.append(
-                {
-                    "customer_id": cid,
-                    "partition": partition,
-                    "state": result.states[cid],
-                    "lifecycle_stage": record.stage,
-                    "value_tier": record.value_tier,
-                    "score": record.score,
-                    "scored_at": _moment(record.scored_at),
-                    "version": read_at.get(cid),
-                    "last_event_s": record.last_event_s,
-                    "next_due_s": record.next_due(),
-                    "last_purchase_s": record.rfm.last_purchase_s,
-                    "frequency_365d": record.rfm.frequency_365d,
-                    "monetary_365d": record.rfm.monetary_365d,
-                }
-            )
+            row = state_row(working[cid], partition)
+            result.states[cid] = row["state"]
+            rows.append({**row, "version": read_at.get(cid)})
         saved = store.save_states(conn, rows)
         # A late event can move a customer's stage back in time, so that silence
         # re-derives a change (and its alert) already recorded: the id is the
@@ -298,6 +282,26 @@ class Committer:
         result.tasks = [t for t in result.tasks if t["task_id"] in new_tasks]
         store.end_alerts(conn, result.endings)
         return saved
+
+
+def state_row(record: CustomerRecord, partition: int) -> dict[str, Any]:
+    """The ``customer_state`` row of ``record`` (without its version), as a save writes it."""
+    rfm = record.rfm
+    return {
+        "customer_id": record.customer_id,
+        "partition": partition,
+        "state": record.row(),
+        "lifecycle_stage": record.stage,
+        "value_tier": record.value_tier,
+        "score": record.score,
+        "scored_at": _moment(record.scored_at),
+        # the standing an assignment reads instead of the state (store.stream_standings)
+        "last_event_s": record.last_event_s,
+        "next_due_s": record.next_due(),
+        "last_purchase_s": rfm.last_purchase_s,
+        "frequency_365d": rfm.frequency_365d,
+        "monetary_365d": rfm.monetary_365d,
+    }
 
 
 def _standings(rows: Iterable[Any]) -> Iterator[Resumable]:
