@@ -363,9 +363,18 @@ def load_versioned_states(
     query = sa.select(table.c.customer_id, table.c.state, table.c.version)
     if partitions is not None:
         query = query.where(table.c.partition.in_(list(partitions)))
-    if customer_ids is not None:
-        query = query.where(table.c.customer_id.in_(list(customer_ids)))
-    return {key: (state, version) for key, state, version in conn.execute(query)}
+    if customer_ids is None:
+        return {key: (state, version) for key, state, version in conn.execute(query)}
+    # a batch may wake many silent customers: stay under the databases' bound limits
+    ids, found = list(customer_ids), {}
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        chunk = query.where(table.c.customer_id.in_(ids[start : start + _IDS_PER_QUERY]))
+        found.update({key: (state, version) for key, state, version in conn.execute(chunk)})
+    return found
+
+
+#: most customer ids one ``IN`` list carries (SQLite allows 32,766 bound values)
+_IDS_PER_QUERY = 10_000
 
 
 def stream_standings(conn: Connection, partitions: Iterable[int] | None = None) -> Iterator[Any]:
