@@ -8,14 +8,17 @@ and the memory growth after the first quarter of the run per customer added
 in that time, next to the growth of the stored state (its JSON). A customer's
 state grows with the days of history it holds (up to a year of day buckets),
 so memory may grow with the state; memory that grows while neither the
-population nor the state does is a leak.
+population nor the state does is a leak. With ``--cache`` below the
+population, the worker holds that many records at most (issue 22).
 
     python -m bench.soak --rate 1000 --seconds 600
+    python -m bench.soak --rate 1000 --seconds 600 --cache 500
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import threading
 import time
 from pathlib import Path
@@ -52,13 +55,17 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="records per second")
     parser.add_argument("--seconds", type=float, default=300.0, help="length of the load")
     parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
+    parser.add_argument("--cache", type=int, help="customers the worker keeps in memory")
     args = parser.parse_args()
     total = int(args.rate * args.seconds)
     sim = year_of(total, seed=11)
     samples = []
     with rig() as r:
         engine = r.engine
-        with worker_process(r.settings, r.broker.bootstrap, r.log) as worker:
+        settings = r.settings
+        if args.cache is not None:
+            settings = dataclasses.replace(settings, cache_customers=args.cache)
+        with worker_process(settings, r.broker.bootstrap, r.log) as worker:
             load = threading.Thread(
                 target=produce,
                 args=(records(sim, limit=total), r.broker.bootstrap),
@@ -88,6 +95,7 @@ def main() -> None:
             {
                 "rate": args.rate,
                 "seconds": args.seconds,
+                "cache_customers": settings.cache_customers,
                 "samples": samples,
                 "rss_growth_mib": round(grown / 1024 / 1024, 1),
                 "state_json_growth_mib": round(state_grown, 2),

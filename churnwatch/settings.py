@@ -125,6 +125,8 @@ class Settings:
     app_id: str = "churnwatch"
     #: Events stamped later than now + this many seconds are rejected.
     max_future_s: float = 24 * 3600.0
+    #: Most customer records a worker keeps in memory; the others are read from the store.
+    cache_customers: int = 100_000
     #: Largest batch the worker folds in one store transaction.
     batch_size: int = 1000
     #: Longest wait, in seconds, for a batch to fill.
@@ -167,6 +169,8 @@ class Settings:
             raise ValueError("partitions and replication factor must be at least 1")
         if self.fold_timeout_s <= 0:
             raise ValueError(f"fold timeout must be positive (got {self.fold_timeout_s} s)")
+        if self.cache_customers < 1:
+            raise ValueError("the customer cache must hold at least 1 customer")
         if self.order_idle_s < 0 or self.order_max_held < 1:
             raise ValueError("order idle time must be at least 0 and order max held at least 1")
         if not 1 <= self.fetch_max_wait_ms <= 60_000:
@@ -245,6 +249,7 @@ class Settings:
             models_dir=_env_path("CHURNWATCH_MODELS_DIR") or cls.models_dir,
             app_id=os.environ.get("CHURNWATCH_APP_ID") or cls.app_id,
             max_future_s=_env_number("CHURNWATCH_MAX_FUTURE_S", cls.max_future_s, float),
+            cache_customers=_env_number("CHURNWATCH_CACHE_CUSTOMERS", cls.cache_customers, int),
             batch_size=_env_number("CHURNWATCH_BATCH_SIZE", cls.batch_size, int),
             batch_within_s=_env_number("CHURNWATCH_BATCH_WITHIN_S", cls.batch_within_s, float),
             session_timeout_s=_env_number(

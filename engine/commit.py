@@ -10,7 +10,8 @@ folded, so a redelivered batch changes nothing (DESIGN.md, "the store decides").
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections import ChainMap, OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,8 +22,10 @@ from churnwatch import store
 from churnwatch.alerts.config import Playbook, Policy, load_playbook, load_policy
 from churnwatch.engine.customer import CustomerRecord
 from churnwatch.engine.lanes import Lanes
+from churnwatch.engine.timeline import Resumable, Standing
 from churnwatch.events import Event, payload_of
 from churnwatch.features.state import is_too_late
+from churnwatch.features.tier import RFM
 from churnwatch.models.rule import RuleScorer
 from churnwatch.models.scoring import Scorer
 from churnwatch.records import (
@@ -64,16 +67,19 @@ class _Raced(Exception):
 class Committer:
     """Stores and folds batches of accepted events.
 
-    It keeps the hot copy of the records of the customers it owns
-    (:attr:`records`), live: a batch folds into them in place. A customer
-    missing from it is read from the store in the batch's own transaction, and
-    a batch that did not commit marks the whole copy stale, to be read again
-    from the store before the next batch: the copy is a cache and the store
-    decides.
+    It keeps a hot copy of the records of the customers it used last
+    (:attr:`records`), live: a batch folds into them in place. The copy holds
+    at most ``cache_customers``; past that the least recently used leave it.
+    A customer missing from it — never read, or evicted — is read from the
+    store in the batch's own transaction, and a batch that did not commit
+    marks the whole copy stale, to be dropped before the next batch: the copy
+    is a cache and the store decides (it holds every saved state and its
+    version, so an evicted record comes back exactly as it left).
     Its :class:`~churnwatch.engine.lanes.Lanes`, rebuilt by :meth:`reload` after
-    every rebalance, hold each partition's value-tier population and wake-up
-    queue of silent customers. Each batch counts in event-time order, with
-    silence aged in between, exactly as replay counts the store.
+    every rebalance from each customer's saved standing (not its record), hold
+    each partition's value-tier population and wake-up queue of silent
+    customers. Each batch counts in event-time order, with silence aged in
+    between, exactly as replay counts the store.
     """
 
     def __init__(
@@ -86,6 +92,7 @@ class Committer:
         policy: Policy | None = None,
         playbook: Playbook | None = None,
         partitions: int = 1,
+        cache_customers: int = 100_000,
     ) -> None:
         self.engine = engine
         self.lanes = Lanes(policy or load_policy(), playbook or load_playbook(), partitions)
@@ -93,7 +100,10 @@ class Committer:
         self.scorer = scorer
         self.allowed_lateness_s = allowed_lateness_s
         self.clock = clock
-        self.records: dict[str, CustomerRecord] = {}
+        #: most records :attr:`records` keeps between batches
+        self.cache_customers = cache_customers
+        #: the hot copy, least recently used first
+        self.records: OrderedDict[str, CustomerRecord] = OrderedDict()
         #: the stored version each record was read at or last saved as (fencing)
         self.versions: dict[str, int] = {}
         #: the partitions :meth:`reload` loaded (``None``: all)
@@ -104,22 +114,21 @@ class Committer:
         self._lock = threading.Lock()
 
     def reload(self, partitions: Sequence[int] | None = None) -> int:
-        """Load the state of ``partitions`` (default: all) from the store; return the count.
+        """Rebuild the lanes of ``partitions`` (default: all) from the store; return the count.
 
-        Everything held for other partitions is dropped: it may be stale by the
-        time they come back.
+        Only each customer's standing is read, streamed; records are read as
+        batches need them. Everything held is dropped: it may be stale by the
+        time its partition comes back.
         """
         with self._lock:
             return self._load(partitions)
 
     def _load(self, partitions: Sequence[int] | None) -> int:
+        self.records, self.versions = OrderedDict(), {}
         with self.engine.connect() as conn:
-            rows = store.load_versioned_states(conn, partitions)
-        self.records = {cid: CustomerRecord.from_row(cid, row) for cid, (row, _) in rows.items()}
-        self.versions = {cid: version for cid, (_, version) in rows.items()}
+            count = self.lanes.restart(_standings(store.stream_standings(conn, partitions)))
         self._owned, self._stale = partitions, False
-        self.lanes.restart(self.records.values())
-        return len(self.records)
+        return count
 
     def commit(self, accepted: Sequence[tuple[RawRecord, Event]]) -> Committed:
         """Store the new events of ``accepted`` and count them, in event-time order."""
@@ -167,10 +176,13 @@ class Committer:
                 else:
                     error = _duplicate_message(eid, stored_from[eid])
                     result.dead_letters.append(DeadLetter.of(record, error, now))
-            missing = {e.customer_id for _, e in new} - self.records.keys()
+            # the customers of these events, and the silent ones they wake
+            events = [e for _, e in new]
+            wanted = {e.customer_id for e in events} | self.lanes.due_by(events)
+            missing = wanted - self.records.keys()
             cold = store.load_versioned_states(conn, customer_ids=missing) if missing else {}
             loaded = {cid: CustomerRecord.from_row(cid, row) for cid, (row, _) in cold.items()}
-            read_at = {**self.versions, **{cid: version for cid, (_, version) in cold.items()}}
+            read_at = ChainMap({cid: version for cid, (_, version) in cold.items()}, self.versions)
             get = _lookup(self.records, loaded)
 
             # Lateness is judged in arrival order, as the records came; then the
@@ -199,10 +211,19 @@ class Committer:
             result.endings = run.assessment.endings
             result.scored, result.scoring_s = len(run.values), run.scoring_s
             saved = self._save(conn, run.touched, partitions, read_at, result)
-        self.records.update(run.touched)
-        self.versions.update(saved)
+        self._keep(run.touched, saved)
         result.stored = len(new_ids)
         return result
+
+    def _keep(self, touched: Mapping[str, CustomerRecord], saved: Mapping[str, int]) -> None:
+        """Hold the committed records as the most recently used; evict past the bound."""
+        for cid, record in touched.items():
+            self.records[cid] = record
+            self.records.move_to_end(cid)
+        self.versions.update(saved)
+        while len(self.records) > self.cache_customers:
+            cid, _ = self.records.popitem(last=False)
+            del self.versions[cid]
 
     def _late(
         self,
@@ -246,20 +267,9 @@ class Committer:
         """
         rows = []
         for cid, partition in partitions.items():
-            record = working[cid]
-            result.states[cid] = record.row()
-            rows.append(
-                {
-                    "customer_id": cid,
-                    "partition": partition,
-                    "state": result.states[cid],
-                    "lifecycle_stage": record.stage,
-                    "value_tier": record.value_tier,
-                    "score": record.score,
-                    "scored_at": _moment(record.scored_at),
-                    "version": read_at.get(cid),
-                }
-            )
+            row = state_row(working[cid], partition)
+            result.states[cid] = row["state"]
+            rows.append({**row, "version": read_at.get(cid)})
         saved = store.save_states(conn, rows)
         # A late event can move a customer's stage back in time, so that silence
         # re-derives a change (and its alert) already recorded: the id is the
@@ -272,6 +282,36 @@ class Committer:
         result.tasks = [t for t in result.tasks if t["task_id"] in new_tasks]
         store.end_alerts(conn, result.endings)
         return saved
+
+
+def state_row(record: CustomerRecord, partition: int) -> dict[str, Any]:
+    """The ``customer_state`` row of ``record`` (without its version), as a save writes it."""
+    rfm = record.rfm
+    return {
+        "customer_id": record.customer_id,
+        "partition": partition,
+        "state": record.row(),
+        "lifecycle_stage": record.stage,
+        "value_tier": record.value_tier,
+        "score": record.score,
+        "scored_at": _moment(record.scored_at),
+        # the standing an assignment reads instead of the state (store.stream_standings)
+        "last_event_s": record.last_event_s,
+        "next_due_s": record.next_due(),
+        "last_purchase_s": rfm.last_purchase_s,
+        "frequency_365d": rfm.frequency_365d,
+        "monetary_365d": rfm.monetary_365d,
+    }
+
+
+def _standings(rows: Iterable[Any]) -> Iterator[Resumable]:
+    """Stored standings as lanes take them; a row saved without one gives its record."""
+    for row in rows:
+        if row.state is not None:
+            yield CustomerRecord.from_row(row.customer_id, row.state)
+        else:
+            rfm = RFM(row.last_purchase_s, row.frequency_365d, row.monetary_365d)
+            yield Standing(row.customer_id, rfm, row.next_due_s, row.last_event_s)
 
 
 def _lookup(

@@ -59,6 +59,11 @@ class CustomerRecord:
     def customer_id(self) -> str:
         return self.features.customer_id
 
+    @property
+    def last_event_s(self) -> float | None:
+        """The customer's newest event time (its clock)."""
+        return self.features.last_event_s
+
     @classmethod
     def from_row(cls, customer_id: str, row: Mapping[str, Any] | None) -> CustomerRecord:
         """Rebuild from the stored form; ``None`` gives a new customer."""

@@ -17,8 +17,7 @@ import time
 from collections.abc import Iterable
 
 from churnwatch.alerts.config import Playbook, Policy
-from churnwatch.engine.customer import CustomerRecord
-from churnwatch.engine.timeline import RecordLookup, Run, Timeline
+from churnwatch.engine.timeline import RecordLookup, Resumable, Run, Timeline
 from churnwatch.events import Event
 from churnwatch.models.scoring import Scorer
 from churnwatch.topics import partition_of
@@ -52,14 +51,42 @@ class Lanes:
         lane = self._lanes.get(self.lane_of(customer_id))
         return "general" if lane is None else lane.population.tier(customer_id)
 
-    def restart(self, records: Iterable[CustomerRecord]) -> None:
-        """Rebuild every lane from stored records; lanes without records start empty."""
-        by_lane: dict[int, list[CustomerRecord]] = {}
-        for record in records:
-            by_lane.setdefault(self.lane_of(record.customer_id), []).append(record)
+    def restart(self, records: Iterable[Resumable]) -> int:
+        """Rebuild every lane from stored customers; return how many there were.
+
+        Lanes without customers start empty. ``records`` is read once, one at
+        a time: a stream of :class:`~churnwatch.engine.timeline.Standing` keeps
+        only what the lanes hold.
+        """
         self._lanes = {}
-        for lane, members in by_lane.items():
-            self._timeline(lane).restart(members)
+        count = 0
+        for record in records:
+            self._timeline(self.lane_of(record.customer_id)).resume(record)
+            count += 1
+        for timeline in self._lanes.values():
+            timeline.settle()
+        return count
+
+    def due_by(self, events: Iterable[Event]) -> set[str]:
+        """The customers whose wake-up may fire while :meth:`run` counts ``events``.
+
+        A lane ages its silent customers up to the newest of its events, so a
+        record lookup for the run must find every one of these.
+        """
+        latest: dict[str, float] = {}  # per customer first: fewer lane hashes
+        for event in events:
+            cid = event.customer_id
+            latest[cid] = max(latest.get(cid, event.epoch_s), event.epoch_s)
+        newest: dict[int, float] = {}
+        for cid, at in latest.items():
+            lane = self.lane_of(cid)
+            newest[lane] = max(newest.get(lane, at), at)
+        due_ids: set[str] = set()
+        for lane, until in newest.items():
+            timeline = self._lanes.get(lane)
+            if timeline is not None:
+                due_ids |= timeline.due_by(until)
+        return due_ids
 
     def run(
         self,

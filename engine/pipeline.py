@@ -42,6 +42,7 @@ class Pipeline:
         policy: Policy | None = None,
         playbook: Playbook | None = None,
         partitions: int = 1,
+        cache_customers: int = 100_000,
     ) -> None:
         self.intake = Intake(max_future_s=max_future_s, clock=clock)
         self.committer = Committer(
@@ -52,6 +53,7 @@ class Pipeline:
             policy=policy,
             playbook=playbook,
             partitions=partitions,
+            cache_customers=cache_customers,
         )
 
     def process(self, records: Sequence[RawRecord]) -> Processed:

@@ -20,20 +20,54 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from churnwatch.alerts.config import Playbook, Policy
 from churnwatch.alerts.policy import alert_id, assess, build_alert, iso
 from churnwatch.engine.customer import Assessment, CustomerRecord
 from churnwatch.events import Event
 from churnwatch.features.state import DAY_S, CustomerState
-from churnwatch.features.tier import Population
+from churnwatch.features.tier import RFM, Population
 from churnwatch.models.scoring import Scorer, explain
 from churnwatch.records import CustomerChange
 from churnwatch.winback.tasks import build_task
 
 #: ``get(customer_id)``: the record of a customer this timeline owns, else ``None``
 RecordLookup = Callable[[str], CustomerRecord | None]
+
+
+class Resumable(Protocol):
+    """What a timeline restarts from: a :class:`CustomerRecord`, or a :class:`Standing`."""
+
+    @property
+    def customer_id(self) -> str: ...
+
+    @property
+    def rfm(self) -> RFM: ...
+
+    @property
+    def last_event_s(self) -> float | None: ...
+
+    def next_due(self) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """The little a lane needs of a customer whose record it does not hold.
+
+    Saved with each state row (``customer_state``), so that an assignment
+    rebuilds its lanes without reading, or keeping, every record.
+    """
+
+    customer_id: str
+    rfm: RFM
+    #: :meth:`CustomerRecord.next_due` when it was saved
+    due: float | None
+    last_event_s: float | None
+
+    def next_due(self) -> float | None:
+        """When time alone may next change the stage."""
+        return self.due
 
 
 @dataclass(slots=True)
@@ -91,22 +125,42 @@ class Timeline:
         self._due: list[tuple[float, str]] = []
         self._scheduled: dict[str, float] = {}
 
-    def restart(self, records: Iterable[CustomerRecord]) -> None:
-        """Rebuild population, wake-ups and stream time from stored records."""
-        self.population = Population()
-        self._due, self._scheduled = [], {}
-        newest = None
-        for record in records:
-            self.population.update(record.customer_id, record.rfm)
-            self.schedule(record)
-            seen = record.features.last_event_s
-            if seen is not None and (newest is None or seen > newest):
-                newest = seen
-        self.stream_time = newest
+    def resume(self, record: Resumable) -> None:
+        """Add a stored customer to a new timeline: population, wake-up, stream time.
+
+        Once every stored customer is in, :meth:`settle` takes the ranks.
+        """
+        self.population.update(record.customer_id, record.rfm)
+        self.schedule(record)
+        seen = record.last_event_s
+        if seen is not None and (self.stream_time is None or seen > self.stream_time):
+            self.stream_time = seen
+
+    def settle(self) -> None:
+        """Rank the population :meth:`resume` built, as of its stream time."""
         self.population.rerank()
+        newest = self.stream_time
         self._ranked_day = None if newest is None else int(newest // DAY_S)
 
-    def schedule(self, record: CustomerRecord) -> None:
+    def due_by(self, until: float) -> set[str]:
+        """The customers whose wake-up is due by ``until``: a count to ``until`` reads them.
+
+        Walks only the part of the heap due by then (a parent is never due
+        after its children).
+        """
+        due_ids: set[str] = set()
+        heap, todo = self._due, [0] if self._due else []
+        while todo:
+            i = todo.pop()
+            due, cid = heap[i]
+            if due > until:
+                continue
+            if self._scheduled.get(cid) == due:
+                due_ids.add(cid)
+            todo.extend(child for child in (2 * i + 1, 2 * i + 2) if child < len(heap))
+        return due_ids
+
+    def schedule(self, record: Resumable) -> None:
         """Queue the time at which silence alone next changes ``record``'s stage."""
         due = record.next_due()
         if due is None:

@@ -84,6 +84,7 @@ def committer_for(settings: Settings, engine: Engine) -> Committer:
         policy=load_policy(settings.policy_file or DEFAULT_POLICY),
         playbook=load_playbook(settings.playbook_file or DEFAULT_PLAYBOOK),
         partitions=settings.partitions,
+        cache_customers=settings.cache_customers,
     )
 
 

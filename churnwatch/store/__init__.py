@@ -62,6 +62,23 @@ customer_state = sa.Table(
     sa.Column("scored_at", sa.DateTime(timezone=True), nullable=True),
     #: bumped by every save: a writer saves only over the version it read (fencing)
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    # what an assignment needs of a customer, so that it need not read the state:
+    # its newest event time, its next wake-up and its tier inputs (engine/lanes.py);
+    # NULL in rows saved before these columns existed
+    sa.Column("last_event_s", sa.Float, nullable=True),
+    sa.Column("next_due_s", sa.Float, nullable=True),
+    sa.Column("last_purchase_s", sa.Float, nullable=True),
+    sa.Column("frequency_365d", sa.Integer, nullable=True),
+    sa.Column("monetary_365d", sa.Float, nullable=True),
+)
+
+#: the columns of ``customer_state`` that :func:`stream_standings` reads
+STANDING_COLUMNS = (
+    "last_event_s",
+    "next_due_s",
+    "last_purchase_s",
+    "frequency_365d",
+    "monetary_365d",
 )
 
 customer_changes = sa.Table(
@@ -253,7 +270,15 @@ def save_states(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[str
     blind = [row for row in rows if "version" not in row]
     fresh = [row for row in rows if "version" in row and row["version"] is None]
     known = [row for row in rows if row.get("version") is not None]
-    values = ("partition", "state", "lifecycle_stage", "value_tier", "score", "scored_at")
+    values = (
+        "partition",
+        "state",
+        "lifecycle_stage",
+        "value_tier",
+        "score",
+        "scored_at",
+        *STANDING_COLUMNS,
+    )
     if blind:
         stmt = _insert(conn, customer_state)
         stmt = stmt.on_conflict_do_update(
@@ -338,9 +363,38 @@ def load_versioned_states(
     query = sa.select(table.c.customer_id, table.c.state, table.c.version)
     if partitions is not None:
         query = query.where(table.c.partition.in_(list(partitions)))
-    if customer_ids is not None:
-        query = query.where(table.c.customer_id.in_(list(customer_ids)))
-    return {key: (state, version) for key, state, version in conn.execute(query)}
+    if customer_ids is None:
+        return {key: (state, version) for key, state, version in conn.execute(query)}
+    # a batch may wake many silent customers: stay under the databases' bound limits
+    ids, found = list(customer_ids), {}
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        chunk = query.where(table.c.customer_id.in_(ids[start : start + _IDS_PER_QUERY]))
+        found.update({key: (state, version) for key, state, version in conn.execute(chunk)})
+    return found
+
+
+#: most customer ids one ``IN`` list carries (SQLite allows 32,766 bound values)
+_IDS_PER_QUERY = 10_000
+
+
+def stream_standings(conn: Connection, partitions: Iterable[int] | None = None) -> Iterator[Any]:
+    """What an assignment needs of each customer of ``partitions`` (default: all), streamed.
+
+    Rows of ``customer_id`` and the :data:`STANDING_COLUMNS`; ``state`` is the
+    stored state only for a row saved before those columns existed (its
+    ``last_event_s`` is NULL), else ``None``. Streamed (a server-side cursor
+    on PostgreSQL), so that a large partition is never held in memory at once.
+    """
+    table = customer_state
+    old = table.c.last_event_s.is_(None)
+    query = sa.select(
+        table.c.customer_id,
+        *(table.c[name] for name in STANDING_COLUMNS),
+        sa.case((old, table.c.state), else_=sa.null()).label("state"),
+    )
+    if partitions is not None:
+        query = query.where(table.c.partition.in_(list(partitions)))
+    yield from conn.execution_options(yield_per=10_000).execute(query)
 
 
 def _add_once(

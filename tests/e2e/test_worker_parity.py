@@ -69,8 +69,10 @@ def _replayed(engine: sa.Engine) -> list[tuple]:
     )
 
 
+# a cache of ten customers reads nearly every record and wake-up from the store
+@pytest.mark.parametrize("cache_customers", [Settings.cache_customers, 10])
 def test_one_worker_two_workers_and_replay_raise_the_same_alerts(
-    kafka_broker: EmbeddedBroker, pg_url: str, tmp_path: Path
+    kafka_broker: EmbeddedBroker, pg_url: str, tmp_path: Path, cache_customers: int
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     sim = Simulation(customers_for(EVENTS, 365), now - timedelta(days=365), now, seed=41)
@@ -91,6 +93,7 @@ def test_one_worker_two_workers_and_replay_raise_the_same_alerts(
             web_port=port,
             web_token=TEST_TOKEN,
             allowed_lateness_s=KEEP_DAYS * 86400.0,
+            cache_customers=cache_customers,
         )
 
     def stored(url: str) -> int:

@@ -34,8 +34,8 @@ def _events() -> list[Event]:
     return sorted(events, key=lambda e: (e.epoch_s, e.event_id))
 
 
-def _pipeline(db: Path, partitions: int) -> Pipeline:
-    engine = store.make_engine(f"sqlite:///{db}")
+def _pipeline(db: Path | str, partitions: int, cache_customers: int = 100_000) -> Pipeline:
+    engine = store.make_engine(db if isinstance(db, str) else f"sqlite:///{db}")
     store.upgrade(engine)
     return Pipeline(
         engine,
@@ -43,6 +43,7 @@ def _pipeline(db: Path, partitions: int) -> Pipeline:
         allowed_lateness_s=365 * DAY_S,
         clock=lambda: NOW,
         partitions=partitions,
+        cache_customers=cache_customers,
     )
 
 
@@ -93,3 +94,24 @@ def test_one_owner_two_owners_and_replay_raise_the_same_alerts(
     pair = [_pipeline(shared, partitions), _pipeline(shared, partitions)]
     together = _streamed(pair, events, partitions)
     assert _ids(alone) == _ids(together) == _ids(replayed.alerts)
+
+
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_a_cache_of_ten_customers_raises_the_same_alerts(
+    tmp_path: Path, db_url: str, partitions: int
+) -> None:
+    """Eighty customers through a cache of ten: evicted records and wake-ups come from the store.
+
+    One owner on SQLite, two owners sharing the parametrized store (as the
+    worker parity test runs them).
+    """
+    events = _events()
+    replayed = replay_history(
+        events, RuleScorer(), load_policy(), load_playbook(), partitions=partitions
+    )
+    alone = _pipeline(tmp_path / "one.db", partitions, cache_customers=10)
+    pair = [_pipeline(db_url, partitions, cache_customers=10) for _ in range(2)]
+    alerts_alone = _streamed([alone], events, partitions)
+    assert _ids(alerts_alone) == _ids(_streamed(pair, events, partitions)) == _ids(replayed.alerts)
+    assert len({e.customer_id for e in events}) == 80
+    assert len(alone.committer.records) == len(alone.committer.versions) == 10

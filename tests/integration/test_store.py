@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 
 from churnwatch import store
@@ -61,6 +62,18 @@ def test_states_upsert_and_load_by_partition(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         assert store.load_states(conn, [0]) == {"c1": {"n": 5}}
         assert store.load_states(conn) == {"c1": {"n": 5}, "c2": {"n": 2}}
+
+
+def test_states_of_more_customers_than_one_query_carries_are_all_loaded(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "_IDS_PER_QUERY", 2)
+    rows = [{"customer_id": f"c{i}", "partition": 0, "state": {"n": i}} for i in range(5)]
+    with engine.begin() as conn:
+        store.save_states(conn, rows)
+    with engine.connect() as conn:
+        loaded = store.load_states(conn, customer_ids=[f"c{i}" for i in (4, 0, 3, 1, 2, 9)])
+    assert loaded == {f"c{i}": {"n": i} for i in range(5)}
 
 
 def test_alerts_are_written_once(engine: sa.Engine) -> None:
@@ -130,4 +143,4 @@ def test_upgrade_twice_is_a_no_op(engine: sa.Engine) -> None:
     store.upgrade(engine)
     with engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert version == "0010"
+    assert version == "0011"

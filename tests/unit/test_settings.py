@@ -54,3 +54,11 @@ def test_lateness_beyond_the_longest_window_is_refused(monkeypatch: pytest.Monke
     monkeypatch.setenv("CHURNWATCH_ALLOWED_LATENESS_S", str(400 * 86400))
     with pytest.raises(ValueError, match="allowed lateness must lie between 0 and 365 days"):
         Settings.from_env()
+
+
+def test_the_customer_cache_size_is_read_and_must_hold_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHURNWATCH_CACHE_CUSTOMERS", "500")
+    assert Settings.from_env().cache_customers == 500
+    monkeypatch.setenv("CHURNWATCH_CACHE_CUSTOMERS", "0")
+    with pytest.raises(ValueError, match="the customer cache must hold at least 1 customer"):
+        Settings.from_env()
