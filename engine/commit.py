@@ -22,7 +22,7 @@ from churnwatch import store
 from churnwatch.alerts.config import Playbook, Policy, load_playbook, load_policy
 from churnwatch.engine.customer import CustomerRecord
 from churnwatch.engine.lanes import Lanes
-from churnwatch.engine.timeline import Resumable, Standing
+from churnwatch.engine.timeline import Ranking, Resumable, Standing
 from churnwatch.events import Event, payload_of
 from churnwatch.features.state import is_too_late
 from churnwatch.features.tier import RFM
@@ -126,7 +126,12 @@ class Committer:
     def _load(self, partitions: Sequence[int] | None) -> int:
         self.records, self.versions = OrderedDict(), {}
         with self.engine.connect() as conn:
-            count = self.lanes.restart(_standings(store.stream_standings(conn, partitions)))
+            rankings = {
+                lane: Ranking(day, snapshots)
+                for lane, (day, snapshots) in store.load_rankings(conn, partitions).items()
+            }
+            standings = _standings(store.stream_standings(conn, partitions))
+            count = self.lanes.restart(standings, rankings)
         self._owned, self._stale = partitions, False
         return count
 
@@ -211,6 +216,9 @@ class Committer:
             result.endings = run.assessment.endings
             result.scored, result.scoring_s = len(run.values), run.scoring_s
             saved = self._save(conn, run.touched, partitions, read_at, result)
+            store.save_rankings(
+                conn, {lane: (r.day, r.snapshots) for lane, r in run.rankings.items()}
+            )
         self._keep(run.touched, saved)
         result.stored = len(new_ids)
         return result

@@ -14,10 +14,10 @@ holds a few hundred buying customers.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from churnwatch.alerts.config import Playbook, Policy
-from churnwatch.engine.timeline import RecordLookup, Resumable, Run, Timeline
+from churnwatch.engine.timeline import Ranking, RecordLookup, Resumable, Run, Timeline
 from churnwatch.events import Event
 from churnwatch.models.scoring import Scorer
 from churnwatch.topics import partition_of
@@ -51,20 +51,23 @@ class Lanes:
         lane = self._lanes.get(self.lane_of(customer_id))
         return "general" if lane is None else lane.population.tier(customer_id)
 
-    def restart(self, records: Iterable[Resumable]) -> int:
+    def restart(
+        self, records: Iterable[Resumable], rankings: Mapping[int, Ranking] | None = None
+    ) -> int:
         """Rebuild every lane from stored customers; return how many there were.
 
         Lanes without customers start empty. ``records`` is read once, one at
         a time: a stream of :class:`~churnwatch.engine.timeline.Standing` keeps
-        only what the lanes hold.
+        only what the lanes hold. A lane with saved ``rankings`` reads its
+        tiers against them; any other ranks its population as it stands.
         """
         self._lanes = {}
         count = 0
         for record in records:
             self._timeline(self.lane_of(record.customer_id)).resume(record)
             count += 1
-        for timeline in self._lanes.values():
-            timeline.settle()
+        for lane, timeline in self._lanes.items():
+            timeline.settle((rankings or {}).get(lane))
         return count
 
     def due_by(self, events: Iterable[Event]) -> set[str]:
@@ -106,6 +109,7 @@ class Lanes:
             by_lane.setdefault(self.lane_of(event.customer_id), []).append(event)
         lanes = sorted(by_lane.keys() | (self._lanes.keys() if until is not None else set()))
         timelines = [self._timeline(lane) for lane in lanes]
+        ranked_days = [timeline.ranked_day for timeline in timelines]
         runs = [
             (timeline, timeline.count(by_lane.get(lane, ()), get, until=until))
             for lane, timeline in zip(lanes, timelines, strict=True)
@@ -127,4 +131,8 @@ class Lanes:
             merged.assessment.alerts.extend(run.assessment.alerts)
             merged.assessment.tasks.extend(run.assessment.tasks)
             merged.assessment.endings.extend(run.assessment.endings)
+        for lane, timeline, day in zip(lanes, timelines, ranked_days, strict=True):
+            ranking = timeline.ranking()
+            if ranking is not None and ranking.day != day:
+                merged.rankings[lane] = ranking
         return merged

@@ -70,6 +70,20 @@ class Standing:
         return self.due
 
 
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """The ranks a lane reads tiers against: the day of event time it took them on.
+
+    Saved whenever a lane re-ranks, so that a restarted lane ranks exactly as
+    the one before it did for the rest of that day (its members' values have
+    moved on since the snapshot was taken).
+    """
+
+    day: int
+    #: :meth:`Population.ranking`
+    snapshots: list[list[list[int]]]
+
+
 @dataclass(slots=True)
 class Step:
     """One moment of a customer's timeline: a purchase, or an assessment to score."""
@@ -110,6 +124,8 @@ class Run:
     assessment: Assessment = field(default_factory=Assessment)
     #: wall seconds spent in the model's one call
     scoring_s: float = 0.0
+    #: lane → its new ranks, for every lane that re-ranked (:meth:`Lanes.run`)
+    rankings: dict[int, Ranking] = field(default_factory=dict)
 
 
 class Timeline:
@@ -136,11 +152,26 @@ class Timeline:
         if seen is not None and (self.stream_time is None or seen > self.stream_time):
             self.stream_time = seen
 
-    def settle(self) -> None:
-        """Rank the population :meth:`resume` built, as of its stream time."""
+    def settle(self, ranking: Ranking | None = None) -> None:
+        """Rank the population :meth:`resume` built: as saved, else as of its stream time."""
+        if ranking is not None:
+            self.population.restore_ranking(ranking.snapshots)
+            self._ranked_day = ranking.day
+            return
         self.population.rerank()
         newest = self.stream_time
         self._ranked_day = None if newest is None else int(newest // DAY_S)
+
+    @property
+    def ranked_day(self) -> int | None:
+        """The day of event time the tiers were last ranked on."""
+        return self._ranked_day
+
+    def ranking(self) -> Ranking | None:
+        """The ranks tiers are read against now, to save; ``None`` before the first."""
+        if self._ranked_day is None:
+            return None
+        return Ranking(self._ranked_day, self.population.ranking())
 
     def due_by(self, until: float) -> set[str]:
         """The customers whose wake-up is due by ``until``: a count to ``until`` reads them.
@@ -219,6 +250,13 @@ class Timeline:
             record = run.touched.get(cid) or get(cid)
             if record is None:
                 continue  # no longer ours
+            own = record.next_due()
+            if own is None or due < own:
+                # Queued before an event moved the wake-up on. A restarted lane
+                # queues only the record's own (its stored ``next_due_s``), so
+                # this one must change nothing: no tick, no stage time, no save.
+                self.schedule(record)
+                continue
             run.touched[cid] = record
             self._tick(due)
             changed_at = record.advance_to(due, "silence", run.changes)

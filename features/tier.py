@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from churnwatch.features.state import DAY_S
@@ -57,6 +58,23 @@ class Distribution:
             self._below.append(running)
             running += count
         self._ranked_total = self._total
+
+    def snapshot_form(self) -> list[list[int]]:
+        """The snapshot :meth:`rank` reads, JSON-ready: its bins and their members."""
+        return [list(self._bins), list(self._here)]
+
+    def restore_snapshot(self, form: Sequence[Sequence[int]]) -> None:
+        """Take a snapshot saved by :meth:`snapshot_form` as the one :meth:`rank` reads.
+
+        The counts are left alone: they follow the members, the snapshot the day.
+        """
+        bins, here = form
+        self._bins, self._here = [int(b) for b in bins], [int(n) for n in here]
+        running, self._below = 0, []
+        for count in self._here:
+            self._below.append(running)
+            running += count
+        self._ranked_total = running
 
     def rank(self, value_bin: int) -> float:
         """Share of the snapshot's members below ``value_bin``, plus half of those in it."""
@@ -111,6 +129,19 @@ class Population:
         """Snapshot the current values: tiers are read against them until the next call."""
         for dist in self._dists:
             dist.snapshot()
+
+    def ranking(self) -> list[list[list[int]]]:
+        """The R, F and M snapshots that tiers are read against now, JSON-ready."""
+        return [dist.snapshot_form() for dist in self._dists]
+
+    def restore_ranking(self, form: Sequence[Sequence[Sequence[int]]]) -> None:
+        """Read tiers against snapshots saved by :meth:`ranking`, not today's counts.
+
+        A restarted timeline then ranks exactly as the one that saved them did,
+        though its members have moved on since the snapshot was taken.
+        """
+        for dist, dist_form in zip(self._dists, form, strict=True):
+            dist.restore_snapshot(dist_form)
 
     def value_score(self, customer_id: str) -> float | None:
         """Mean R, F and M percentile in [0, 1] (snapshot ranks), or ``None`` outside."""

@@ -81,6 +81,18 @@ STANDING_COLUMNS = (
     "monetary_365d",
 )
 
+lane_rankings = sa.Table(
+    "lane_rankings",
+    metadata,
+    #: the input partition whose lane ranked its customers' tiers
+    sa.Column("partition", sa.Integer, primary_key=True, autoincrement=False),
+    #: the day of event time (days since the epoch) the ranks were taken on
+    sa.Column("day", sa.Integer, nullable=False),
+    #: the R, F and M snapshots, each ``[bins, members in each]``
+    sa.Column("snapshots", JSONType, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 customer_changes = sa.Table(
     "customer_changes",
     metadata,
@@ -395,6 +407,36 @@ def stream_standings(conn: Connection, partitions: Iterable[int] | None = None) 
     if partitions is not None:
         query = query.where(table.c.partition.in_(list(partitions)))
     yield from conn.execution_options(yield_per=10_000).execute(query)
+
+
+def save_rankings(conn: Connection, rankings: Mapping[int, tuple[int, Any]]) -> None:
+    """Save each partition's ``(day, snapshots)``: the ranks its lane reads tiers against."""
+    if not rankings:
+        return
+    now = utcnow()
+    stmt = _insert(conn, lane_rankings)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["partition"],
+        set_={name: stmt.excluded[name] for name in ("day", "snapshots", "updated_at")},
+    )
+    conn.execute(
+        stmt,
+        [
+            {"partition": p, "day": day, "snapshots": snapshots, "updated_at": now}
+            for p, (day, snapshots) in sorted(rankings.items())
+        ],
+    )
+
+
+def load_rankings(
+    conn: Connection, partitions: Iterable[int] | None = None
+) -> dict[int, tuple[int, Any]]:
+    """The saved ``(day, snapshots)`` of each partition (default: all) that has some."""
+    table = lane_rankings
+    query = sa.select(table.c.partition, table.c.day, table.c.snapshots)
+    if partitions is not None:
+        query = query.where(table.c.partition.in_(list(partitions)))
+    return {p: (day, snapshots) for p, day, snapshots in conn.execute(query)}
 
 
 def _add_once(

@@ -16,7 +16,12 @@ import sqlalchemy as sa
 def _run(
     args: list[str], cwd: Path, timeout: float = 300, **settings: str
 ) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHURNWATCH_")}
+    # a clean environment, but for the clock every test runs on (tests/reference.py)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CHURNWATCH_") or k == "CHURNWATCH_CLOCK_START"
+    }
     env.update(settings)
     return subprocess.run(
         [sys.executable, "-m", "churnwatch", *args],
@@ -97,7 +102,7 @@ def test_db_upgrade_reports_the_revision_and_hides_the_password(
     out = _run(["db", "upgrade"], tmp_path, CHURNWATCH_DB_URL=db_url)
     assert out.returncode == 0, out.stderr
     shown = sa.make_url(db_url).render_as_string(hide_password=True)
-    assert out.stdout.strip() == f"{shown} is at schema revision 0011"
+    assert out.stdout.strip() == f"{shown} is at schema revision 0012"
     unreachable = "postgresql+psycopg://churn:secret@127.0.0.1:1/none"
     refused = _run(["db", "upgrade"], tmp_path, CHURNWATCH_DB_URL=unreachable)
     assert refused.returncode == 1
