@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from churnwatch.settings import Settings
+from churnwatch.times import start_clock_at
 
 app = typer.Typer(
     help="churnwatch: event-sourced churn early warning on Kafka streams.",
@@ -21,9 +22,11 @@ app = typer.Typer(
 
 def settings() -> Settings:
     try:
-        return Settings.from_env()
+        read = Settings.from_env()
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    start_clock_at(read.clock_start)
+    return read
 
 
 def parse_date(value: str | None) -> datetime | None:

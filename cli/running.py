@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +14,7 @@ import typer
 from churnwatch.cli import common
 from churnwatch.cli.common import app
 from churnwatch.settings import DEFAULT_DATA_DIR
+from churnwatch.times import utcnow
 
 
 @app.command()
@@ -80,7 +81,7 @@ def simulate(
 
     if not 0 <= bad_share < 1 or not 0 <= churn_share <= 1:
         raise typer.BadParameter("--bad-share must be in [0, 1) and --churn-share in [0, 1]")
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = utcnow().replace(microsecond=0)
     population = customers or customers_for(events or 100_000, days)
     sim = Simulation(
         population, now - timedelta(days=days), now, seed=seed, churn_share=churn_share

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from churnwatch.settings import DEFAULT_DATA_DIR, Settings
 from churnwatch.sim.broker import EmbeddedBroker, die_with_parent
 from churnwatch.sim.producing import produce
 from churnwatch.sim.simulator import SimRecord, Simulation, customers_for, records
+from churnwatch.times import utcnow
 from churnwatch.topics import DEAD_LETTERS, ensure_topics_for
 
 
@@ -93,7 +94,7 @@ def _paced(items: Iterator[SimRecord]) -> Iterator[SimRecord]:
     """Hold back each record until the wall clock reaches its event time."""
     for record in items:
         if record.at is not None:
-            ahead = (record.at - datetime.now(UTC)).total_seconds()
+            ahead = (record.at - utcnow()).total_seconds()
             if ahead > 0:
                 time.sleep(ahead)
         yield record
@@ -175,7 +176,7 @@ def run_demo(
     engine = store.make_engine(settings.db_url)
     store.upgrade(engine)
 
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = utcnow().replace(microsecond=0)
     start = now - timedelta(days=days)
     if customers is None:
         customers = customers_for(events or 20_000, days)

@@ -12,8 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from churnwatch.times import utcnow
 
 #: this many failed store steps in a row make the worker unhealthy
 FAILED_STEPS_UNHEALTHY = 3
@@ -47,7 +49,7 @@ class Health:
         """A store step committed; ``held`` records still wait."""
         self.failed_in_row = 0
         self.held = held
-        self.last_commit_at = datetime.now(UTC)
+        self.last_commit_at = utcnow()
         self._waiting_since = self.clock() if self.waiting else None
 
     def failed(self) -> None:

@@ -4,6 +4,7 @@ PostgreSQL runs at 127.0.0.1:5432 (database ``test``; override with
 ``CHURNWATCH_TEST_PG_URL``). Each test gets a schema of its own, dropped after.
 When the server is unreachable the PostgreSQL cases are skipped, except under
 ``CI=true``, where they fail: CI must not pass on a missing service.
+Clocks start at the reference time (``tests/reference.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ import sqlalchemy as sa
 
 from churnwatch import store
 from churnwatch.sim.broker import EmbeddedBroker
+from churnwatch.times import start_clock_at
 from tests.fault_proxy import CuttableProxy
+from tests.reference import REFERENCE
+
+# Every test, and every process one starts, runs on a clock started at the
+# reference time: its verdict does not depend on the day it runs.
+os.environ["CHURNWATCH_CLOCK_START"] = REFERENCE.isoformat()
+start_clock_at(REFERENCE)
 
 PG_URL = os.environ.get(
     "CHURNWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -29,6 +29,7 @@ from churnwatch.topics import DEAD_LETTERS, ensure_topics
 from tests.fault_proxy import broker_behind_proxy
 from tests.kafka_helpers import read_topic, values, wait_for
 from tests.parity import assert_stored_exactly_once
+from tests.reference import REFERENCE
 
 pytestmark = pytest.mark.kafka
 PARTITIONS = 4
@@ -36,7 +37,7 @@ OUTAGE_S = 6.0
 
 
 def _simulated(count: int, seed: int) -> tuple[list[SimRecord], list[dict]]:
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = REFERENCE
     sim = Simulation(customers_for(count, 365), now - timedelta(days=365), now, seed=seed)
     recs = list(records(sim, limit=count, bad_share=0.0))
     return recs, [orjson.loads(r.value) for r in recs]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -20,6 +20,7 @@ from churnwatch.sim.simulator import Simulation, customers_for, records
 from churnwatch.topics import ensure_topics
 from tests.kafka_helpers import TEST_TOKEN, wait_for
 from tests.parity import assert_stored_exactly_once
+from tests.reference import REFERENCE
 
 STALL_S = 3.0
 
@@ -40,7 +41,7 @@ def test_health_turns_503_while_the_store_is_cut_off_and_200_after(
     kafka_broker: EmbeddedBroker, pg_url: str, pg_proxy, tmp_path: Path
 ) -> None:
     proxy, via_proxy = pg_proxy
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = REFERENCE
     sim = Simulation(customers_for(3000, 365), now - timedelta(days=365), now, seed=5)
     recs = list(records(sim, limit=3000, bad_share=0.0))
     valid = [orjson.loads(r.value) for r in recs]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import urllib.request
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -25,6 +25,7 @@ from churnwatch.sim.producing import produce
 from churnwatch.sim.simulator import Simulation, customers_for, records
 from churnwatch.topics import CHURN_ALERTS, ensure_topics
 from tests.kafka_helpers import TEST_TOKEN, read_topic, values, wait_for
+from tests.reference import REFERENCE
 
 pytestmark = pytest.mark.kafka
 ARTIFACTS = Path(os.environ.get("CHURNWATCH_TEST_ARTIFACTS", "test-artifacts"))
@@ -72,7 +73,7 @@ def playwright_browser():
 def test_new_alerts_appear_live_and_can_be_acknowledged(
     kafka_broker: EmbeddedBroker, playwright_browser, tmp_path: Path
 ) -> None:
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = REFERENCE
     sim = Simulation(customers_for(4000, 365), now - timedelta(days=365), now, seed=23)
     recs = list(records(sim, limit=4000, bad_share=0.0))
     db_url = f"sqlite:///{tmp_path / 'store.db'}"

@@ -11,7 +11,7 @@ import hashlib
 import random
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -29,10 +29,11 @@ from churnwatch.streams.wire import ORIGIN_HEADER, ORIGIN_TOPIC_HEADER
 from churnwatch.topics import DEAD_LETTERS, REKEYED, ensure_topics
 from tests.kafka_helpers import read_topic, values, wait_for
 from tests.parity import assert_stored_exactly_once
+from tests.reference import REFERENCE
 
 pytestmark = pytest.mark.kafka
 PARTITIONS = 4
-NOW = datetime.now(UTC).replace(microsecond=0)
+NOW = REFERENCE
 
 
 @dataclass

@@ -7,7 +7,7 @@ a deployment (a SQLite file is not shared between machines).
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -24,6 +24,7 @@ from churnwatch.sim.simulator import Simulation, customers_for, records
 from churnwatch.topics import CHURN_ALERTS, DEAD_LETTERS, WINBACK_TASKS, ensure_topics
 from tests.kafka_helpers import TEST_TOKEN, partitions_of, read_topic, values, wait_for
 from tests.parity import assert_stored_exactly_once
+from tests.reference import REFERENCE
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 PARTITIONS = 4
@@ -33,7 +34,7 @@ EVENTS = 12_000
 def test_two_workers_share_the_partitions_and_one_leaving_loses_nothing(
     kafka_broker: EmbeddedBroker, pg_url: str, tmp_path: Path
 ) -> None:
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = REFERENCE
     sim = Simulation(customers_for(EVENTS, 365), now - timedelta(days=365), now, seed=31)
     recs = list(records(sim, limit=EVENTS, bad_share=0.0))
     valid = [orjson.loads(r.value) for r in recs]

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ from churnwatch.sim.producing import produce
 from churnwatch.sim.simulator import Simulation, customers_for, records
 from churnwatch.topics import ensure_topics
 from tests.kafka_helpers import TEST_TOKEN, partitions_of, wait_for
+from tests.reference import REFERENCE
 
 pytestmark = pytest.mark.kafka
 SHUTDOWN_TIMEOUT_S = 3.0
@@ -62,7 +63,7 @@ def test_sigterm_stops_the_worker_within_its_timeout_after_its_broker_has_gone(
     db_url = f"sqlite:///{tmp_path / 'store.db'}"
     engine = store.make_engine(db_url)
     store.upgrade(engine)
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = REFERENCE
     sim = Simulation(customers_for(500, 365), now - timedelta(days=365), now, seed=3)
     recs = list(records(sim, limit=500, bad_share=0.0))
     log = tmp_path / "worker.log"

@@ -41,6 +41,7 @@ from churnwatch.topics import (
 from churnwatch.winback.report import fetch
 from tests.kafka_helpers import read_topic, values, wait_for
 from tests.parity import assert_same_features, plain_fold
+from tests.reference import REFERENCE
 
 pytestmark = pytest.mark.kafka
 PARTITIONS = 4
@@ -66,7 +67,7 @@ def _prepare(broker: EmbeddedBroker, db_url: str, tmp_path: Path) -> tuple[sa.En
 
 def _simulated(events: int, seed: int, **options: float) -> tuple[list[SimRecord], list[dict]]:
     """``events`` simulated records over the last year, and the valid events among them."""
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = REFERENCE
     sim = Simulation(customers_for(events, 365), now - timedelta(days=365), now, seed=seed)
     recs = list(records(sim, limit=events, **options))
     return recs, [orjson.loads(r.value) for r in recs if r.kind == "valid"]
@@ -210,8 +211,8 @@ def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(
 def test_each_bad_input_next_to_valid_ones(
     kafka_broker: EmbeddedBroker, db_url: str, tmp_path: Path
 ) -> None:
-    ts = (datetime.now(UTC) - timedelta(days=3)).isoformat()
-    far = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    ts = (REFERENCE - timedelta(days=3)).isoformat()
+    far = (REFERENCE + timedelta(days=30)).isoformat()
 
     def p(eid: str, cid: str = "c1", **extra: object) -> dict:
         return {
@@ -279,7 +280,7 @@ def test_each_bad_input_next_to_valid_ones(
 
 def _small_model(folder: Path) -> tuple[registry.ModelCard, Path]:
     """A model trained on another small simulated year, saved under ``folder``."""
-    end = datetime.now(UTC)
+    end = REFERENCE
     sim = Simulation(customers_for(30_000, 365), end - timedelta(days=365), end, seed=21)
     events = [from_payload(p) for p in sim.events()]
     at = cutoffs(events[0].epoch_s, events[-1].epoch_s, every_days=14)
@@ -332,7 +333,7 @@ def test_the_win_back_loop_with_the_example_crm_client(
     kafka_broker: EmbeddedBroker, db_url: str, tmp_path: Path
 ) -> None:
     """Alerts → playbook tasks → the example CRM's outcomes → statuses → the report."""
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = REFERENCE
     sim = Simulation(customers_for(15_000, 365), now - timedelta(days=365), now, seed=23)
     recs = list(records(sim, limit=15_000))
     engine, log = _prepare(kafka_broker, db_url, tmp_path)

@@ -11,7 +11,7 @@ the alerts agree only because each partition is counted in event-time order
 from __future__ import annotations
 
 from contextlib import ExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -31,6 +31,7 @@ from churnwatch.sim.producing import produce
 from churnwatch.sim.simulator import Simulation, customers_for, records
 from churnwatch.topics import ensure_topics
 from tests.kafka_helpers import TEST_TOKEN, partitions_of, wait_for
+from tests.reference import REFERENCE
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 PARTITIONS = 4
@@ -74,7 +75,7 @@ def _replayed(engine: sa.Engine) -> list[tuple]:
 def test_one_worker_two_workers_and_replay_raise_the_same_alerts(
     kafka_broker: EmbeddedBroker, pg_url: str, tmp_path: Path, cache_customers: int
 ) -> None:
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = REFERENCE
     sim = Simulation(customers_for(EVENTS, 365), now - timedelta(days=365), now, seed=41)
     recs = list(records(sim, limit=EVENTS, bad_share=0.0))
     ensure_topics(kafka_broker.bootstrap, PARTITIONS)

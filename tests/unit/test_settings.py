@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
+from churnwatch import times
 from churnwatch.settings import Settings
 
 
@@ -44,7 +47,13 @@ def test_bad_values_are_named(
 
 
 def test_settings_survive_a_trip_through_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    wanted = Settings(broker="b:1", partitions=3, allowed_lateness_s=3600.0, web_port=0)
+    wanted = Settings(
+        broker="b:1",
+        partitions=3,
+        allowed_lateness_s=3600.0,
+        web_port=0,
+        clock_start=datetime(2027, 1, 1, 23, 30, tzinfo=UTC),
+    )
     for name, value in wanted.to_env().items():
         monkeypatch.setenv(name, value)
     assert Settings.from_env() == wanted
@@ -62,3 +71,26 @@ def test_the_customer_cache_size_is_read_and_must_hold_one(monkeypatch: pytest.M
     monkeypatch.setenv("CHURNWATCH_CACHE_CUSTOMERS", "0")
     with pytest.raises(ValueError, match="the customer cache must hold at least 1 customer"):
         Settings.from_env()
+
+
+def test_the_clock_start_is_read_and_a_bad_one_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHURNWATCH_CLOCK_START", "2027-02-28T23:59:00")
+    assert Settings.from_env().clock_start == datetime(2027, 2, 28, 23, 59, tzinfo=UTC)
+    monkeypatch.setenv("CHURNWATCH_CLOCK_START", "yesterday")
+    with pytest.raises(ValueError, match="CHURNWATCH_CLOCK_START='yesterday' is not an ISO time"):
+        Settings.from_env()
+
+
+def test_a_started_clock_reads_its_start_and_runs_on() -> None:
+    start = datetime(2030, 12, 31, 23, 59, 59, tzinfo=UTC)
+    before = times._started_at
+    try:
+        times.start_clock_at(start)
+        first = times.utcnow()
+        times.start_clock_at(start)  # the same start again: the clock keeps running
+        second = times.utcnow()
+        assert start <= first <= second < start + timedelta(minutes=5)
+        times.start_clock_at(None)
+        assert abs(times.utcnow() - datetime.now(UTC)) < timedelta(seconds=5)
+    finally:
+        times.start_clock_at(before)
