@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
-from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 from churnwatch.features.state import KEEP_DAYS
 from churnwatch.kafka_security import KafkaSecurity
-from churnwatch.times import aware
 from churnwatch.web_access import Credential, parse_credentials
 
 DEFAULT_DATA_DIR = Path("churnwatch-data")
@@ -38,16 +36,6 @@ def _env_number(name: str, default: _N, kind: type[_N]) -> _N:
 def _env_path(name: str) -> Path | None:
     raw = os.environ.get(name)
     return Path(raw) if raw else None
-
-
-def _env_time(name: str) -> datetime | None:
-    raw = (os.environ.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        return aware(datetime.fromisoformat(raw))
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not an ISO time, e.g. 2026-06-30T12:00:00Z") from None
 
 
 def _env_flag(name: str, default: bool) -> bool:
@@ -91,10 +79,6 @@ def _env_secret(name: str) -> str | None:
         except OSError as exc:
             raise ValueError(f"{name}_FILE={path!r}: cannot read it ({exc.strerror})") from None
     return os.environ.get(name) or None
-
-
-def _env_text(value: object) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 @dataclass(frozen=True)
@@ -179,9 +163,9 @@ class Settings:
     fold_process: bool = True
     #: Longest a batch may take in the fold process before it is killed and restarted.
     fold_timeout_s: float = 300.0
-    #: The time the process's clock starts at, running on from there at the wall
-    #: clock's pace (to judge data of another day as on that day); ``None``: the wall clock.
-    clock_start: datetime | None = None
+    #: Seconds every reading of the clock is moved by (negative: the past), to judge
+    #: data of another day as on that day; 0: the wall clock.
+    clock_offset_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.partitions < 1 or self.replication_factor < 1:
@@ -232,7 +216,7 @@ class Settings:
     def to_env(self) -> dict[str, str]:
         """The ``CHURNWATCH_*`` variables that make :meth:`from_env` return these settings."""
         return {
-            f"CHURNWATCH_{f.name.upper()}": _env_text(getattr(self, f.name))
+            f"CHURNWATCH_{f.name.upper()}": str(getattr(self, f.name))
             for f in fields(self)
             if getattr(self, f.name) is not None
         }
@@ -294,5 +278,5 @@ class Settings:
             ),
             fold_process=_env_flag("CHURNWATCH_FOLD_PROCESS", cls.fold_process),
             fold_timeout_s=_env_number("CHURNWATCH_FOLD_TIMEOUT_S", cls.fold_timeout_s, float),
-            clock_start=_env_time("CHURNWATCH_CLOCK_START"),
+            clock_offset_s=_env_number("CHURNWATCH_CLOCK_OFFSET_S", cls.clock_offset_s, float),
         )

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from churnwatch.settings import Settings
-from churnwatch.times import start_clock_at
+from churnwatch.times import set_clock_offset
 
 app = typer.Typer(
     help="churnwatch: event-sourced churn early warning on Kafka streams.",
@@ -25,7 +25,7 @@ def settings() -> Settings:
         read = Settings.from_env()
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    start_clock_at(read.clock_start)
+    set_clock_offset(read.clock_offset_s)
     return read
 
 

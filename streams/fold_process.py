@@ -37,7 +37,6 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
@@ -53,7 +52,7 @@ from churnwatch.records import RawRecord
 from churnwatch.settings import Settings
 from churnwatch.sim.broker import die_with_parent
 from churnwatch.store.errors import Failed, Retryable, is_transient
-from churnwatch.times import start_clock_at, utcnow
+from churnwatch.times import set_clock_offset
 
 log = logging.getLogger(__name__)
 #: how long a new child may take to import and open the store
@@ -155,7 +154,7 @@ class FoldProcess:
         parent, child = self._context.Pipe()
         process = self._context.Process(
             target=serve,
-            args=(child, self.settings, os.getpid(), utcnow()),
+            args=(child, self.settings, os.getpid()),
             name="churnwatch-fold",
             daemon=True,
         )
@@ -199,13 +198,9 @@ class FoldProcess:
             process.join()
 
 
-def serve(conn: Connection, settings: Settings, parent_pid: int, now: datetime) -> None:
-    """The child's loop: answer ``ready``, ``reload`` and ``commit`` calls until EOF or ``stop``.
-
-    ``now`` is the worker's clock as it started the child: the child's runs on from it.
-    """
-    if settings.clock_start is not None:
-        start_clock_at(now)
+def serve(conn: Connection, settings: Settings, parent_pid: int) -> None:
+    """The child's loop: answer ``ready``, ``reload`` and ``commit`` calls until EOF or ``stop``."""
+    set_clock_offset(settings.clock_offset_s)  # the worker's clock
     # Ctrl-C reaches the whole process group; the worker decides when its fold stops
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent()  # follows the thread that started the child: the worker's main one

@@ -4,7 +4,7 @@ PostgreSQL runs at 127.0.0.1:5432 (database ``test``; override with
 ``CHURNWATCH_TEST_PG_URL``). Each test gets a schema of its own, dropped after.
 When the server is unreachable the PostgreSQL cases are skipped, except under
 ``CI=true``, where they fail: CI must not pass on a missing service.
-Clocks start at the reference time (``tests/reference.py``).
+Clocks read the reference time as the suite begins (``tests/reference.py``).
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ import sqlalchemy as sa
 
 from churnwatch import store
 from churnwatch.sim.broker import EmbeddedBroker
-from churnwatch.times import start_clock_at
+from churnwatch.times import offset_to, set_clock_offset
 from tests.fault_proxy import CuttableProxy
 from tests.reference import REFERENCE
 
-# Every test, and every process one starts, runs on a clock started at the
-# reference time: its verdict does not depend on the day it runs.
-os.environ["CHURNWATCH_CLOCK_START"] = REFERENCE.isoformat()
-start_clock_at(REFERENCE)
+# Every test, and every process one starts, runs on one clock that read the
+# reference time as the suite began: its verdict does not depend on the day.
+CLOCK_OFFSET_S = offset_to(REFERENCE)
+os.environ["CHURNWATCH_CLOCK_OFFSET_S"] = repr(CLOCK_OFFSET_S)
+set_clock_offset(CLOCK_OFFSET_S)
 
 PG_URL = os.environ.get(
     "CHURNWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -1,9 +1,9 @@
 """The fixed time the tests build their data from, and run their clocks at.
 
 A test must give the same verdict on any day, so no test reads the wall clock
-for its data: histories end at :data:`REFERENCE`. ``conftest.py`` starts this
-process's clock there, and exports ``CHURNWATCH_CLOCK_START`` so that every
-worker and command a test starts judges the data as on that day too.
+for its data: histories end at :data:`REFERENCE`. ``conftest.py`` moves this
+process's clock there, and exports the same ``CHURNWATCH_CLOCK_OFFSET_S`` so
+that every worker and command a test starts judges the data as on that day too.
 ``CHURNWATCH_TEST_REFERENCE`` (an ISO time) moves it, to run the whole suite
 as on another day.
 """

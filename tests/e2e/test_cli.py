@@ -20,7 +20,7 @@ def _run(
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith("CHURNWATCH_") or k == "CHURNWATCH_CLOCK_START"
+        if not k.startswith("CHURNWATCH_") or k == "CHURNWATCH_CLOCK_OFFSET_S"
     }
     env.update(settings)
     return subprocess.run(

@@ -52,7 +52,7 @@ def test_settings_survive_a_trip_through_the_environment(monkeypatch: pytest.Mon
         partitions=3,
         allowed_lateness_s=3600.0,
         web_port=0,
-        clock_start=datetime(2027, 1, 1, 23, 30, tzinfo=UTC),
+        clock_offset_s=-86400.5,
     )
     for name, value in wanted.to_env().items():
         monkeypatch.setenv(name, value)
@@ -73,24 +73,23 @@ def test_the_customer_cache_size_is_read_and_must_hold_one(monkeypatch: pytest.M
         Settings.from_env()
 
 
-def test_the_clock_start_is_read_and_a_bad_one_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CHURNWATCH_CLOCK_START", "2027-02-28T23:59:00")
-    assert Settings.from_env().clock_start == datetime(2027, 2, 28, 23, 59, tzinfo=UTC)
-    monkeypatch.setenv("CHURNWATCH_CLOCK_START", "yesterday")
-    with pytest.raises(ValueError, match="CHURNWATCH_CLOCK_START='yesterday' is not an ISO time"):
+def test_the_clock_offset_is_read_and_a_bad_one_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHURNWATCH_CLOCK_OFFSET_S", "-3600")
+    assert Settings.from_env().clock_offset_s == -3600.0
+    monkeypatch.setenv("CHURNWATCH_CLOCK_OFFSET_S", "yesterday")
+    with pytest.raises(ValueError, match="CHURNWATCH_CLOCK_OFFSET_S='yesterday' is not a number"):
         Settings.from_env()
 
 
-def test_a_started_clock_reads_its_start_and_runs_on() -> None:
-    start = datetime(2030, 12, 31, 23, 59, 59, tzinfo=UTC)
-    before = times._started_at
+def test_a_moved_clock_reads_its_moment_and_runs_on() -> None:
+    moment = datetime(2030, 12, 31, 23, 59, 59, tzinfo=UTC)
+    before = times.utcnow() - datetime.now(UTC)
     try:
-        times.start_clock_at(start)
+        times.set_clock_offset(times.offset_to(moment))
         first = times.utcnow()
-        times.start_clock_at(start)  # the same start again: the clock keeps running
         second = times.utcnow()
-        assert start <= first <= second < start + timedelta(minutes=5)
-        times.start_clock_at(None)
+        assert moment <= first <= second < moment + timedelta(minutes=5)
+        times.set_clock_offset(0)
         assert abs(times.utcnow() - datetime.now(UTC)) < timedelta(seconds=5)
     finally:
-        times.start_clock_at(before)
+        times.set_clock_offset(before.total_seconds())
