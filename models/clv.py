@@ -91,6 +91,20 @@ class BGNBD:
         """Probability that each customer is still alive at ``T``."""
         return 1.0 / (1.0 + self._odds_dropped(x, t_x, T))
 
+    def p_no_purchase(self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """Probability of no purchase in the ``t`` days after ``T``, given the history.
+
+        Dead, or alive and silent: an alive customer's rate is Gamma(r + x,
+        alpha + T) given the history, and drop-out can only follow a purchase,
+        so silence for ``t`` days has chance ``((alpha + T) / (alpha + T + t)) ** (r + x)``.
+        Unlike ``p_alive``, which is 1 for every customer without a repeat
+        purchase, this ranks sparse histories by how much silence they predict.
+        """
+        silent = ((self.alpha + T) / (self.alpha + T + t)) ** (self.r + x)
+        alive = self.p_alive(x, t_x, T)
+        chance: np.ndarray = 1.0 - alive * (1.0 - silent)
+        return chance
+
     def expected_purchases(
         self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
     ) -> np.ndarray:
@@ -152,6 +166,23 @@ class GammaGamma:
         return np.where(x >= _MIN_REPEAT_FOR_SPEND, own, population)
 
 
+#: fewest buyers the purchase and spend models are fitted on
+MIN_BUYERS = 20
+#: a fitted parameter beyond this factor of 1 either way ran to the edge of its space
+RUNAWAY_FACTOR = 1e4
+
+
+def _refuse_runaway(model: str, params: dict[str, float]) -> None:
+    """Raise ``ValueError`` naming the parameters of a fit that ran away."""
+    wild = {k: v for k, v in params.items() if not 1 / RUNAWAY_FACTOR <= v <= RUNAWAY_FACTOR}
+    if wild:
+        shown = ", ".join(f"{k} = {v:.3g}" for k, v in wild.items())
+        raise ValueError(
+            f"the {model} model's fit ran away ({shown}): the history does not look like "
+            "independent repeat purchases (regular subscription payments, say)"
+        )
+
+
 def histories(frame: pd.DataFrame) -> tuple[np.ndarray, ...]:
     """``(x, t_x, T, m)`` of feature rows; NaN where a customer never bought."""
     count = frame["purchases_lifetime"].to_numpy(dtype=float)
@@ -172,33 +203,45 @@ class CLVModel:
     horizon_days: float
 
     @property
-    def names(self) -> tuple[str, str, str]:
-        """The output columns: ``p_alive``, ``expected_purchases_<h>d``, ``clv_<h>d``."""
+    def names(self) -> tuple[str, str, str, str]:
+        """The output columns: ``p_alive``, ``expected_purchases_<h>d``, ``clv_<h>d``, and
+        ``p_no_purchase_<h>d``, the chance of no purchase at all within the horizon."""
         h = f"{self.horizon_days:g}d"
-        return ("p_alive", f"expected_purchases_{h}", f"clv_{h}")
+        return ("p_alive", f"expected_purchases_{h}", f"clv_{h}", f"p_no_purchase_{h}")
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, horizon_days: float) -> CLVModel:
-        """Fit both models on the feature rows of customers who bought at least once."""
+        """Fit both models on the feature rows of customers who bought at least once.
+
+        Raises ``ValueError`` with the reason when they cannot be trusted: too
+        few buyers, or a fit that ran away to the edge of its parameter space
+        (as regular subscription payments make BG/NBD do: no drop-out between
+        payments, so the likelihood grows without bound).
+        """
         x, t_x, T, m = histories(frame)
         bought = np.isfinite(x) & np.isfinite(T) & (x >= 0)
-        return cls(
-            BGNBD.fit(x[bought], t_x[bought], T[bought]),
-            GammaGamma.fit(x[bought], m[bought]),
-            horizon_days,
-        )
+        if bought.sum() < MIN_BUYERS:
+            raise ValueError(
+                f"only {int(bought.sum())} buyers to fit the purchase model (needs {MIN_BUYERS})"
+            )
+        purchases = BGNBD.fit(x[bought], t_x[bought], T[bought])
+        spend = GammaGamma.fit(x[bought], m[bought])
+        _refuse_runaway("purchase (BG/NBD)", asdict(purchases))
+        _refuse_runaway("spend (Gamma-Gamma)", asdict(spend))
+        return cls(purchases, spend, horizon_days)
 
     def columns(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The three outputs for each feature row (NaN for a customer who never bought)."""
+        """The four outputs for each feature row (NaN for a customer who never bought)."""
         x, t_x, T, m = histories(frame)
         bought = np.isfinite(x) & np.isfinite(T) & (x >= 0)
-        out = np.full((len(frame), 3), np.nan)
+        out = np.full((len(frame), 4), np.nan)
         if bought.any():
             xb, tb, Tb = x[bought], t_x[bought], T[bought]
             expected = self.purchases.expected_purchases(self.horizon_days, xb, tb, Tb)
             out[bought, 0] = self.purchases.p_alive(xb, tb, Tb)
             out[bought, 1] = expected
             out[bought, 2] = expected * self.spend.expected_spend(xb, m[bought])
+            out[bought, 3] = self.purchases.p_no_purchase(self.horizon_days, xb, tb, Tb)
         return pd.DataFrame(out, columns=list(self.names), index=frame.index)
 
     def to_dict(self) -> dict[str, Any]:

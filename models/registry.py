@@ -1,8 +1,9 @@
 """Model artifacts: a folder per version with the fitted model, its card and plot.
 
-    <models dir>/<version>/model.joblib     the fitted scikit-learn model
-    <models dir>/<version>/card.json        version, features, window, horizon, metrics
-    <models dir>/<version>/calibration.png  model and RFM baseline on held-out cutoffs
+    <models dir>/<version>/model.joblib     the fitted candidate (scikit-learn style)
+    <models dir>/<version>/card.json        version, features, window, horizon, and every
+                                            candidate's metrics with their intervals
+    <models dir>/<version>/calibration.png  every candidate on the held-out cutoffs
 
 The store lists every version and which one is current (``models`` table).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,17 @@ class ModelCard:
     warm_up_days: float | None = None
     #: the CLV model's parameters (:class:`~churnwatch.models.clv.CLVModel`)
     clv: dict[str, Any] | None = None
+    #: why there is no CLV model, when there is none
+    clv_note: str | None = None
+    #: which candidate this is (:mod:`churnwatch.models.candidates`); ``learned_btyd``
+    #: for cards written before candidates were compared
+    candidate: str = "learned_btyd"
+    #: the candidate with the best held-out ROC AUC in the same training run
+    champion: str | None = None
+    #: candidate → metric → bootstrap interval over customers ``[low, high]``
+    intervals: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    #: this candidate's ROC AUC against the best other baseline, with its interval
+    evidence: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         """The card as indented JSON."""
@@ -70,7 +82,7 @@ def make_card(
     """The card of ``trained``; its version names the model kind, time and content."""
     digest = hashlib.sha256(joblib.hash(trained.model).encode()).hexdigest()[:8]
     return ModelCard(
-        version=f"gbm-{now.strftime('%Y%m%dT%H%M%S')}-{digest}",
+        version=f"{trained.candidate}-{now.strftime('%Y%m%dT%H%M%S')}-{digest}",
         created_at=now.isoformat(),
         features=list(trained.features),
         horizon_days=horizon_days,
@@ -88,6 +100,11 @@ def make_card(
         n_refit=trained.n_refit,
         warm_up_days=warm_up_days,
         clv=trained.clv,
+        clv_note=trained.clv_note,
+        candidate=trained.candidate,
+        champion=trained.champion,
+        intervals=trained.intervals,
+        evidence=trained.evidence,
     )
 
 

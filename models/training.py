@@ -1,22 +1,22 @@
-"""Training a churn model on history snapshots, judged against RFM and BG/NBD baselines.
+"""Training churn scorers on history snapshots: learned models against baselines.
 
-The model is scikit-learn gradient boosting (missing values handled natively)
-with isotonic calibration, so its scores read as probabilities. Its inputs are
-the feature rows plus the customer-value outputs of a BG/NBD and Gamma-Gamma
-fit on the same training rows (:mod:`churnwatch.models.clv`).
+Every candidate of :mod:`churnwatch.models.candidates` is fitted on the same
+snapshots and judged on the same held-out cutoffs, with bootstrap intervals
+over customers (:mod:`churnwatch.models.evidence`). The learned models are
+scikit-learn gradient boosting (missing values handled natively) with
+isotonic calibration, so their scores read as probabilities; one of them also
+takes the customer-value outputs of a BG/NBD and Gamma-Gamma fit
+(:mod:`churnwatch.models.clv`) as inputs.
 
 Validation holds out the latest quarter of the cutoffs. When enough earlier
 cutoffs have a label window that closed before the first held-out one, the
-model learns from those alone (a time split). A short history leaves too few;
-then the earlier cutoffs are learned from in customer-grouped folds: each fold
-learns from the customers outside it and is judged on the held-out cutoffs of
-the customers in it, so no customer is learned from and judged. Either way,
-after validation the model is fitted again on every settled snapshot; the card
-keeps the held-out metrics and says which validation was done.
-
-The baselines, fitted and judged on the very same split in the same run, are
-logistic regressions on recency, frequency and monetary value alone, and on
-the BG/NBD outputs alone.
+candidates learn from those alone (a time split). A short history leaves too
+few; then the earlier cutoffs are learned from in customer-grouped folds: each
+fold learns from the customers outside it and is judged on the held-out
+cutoffs of the customers in it, so no customer is learned from and judged.
+Either way, after validation the chosen candidate (the champion unless asked
+for another) is fitted again on every settled snapshot; the card keeps every
+candidate's held-out metrics and says which validation was done.
 """
 
 from __future__ import annotations
@@ -29,17 +29,22 @@ import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV, calibration_curve
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.model_selection import GroupKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from churnwatch.events import COMPLAINT_CATEGORIES
 from churnwatch.features.row import FEATURES
 from churnwatch.features.state import DAY_S
+from churnwatch.models.candidate_names import (
+    CANDIDATES,
+    LEARNED,
+    LEARNED_BTYD,
+    RFM_FEATURES,
+    is_baseline,
+)
+from churnwatch.models.candidates import Candidate, champion, fill_recency, fit_baselines
 from churnwatch.models.clv import CLVModel
 from churnwatch.models.dataset import Snapshot
+from churnwatch.models.evidence import Comparison, compare
 
 CATEGORICAL = "last_complaint_category"
 #: Days since the first event grow with the cutoff as long as the history is
@@ -51,9 +56,9 @@ MODEL_FEATURES: tuple[str, ...] = (
     *(f.name for f in FEATURES if f.name not in _NOT_MODELLED),
     *(f"{CATEGORICAL}_{cat}" for cat in COMPLAINT_CATEGORIES),
 )
-RFM_FEATURES = ("recency_days", "frequency_90d", "monetary_90d")
 
 _RISING = (
+    "p_no_purchase",
     "recency",
     "rhythm",
     "interval_ratio",
@@ -131,40 +136,23 @@ def feature_frame(rows: Sequence[Mapping[str, Any]], clv: CLVModel | None = None
 
 
 def rfm_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    # a customer with no purchase is as far from buying as the window allows
-    return frame[list(RFM_FEATURES)].fillna({"recency_days": 365.0})
-
-
-def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """ROC AUC, PR AUC, precision in the top 5 % and 10 %, Brier score."""
-    order = np.argsort(-p, kind="stable")
-    out = {
-        "roc_auc": float(roc_auc_score(y, p)),
-        "pr_auc": float(average_precision_score(y, p)),
-        "brier": float(brier_score_loss(y, p)),
-        "churn_rate": float(y.mean()),
-    }
-    for share in (5, 10):
-        top = order[: max(1, round(len(p) * share / 100))]
-        out[f"precision_top_{share}pct"] = float(y[top].mean())
-    return {k: round(v, 4) for k, v in out.items()}
-
-
-def bg_nbd_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """The BG/NBD baseline's inputs: probability alive and expected purchases."""
-    columns = [c for c in frame.columns if c == "p_alive" or c.startswith("expected_purchases_")]
-    return frame[columns].fillna(0.0)
+    """The RFM baseline's inputs of a model frame."""
+    return fill_recency(frame[list(RFM_FEATURES)])
 
 
 @dataclass
 class Trained:
-    """A fitted model with the evidence on its held-out cutoffs."""
+    """The candidate chosen to be saved, fitted, with the evidence of every candidate."""
 
+    #: the chosen candidate's fitted model (``predict_proba`` over :attr:`features`)
     model: Any
     #: the columns of :func:`feature_frame` the model takes, in order
     features: tuple[str, ...]
+    #: candidate → held-out metrics
     metrics: dict[str, dict[str, float]]
-    #: (mean predicted, observed churn rate) per bin, for the model and each baseline
+    #: candidate → metric → bootstrap interval over customers ``[low, high]``
+    intervals: dict[str, dict[str, list[float]]]
+    #: (mean predicted, observed churn rate) per bin, for each candidate
     calibration: dict[str, list[tuple[float, float]]]
     n_train: int
     n_valid: int
@@ -173,10 +161,18 @@ class Trained:
     #: the reference customer of the reason codes: per column, the median over
     #: the training snapshots of customers who stayed (``None``: never observed)
     reference: dict[str, float | None]
-    #: the RFM baseline fitted on the same snapshots (not saved with the model)
-    baseline: Any = None
+    #: the candidate saved (:mod:`churnwatch.models.candidates`)
+    candidate: str
+    #: the candidate with the best held-out ROC AUC
+    champion: str
+    #: the saved candidate's ROC AUC against the best other baseline, with its interval
+    evidence: dict[str, Any]
+    #: refitted on every settled snapshot: the saved candidate and the RFM baseline
+    fitted: dict[str, Candidate]
     #: the CLV model's parameters (:meth:`CLVModel.to_dict`); ``None`` when it could not fit
     clv: dict[str, Any] | None = None
+    #: why there is no purchase model, when there is none
+    clv_note: str | None = None
     #: how the held-out metrics were obtained, in words
     validation: str = ""
     #: snapshots the saved model was fitted on after validation: every settled one
@@ -202,25 +198,11 @@ def time_split(cutoffs: np.ndarray, horizon_days: float) -> tuple[np.ndarray, np
     return train, valid
 
 
-@dataclass
-class _Fitted:
-    model: Any
-    baseline: Any
-    bg_nbd: Any
-    clv: CLVModel | None
-    columns: list[str]
-    #: how many snapshots it learned from
-    n_rows: int
-
-    def scores(self, raw: pd.DataFrame) -> dict[str, np.ndarray]:
-        frame = model_frame(raw, self.clv)
-        out = {
-            "model": self.model.predict_proba(frame[self.columns])[:, 1],
-            "rfm_baseline": self.baseline.predict_proba(rfm_frame(frame))[:, 1],
-        }
-        if self.bg_nbd is not None:
-            out["bg_nbd_baseline"] = self.bg_nbd.predict_proba(bg_nbd_frame(frame))[:, 1]
-        return out
+def _scores(
+    fitted: dict[str, Candidate], raw: pd.DataFrame, clv: CLVModel | None
+) -> dict[str, np.ndarray]:
+    frame = model_frame(raw, clv)
+    return {name: candidate.scores(frame) for name, candidate in fitted.items()}
 
 
 def _both_outcomes(y: np.ndarray, name: str) -> None:
@@ -231,25 +213,19 @@ def _both_outcomes(y: np.ndarray, name: str) -> None:
         )
 
 
-def fit_clv(rows: pd.DataFrame, horizon_days: float) -> CLVModel | None:
-    """The CLV model of ``rows``; ``None`` when too few repeat buyers to fit it."""
+def fit_clv(rows: pd.DataFrame, horizon_days: float) -> tuple[CLVModel | None, str | None]:
+    """The CLV model of ``rows``, or ``None`` and why it cannot be trusted."""
     try:
-        return CLVModel.fit(rows, horizon_days)
-    except ValueError:
-        return None
+        return CLVModel.fit(rows, horizon_days), None
+    except (ValueError, ArithmeticError) as exc:
+        return None, (
+            f"no purchase model: {exc}; customer value falls back to the run rate of the "
+            "last year's spend, and the purchase-model candidates are left out"
+        )
 
 
-def _fit(
-    raw: pd.DataFrame,
-    y: np.ndarray,
-    mask: np.ndarray,
-    horizon_days: float,
-    seed: int,
-    clv: CLVModel | None,
-) -> _Fitted:
-    """The model and both baselines fitted on the rows of ``mask``."""
-    _both_outcomes(y[mask], "training")
-    frame = model_frame(raw[mask], clv)
+def _fit_learned(name: str, frame: pd.DataFrame, y: np.ndarray, seed: int) -> Candidate:
+    """Calibrated gradient boosting on the columns of ``frame`` observed in its rows."""
     # A history without, say, complaints or surveys leaves some features empty
     # throughout; they carry nothing to learn from, so the model does without.
     usable = [c for c in frame.columns if frame[c].notna().any()]
@@ -263,14 +239,27 @@ def _fit(
         random_state=seed,
     )
     model = CalibratedClassifierCV(boosted, method="isotonic", cv=3)
-    model.fit(frame[usable], y[mask])
-    baseline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    baseline.fit(rfm_frame(frame), y[mask])
-    bg_nbd = None
-    if clv is not None:
-        bg_nbd = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-        bg_nbd.fit(bg_nbd_frame(frame), y[mask])
-    return _Fitted(model, baseline, bg_nbd, clv, usable, int(mask.sum()))
+    model.fit(frame[usable], y)
+    return Candidate(name, model, tuple(usable))
+
+
+def _fit(
+    raw: pd.DataFrame,
+    y: np.ndarray,
+    mask: np.ndarray,
+    seed: int,
+    clv: CLVModel | None,
+    names: set[str],
+) -> dict[str, Candidate]:
+    """The candidates of ``names`` fitted on the rows of ``mask`` (those these rows can fit)."""
+    _both_outcomes(y[mask], "training")
+    frame = model_frame(raw[mask], clv)
+    fitted = fit_baselines(frame, y[mask], names)
+    if LEARNED in names:
+        fitted[LEARNED] = _fit_learned(LEARNED, frame[list(MODEL_FEATURES)], y[mask], seed)
+    if LEARNED_BTYD in names and clv is not None:
+        fitted[LEARNED_BTYD] = _fit_learned(LEARNED_BTYD, frame, y[mask], seed)
+    return fitted
 
 
 def _grouped_scores(
@@ -279,7 +268,6 @@ def _grouped_scores(
     customers: np.ndarray,
     learn: np.ndarray,
     valid: np.ndarray,
-    horizon_days: float,
     seed: int,
     clv: CLVModel | None,
 ) -> dict[str, np.ndarray]:
@@ -297,11 +285,26 @@ def _grouped_scores(
         fold_judge &= valid
         if not fold_judge.any():
             continue
-        fitted = _fit(raw, y, fold_learn, horizon_days, seed, clv)
-        for name, p in fitted.scores(raw[fold_judge]).items():
+        fitted = _fit(raw, y, fold_learn, seed, clv, set(CANDIDATES))
+        for name, p in _scores(fitted, raw[fold_judge], clv).items():
             held.setdefault(name, np.full(len(y), np.nan))[fold_judge] = p
-    # a baseline missing in any fold is not judged at all
+    # a candidate missing in any fold is not judged at all
     return {name: p[valid] for name, p in held.items() if not np.isnan(p[valid]).any()}
+
+
+def _evidence(comparison: Comparison, chosen: str, champion_name: str) -> dict[str, Any]:
+    """``chosen``'s ROC AUC against the best other baseline, with the paired interval."""
+    others = [n for n in comparison.metrics if is_baseline(n) and n != chosen]
+    if not others:
+        return {"against": None, "champion": champion_name}
+    best = max(others, key=lambda n: comparison.metrics[n]["roc_auc"])
+    difference, interval = comparison.difference(chosen, best)
+    return {
+        "against": best,
+        "difference": difference,
+        "interval": interval,
+        "champion": champion_name,
+    }
 
 
 def train(
@@ -310,24 +313,30 @@ def train(
     horizon_days: float,
     seed: int = 0,
     population: Sequence[dict[str, Any]] | None = None,
+    candidate: str | None = None,
 ) -> Trained:
-    """Validate on the latest cutoffs, then fit the model on every settled snapshot.
+    """Judge every candidate on the latest cutoffs, then refit one on every settled snapshot.
 
-    The CLV model learns from ``population``, the feature rows of every buyer as
-    of the last cutoff (:func:`~churnwatch.models.dataset.population_rows`);
-    without it, from the snapshots, where nobody has stopped buying yet.
+    The one refitted is ``candidate``, or else the champion (the best held-out
+    ROC AUC). The CLV model learns from ``population``, the feature rows of
+    every buyer as of the last cutoff
+    (:func:`~churnwatch.models.dataset.population_rows`); without it, from the
+    snapshots, where nobody has stopped buying yet.
     """
+    if candidate is not None and candidate not in CANDIDATES:
+        raise TrainingError(f"no candidate {candidate!r}: choose one of {', '.join(CANDIDATES)}")
     if not snapshots:
         raise TrainingError("no snapshots: the history holds no customer active at any cutoff")
     raw = raw_frame([s.features for s in snapshots])
-    clv = fit_clv(raw_frame(population) if population else raw, horizon_days)
+    clv, clv_note = fit_clv(raw_frame(population) if population else raw, horizon_days)
     y = np.array([s.churned for s in snapshots], dtype=int)
     cutoffs = np.array([s.cutoff_s for s in snapshots])
     customers = np.array([s.customer_id for s in snapshots])
     train_mask, valid_mask = time_split(cutoffs, horizon_days)
     _both_outcomes(y[valid_mask], "validation")
     if len(np.unique(cutoffs[train_mask])) >= MIN_TRAIN_CUTOFFS:
-        scores = _fit(raw, y, train_mask, horizon_days, seed, clv).scores(raw[valid_mask])
+        fitted = _fit(raw, y, train_mask, seed, clv, set(CANDIDATES))
+        scores = _scores(fitted, raw[valid_mask], clv)
         validation = (
             "time split: learned from the cutoffs whose label window closed before the "
             f"held-out latest {VALIDATION_SHARE:.0%} of cutoffs"
@@ -335,19 +344,28 @@ def train(
     else:
         # time_split holds out at most the latest three quarters: earlier cutoffs exist
         train_mask = cutoffs < cutoffs[valid_mask].min()
-        scores = _grouped_scores(raw, y, customers, train_mask, valid_mask, horizon_days, seed, clv)
+        scores = _grouped_scores(raw, y, customers, train_mask, valid_mask, seed, clv)
         validation = (
             f"customer-grouped folds: too few label windows closed before the held-out latest "
             f"{VALIDATION_SHARE:.0%} of cutoffs for a time split, so {GROUP_FOLDS} folds by "
             "customer learned from the earlier cutoffs and were judged on the held-out ones"
         )
-    final = _fit(raw, y, np.ones(len(y), dtype=bool), horizon_days, seed, clv)
-    validation += f"; then refitted on all {final.n_rows:,} settled snapshots"
+    y_valid = y[valid_mask]
+    comparison = compare(y_valid, scores, customers[valid_mask], seed=seed)
+    best = champion(comparison.metrics)
+    chosen = candidate or best
+    if chosen not in scores:
+        raise TrainingError(
+            f"the {chosen} candidate cannot be fitted on this history (its inputs are never "
+            f"observed, or the purchase model did not fit): choose one of {', '.join(scores)}"
+        )
+    everything = np.ones(len(y), dtype=bool)
+    final = _fit(raw, y, everything, seed, clv, {chosen, "rfm"})
+    validation += f"; then {chosen} was refitted on all {len(y):,} settled snapshots"
 
-    frame = model_frame(raw, final.clv)[final.columns]
+    frame = model_frame(raw, clv)
     stayed = frame[y == 0].median()
     reference = {c: (None if np.isnan(v) else round(float(v), 4)) for c, v in stayed.items()}
-    y_valid = y[valid_mask]
     calibration = {}
     for name, p in scores.items():
         observed, predicted = calibration_curve(y_valid, p, n_bins=10, strategy="quantile")
@@ -356,17 +374,22 @@ def train(
             for a, b in zip(predicted, observed, strict=True)
         ]
     return Trained(
-        model=final.model,
-        features=tuple(final.columns),
-        metrics={name: metrics(y_valid, p) for name, p in scores.items()},
+        model=final[chosen].model,
+        features=final[chosen].columns,
+        metrics=comparison.metrics,
+        intervals=comparison.intervals,
         calibration=calibration,
         n_train=int(train_mask.sum()),
         n_valid=int(valid_mask.sum()),
         train_cutoffs=(float(cutoffs[train_mask].min()), float(cutoffs[train_mask].max())),
         valid_cutoffs=(float(cutoffs[valid_mask].min()), float(cutoffs[valid_mask].max())),
         reference=reference,
-        baseline=final.baseline,
-        clv=None if final.clv is None else final.clv.to_dict(),
+        candidate=chosen,
+        champion=best,
+        evidence=_evidence(comparison, chosen, best),
+        fitted=final,
+        clv=None if clv is None else clv.to_dict(),
+        clv_note=clv_note,
         validation=validation,
-        n_refit=final.n_rows,
+        n_refit=len(y),
     )

@@ -35,7 +35,7 @@ def customer_values(
     out = []
     if clv is not None:
         frame = pd.DataFrame.from_records(list(rows))
-        p_alive, expected, worth = clv.names
+        p_alive, expected, worth, _ = clv.names
         values = clv.columns(frame)
         for _, row in values.iterrows():
             out.append(

@@ -194,7 +194,7 @@ def evaluate(
     )
     scorers: dict[str, Scorer] = {
         "model": ModelScorer(trained.model, card),
-        "rfm_baseline": RFMScorer(trained.baseline),
+        "rfm_baseline": RFMScorer(trained.fitted["rfm"].model),
         "rule": RuleScorer(),
     }
     on_step(f"scoring {len(judged):,} events of the other population against its truth")

@@ -18,6 +18,7 @@ from churnwatch import store
 from churnwatch.engine.model_source import ModelSource
 from churnwatch.events import from_payload
 from churnwatch.models import registry
+from churnwatch.models.candidate_names import CANDIDATES
 from churnwatch.models.dataset import cutoffs, snapshots
 from churnwatch.models.trained_scorer import ModelScorer, RFMScorer, load_scorer
 from churnwatch.models.training import TrainingError, feature_frame, train
@@ -45,9 +46,19 @@ def trained_once():
     return train(snaps_of(history()), horizon_days=90)
 
 
-def test_the_model_beats_the_rfm_baseline_on_later_cutoffs() -> None:
+def test_the_champion_is_the_best_candidate_and_the_learned_model_beats_rfm() -> None:
     trained = trained_once()
-    model, baseline = trained.metrics["model"], trained.metrics["rfm_baseline"]
+    assert set(trained.metrics) == set(CANDIDATES)  # profiles give tenure too
+    best = max(m["roc_auc"] for m in trained.metrics.values())
+    assert trained.metrics[trained.champion]["roc_auc"] == best
+    assert trained.candidate == trained.champion and trained.fitted[trained.champion].model is (
+        trained.model
+    )
+    # every metric has its interval, around the figure itself
+    for name, metrics in trained.metrics.items():
+        low, high = trained.intervals[name]["roc_auc"]
+        assert low <= metrics["roc_auc"] <= high and high - low < 0.1, (name, low, high)
+    model, baseline = trained.metrics["learned_btyd"], trained.metrics["rfm"]
     assert model["roc_auc"] > baseline["roc_auc"] + 0.02, trained.metrics
     assert model["precision_top_10pct"] > baseline["precision_top_10pct"]
     assert model["brier"] < baseline["brier"]
@@ -67,19 +78,20 @@ def test_training_is_deterministic_and_survives_a_round_trip(tmp_path: Path) -> 
     )
     folder = registry.save(tmp_path, first, card)
     model, loaded = registry.load(folder)
-    assert loaded == card and loaded.version.startswith("gbm-20260601T000000-")
+    assert loaded == card and loaded.version.startswith(f"{first.candidate}-20260601T000000-")
     assert np.array_equal(model.predict_proba(frame)[:, 1], scores)
     assert (folder / "calibration.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_history_of_purchases_alone_trains() -> None:
     purchases = [e for e in history() if e.type == "purchase"]
-    trained = train(snaps_of(purchases), horizon_days=90)
+    learned = train(snaps_of(purchases), horizon_days=90, candidate="learned")
     # it trains and ranks better than chance; on this simulation, whose churn all
     # falls late in the year, it does not beat RFM without the other streams
-    assert trained.metrics["model"]["roc_auc"] > 0.58
-    assert "satisfaction_mean" not in trained.features  # never observed: left out
-    assert "frequency_90d" in trained.features
+    assert learned.metrics["learned"]["roc_auc"] > 0.58
+    assert learned.candidate == "learned" != learned.champion
+    assert "satisfaction_mean" not in learned.features  # never observed: left out
+    assert "frequency_90d" in learned.features
 
 
 def test_histories_that_cannot_train_say_why() -> None:
@@ -126,7 +138,8 @@ def test_train_command_on_a_stored_history(tmp_path: Path) -> None:
     out = train_cli("--promote", "--json")
     assert out.returncode == 0, out.stderr
     card = orjson.loads(out.stdout)
-    assert card["horizon_days"] == 90 and card["metrics"]["model"]["roc_auc"] > 0.6
+    assert card["horizon_days"] == 90 and card["candidate"] == card["champion"]
+    assert card["metrics"][card["champion"]]["roc_auc"] > 0.6
     folder = tmp_path / "models" / card["version"]
     assert sorted(p.name for p in folder.iterdir()) == [
         "calibration.png",
@@ -193,7 +206,10 @@ def test_on_ground_truth_the_model_ranks_leavers_and_names_their_reason(tmp_path
     card = registry.make_card(
         trained, horizon_days=90, trained_from=None, trained_to=END, seed=0, now=END
     )
-    scorers = {"model": ModelScorer(trained.model, card), "rfm": RFMScorer(trained.baseline)}
+    scorers = {
+        "model": ModelScorer(trained.model, card),
+        "rfm": RFMScorer(trained.fitted["rfm"].model),
+    }
     sim = Simulation(customers_for(40_000, 365), END - timedelta(days=365), END, seed=10)
     payloads = list(sim.events())
     events = [from_payload(p) for p in payloads]

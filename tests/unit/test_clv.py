@@ -69,10 +69,28 @@ def test_clv_columns_from_feature_rows() -> None:
         }
     )
     out = model.columns(rows)
-    assert list(out.columns) == ["p_alive", "expected_purchases_39d", "clv_39d"]
+    assert list(out.columns) == [
+        "p_alive",
+        "expected_purchases_39d",
+        "clv_39d",
+        "p_no_purchase_39d",
+    ]
     assert round(out.loc[0, "expected_purchases_39d"], 3) == 1.226
     per_purchase = float(spend.expected_spend(np.array([2.0]), np.array([22.35]))[0])
     expected = out.loc[0, "expected_purchases_39d"] * per_purchase
     assert out.loc[0, "clv_39d"] == pytest.approx(expected)
     assert out.loc[1].isna().all()  # never bought: nothing to value
     assert CLVModel.from_dict(model.to_dict()) == model
+
+
+def test_the_chance_of_no_purchase_in_the_horizon() -> None:
+    model = BGNBD(r=0.243, alpha=4.414, a=0.793, b=2.426)
+    x, t_x, T = np.array([2.0, 0.0]), np.array([30.43, 0.0]), np.array([38.86, 38.86])
+    chance = model.p_no_purchase(39.0, x, t_x, T)
+    # alive (chance p_alive) and silent for 39 days under a Gamma(r + x, alpha + T) rate, or gone
+    silent = ((4.414 + 38.86) / (4.414 + 38.86 + 39.0)) ** (0.243 + x)
+    alive = model.p_alive(x, t_x, T)
+    assert chance == pytest.approx(1 - alive * (1 - silent))
+    assert alive[1] == 1.0 and chance[1] == pytest.approx(silent[1])  # no repeat: cannot be gone
+    assert np.all(model.p_no_purchase(0.0, x, t_x, T) == 1.0)  # nothing can happen in no time
+    assert np.all(model.p_no_purchase(90.0, x, t_x, T) < chance)  # a longer horizon, less silence
