@@ -13,13 +13,18 @@ documented prior :data:`DEFAULT_WINBACK_PRIOR`.
 
 The recommendation picks one candidate per tier: the most expected net value
 whose alerts per day, summed over the tiers, stay within capacity and whose
-precision (the share of its alerts followed by churn) reaches the floor. A tier
-where no candidate reaches the floor keeps its thresholds, and says why.
+precision (the share of its alerts followed by churn) reaches the floor. A
+candidate judged on fewer than ``min_evidence`` alerts is not trusted: its
+precision could be luck. A tier with no trusted candidate above the floor keeps
+its thresholds, and says why. The floor also holds for all tiers together (the
+alerts of the chosen candidates pooled): combinations below it are passed over,
+and when none reaches it the plan says so.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -33,6 +38,9 @@ DEFAULT_PRECISION_FLOOR = 0.25
 DEFAULT_WINBACK_PRIOR = 0.20
 #: settled tasks of a tier before its measured return rate replaces the prior
 MIN_MEASURED_TASKS = 20
+#: judged alerts a candidate threshold needs before its precision is trusted: at 30 the
+#: 95 % interval of a precision near the 25 % floor is still about ±15 points wide
+DEFAULT_MIN_EVIDENCE = 30
 
 
 class Judged(Protocol):
@@ -40,6 +48,9 @@ class Judged(Protocol):
 
     alerts: int
     alerts_per_day: float
+    #: alerts whose horizon has passed, and of them those followed by churn
+    judged: int
+    confirmed: int
     precision: float | None
     value_caught: float
 
@@ -53,6 +64,7 @@ class Economics:
     rate_source: Mapping[str, str]
     contact_cost: float = 0.0
     precision_floor: float = DEFAULT_PRECISION_FLOOR
+    min_evidence: int = DEFAULT_MIN_EVIDENCE
 
     def net_value(self, tier: str, m: Judged) -> float:
         """Expected net value saved by the alerts ``m`` measured in ``tier``."""
@@ -66,8 +78,18 @@ def economics(
     prior: float = DEFAULT_WINBACK_PRIOR,
     contact_cost: float = 0.0,
     precision_floor: float = DEFAULT_PRECISION_FLOOR,
+    min_evidence: int = DEFAULT_MIN_EVIDENCE,
 ) -> Economics:
-    """Win-back rates per tier from ``winback_effectiveness`` rows, else ``prior``."""
+    """Win-back rates per tier from ``winback_effectiveness`` rows, else ``prior``.
+
+    Raises :class:`SettingError` (one line) for a setting outside its range.
+    """
+    check(
+        winback_rate=prior,
+        contact_cost=contact_cost,
+        precision_floor=precision_floor,
+        min_evidence=min_evidence,
+    )
     rates, sources = {}, {}
     for tier in tiers:
         rows = [r for r in winback_rows if r.get("value_tier") == tier]
@@ -77,7 +99,42 @@ def economics(
             rates[tier], sources[tier] = won / tasks, f"measured ({tasks} tasks)"
         else:
             rates[tier], sources[tier] = prior, "prior"
-    return Economics(rates, sources, contact_cost, precision_floor)
+    return Economics(rates, sources, contact_cost, precision_floor, min_evidence)
+
+
+class SettingError(ValueError):
+    """A recommendation setting out of its range; ``setting`` names the parameter."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+def check(
+    *,
+    winback_rate: float = DEFAULT_WINBACK_PRIOR,
+    contact_cost: float = 0.0,
+    precision_floor: float = DEFAULT_PRECISION_FLOOR,
+    min_evidence: int = DEFAULT_MIN_EVIDENCE,
+) -> None:
+    """Raise :class:`SettingError` (a one-line message) for the first setting out of range."""
+    if not 0.0 <= precision_floor <= 1.0:
+        raise SettingError(
+            "precision_floor",
+            f"the precision floor is a share from 0 to 1 (got {precision_floor:g})",
+        )
+    if not 0.0 <= winback_rate <= 1.0:
+        raise SettingError(
+            "winback_rate", f"the win-back rate is a share from 0 to 1 (got {winback_rate:g})"
+        )
+    if not (math.isfinite(contact_cost) and contact_cost >= 0.0):
+        raise SettingError(
+            "contact_cost", f"the contact cost is an amount of 0 or more (got {contact_cost:g})"
+        )
+    if min_evidence < 1:
+        raise SettingError(
+            "min_evidence", f"the evidence needed is at least 1 judged alert (got {min_evidence})"
+        )
 
 
 def choose(
@@ -85,16 +142,20 @@ def choose(
     capacity_per_day: float,
     per_day: Callable[[T], float],
     value: Callable[[T], float],
-) -> tuple[tuple[T, ...], float, float, bool]:
+    allowed: Callable[[tuple[T, ...]], bool] | None = None,
+) -> tuple[tuple[T, ...], float, float, bool] | None:
     """One option per tier: the most value with alerts per day within capacity.
 
-    Ties go to fewer alerts. Returns the combination, its alerts per day, its
-    value and whether it fits; when nothing fits, the combination with the
-    fewest alerts and ``False``.
+    Ties go to fewer alerts. Only combinations ``allowed`` passes count, if it
+    is given. Returns the combination, its alerts per day, its value and whether
+    it fits; when nothing fits, the combination with the fewest alerts and
+    ``False``; ``None`` when no combination is allowed.
     """
     best: tuple[float, float, tuple[T, ...]] | None = None
     fewest: tuple[float, float, tuple[T, ...]] | None = None
     for combo in itertools.product(*options):
+        if allowed is not None and not allowed(combo):
+            continue
         load = sum(per_day(o) for o in combo)
         worth = sum(value(o) for o in combo)
         if fewest is None or load < fewest[0]:
@@ -102,7 +163,8 @@ def choose(
         if load <= capacity_per_day and (best is None or (worth, -load) > (best[1], -best[0])):
             best = (load, worth, combo)
     chosen, fits = (best, True) if best is not None else (fewest, False)
-    assert chosen is not None, "no options to choose from"
+    if chosen is None:
+        return None
     return chosen[2], chosen[0], chosen[1], fits
 
 
@@ -115,6 +177,16 @@ class Point:
     precision: float | None
     net_value: float
     above_floor: bool
+    judged: int = 0
+    confirmed: int = 0
+    #: judged on at least the minimum evidence
+    trusted: bool = True
+
+
+def pooled_precision(points: Sequence[Point]) -> float | None:
+    """The precision of the points' alerts together: confirmed over judged, summed."""
+    judged = sum(p.judged for p in points)
+    return sum(p.confirmed for p in points) / judged if judged else None
 
 
 @dataclass(frozen=True)
@@ -131,6 +203,10 @@ class ValuePlan:
     held: Mapping[str, str]
     #: tier -> every candidate, in threshold order
     curve: Mapping[str, list[Point]] = field(default_factory=dict)
+    #: the precision of the chosen candidates' alerts pooled over the tiers
+    overall_precision: float | None = None
+    #: why the overall precision is below the floor; ``None`` when it reaches it
+    overall_short: str | None = None
 
 
 def plan(
@@ -138,51 +214,45 @@ def plan(
     current_watch: Mapping[str, float],
     capacity_per_day: float,
     econ: Economics,
+    rejected: Sequence[Mapping[str, float]] = (),
 ) -> ValuePlan:
     """Choose one ``watch`` per tier: most expected net value within capacity and the floor.
 
-    Ties go to fewer alerts; see :func:`choose`.
+    The floor holds per tier and for the chosen alerts of all tiers together;
+    combinations in ``rejected`` (tier -> watch) are passed over. Ties go to
+    fewer alerts (see :func:`choose`), then to the stricter thresholds.
     """
     tiers = list(sweep)
-    curve: dict[str, list[Point]] = {}
+    curve = {tier: _points(tier, sweep[tier], econ) for tier in tiers}
     options: dict[str, list[Point]] = {}
     held: dict[str, str] = {}
-    current_value = 0.0
     for tier in tiers:
-        points = [
-            Point(
-                watch,
-                m.alerts_per_day,
-                m.precision,
-                econ.net_value(tier, m),
-                m.precision is not None and m.precision >= econ.precision_floor,
-            )
-            for watch, m in sweep[tier]
-        ]
-        curve[tier] = points
-        now = next(p for p in points if p.watch == current_watch[tier])
-        current_value += now.net_value
-        eligible = [p for p in points if p.above_floor]
-        if eligible:
-            options[tier] = eligible
-            continue
-        judged = [p for p in points if p.precision is not None]
-        if judged:
-            best = max(judged, key=lambda p: p.precision)  # type: ignore[arg-type, return-value]
-            why = (
-                f"no threshold reaches the {econ.precision_floor:.0%} precision floor "
-                f"(best {best.precision:.1%} at watch {best.watch:.2f})"
-            )
-        else:
-            why = "no alert of this tier could be judged yet (its horizon has not passed)"
-        held[tier] = why
-        options[tier] = [now]
-    combo, per_day, value, fits = choose(
-        [options[t] for t in tiers],
-        capacity_per_day,
-        lambda p: p.alerts_per_day,
-        lambda p: p.net_value,
+        now = next(p for p in curve[tier] if p.watch == current_watch[tier])
+        eligible = [p for p in curve[tier] if p.above_floor and p.trusted]
+        options[tier] = eligible or [now]
+        if not eligible:
+            held[tier] = _why_held(curve[tier], econ)
+    current_value = sum(
+        next(p.net_value for p in curve[t] if p.watch == current_watch[t]) for t in tiers
     )
+    passed_over = {tuple(r[t] for t in tiers) for r in rejected}
+
+    def allowed(combo: tuple[Point, ...]) -> bool:
+        overall = pooled_precision(combo)
+        floor_ok = overall is None or overall >= econ.precision_floor
+        return floor_ok and tuple(p.watch for p in combo) not in passed_over
+
+    # strictest first: a full tie (same alerts, same value) goes to the stricter threshold,
+    # which raises those alerts now and no more on a later, noisier history
+    ordered = [sorted(options[t], key=lambda p: -p.watch) for t in tiers]
+    chosen = choose(ordered, capacity_per_day, _per_day, _net, allowed)
+    short = None
+    if chosen is None:
+        # no combination reaches the floor overall: say so, and choose as per tier
+        chosen = choose(ordered, capacity_per_day, _per_day, _net)
+        short = _why_short(ordered, econ.precision_floor)
+    assert chosen is not None, "no options to choose from"
+    combo, per_day, value, fits = chosen
     return ValuePlan(
         watch={t: p.watch for t, p in zip(tiers, combo, strict=True)},
         alerts_per_day=per_day,
@@ -191,4 +261,62 @@ def plan(
         fits=fits,
         held=held,
         curve=curve,
+        overall_precision=pooled_precision(combo),
+        overall_short=short,
     )
+
+
+def _per_day(p: Point) -> float:
+    return p.alerts_per_day
+
+
+def _net(p: Point) -> float:
+    return p.net_value
+
+
+def _points(tier: str, rows: Sequence[tuple[float, Judged]], econ: Economics) -> list[Point]:
+    """The tier's candidates as points of the trade-off curve."""
+    return [
+        Point(
+            watch,
+            m.alerts_per_day,
+            m.precision,
+            econ.net_value(tier, m),
+            m.precision is not None and m.precision >= econ.precision_floor,
+            m.judged,
+            m.confirmed,
+            m.judged >= econ.min_evidence,
+        )
+        for watch, m in rows
+    ]
+
+
+def _why_held(points: Sequence[Point], econ: Economics) -> str:
+    """Why no candidate of a tier can be recommended."""
+    most = max((p.judged for p in points), default=0)
+    if most == 0:
+        return "no alert of this tier could be judged (none raised, or none whose horizon passed)"
+    trusted = [p for p in points if p.trusted and p.precision is not None]
+    if not trusted:
+        return (
+            f"not enough evidence ({most} alert{'' if most == 1 else 's'}): a threshold needs "
+            f"{econ.min_evidence} judged alerts"
+        )
+    best = max(trusted, key=lambda p: p.precision or 0.0)
+    why = (
+        f"no threshold reaches the {econ.precision_floor:.0%} precision floor "
+        f"(best {best.precision:.1%} at watch {best.watch:.2f})"
+    )
+    if any(p.above_floor and not p.trusted for p in points):
+        why += f"; thresholds judged on fewer than {econ.min_evidence} alerts do not count"
+    return why
+
+
+def _why_short(options: Sequence[Sequence[Point]], floor: float) -> str:
+    """Why the floor cannot hold for all tiers together, with the best that can be had."""
+    best = max(pooled_precision(combo) or 0.0 for combo in itertools.product(*options))
+    why = f"no combination of thresholds keeps all tiers' alerts together at the {floor:.0%} floor"
+    if best < floor:
+        return f"{why} (best {best:.1%})"
+    # the sweep's per-tier figures reached it, but not the thresholds replayed together
+    return f"{why}: those whose per-tier figures reach it fall below it when replayed together"

@@ -157,16 +157,36 @@ def replay(
         float, typer.Option(help="Backtest: churned = no purchase within this many days.")
     ] = 90.0,
     contact_cost: Annotated[
-        float, typer.Option(help="Backtest: what working one alert costs, in spend units.")
+        float,
+        typer.Option(
+            help="Backtest: what working one alert costs, in the purchases' currency "
+            "(0 or more; at 0 alerts are free and the recommendation favours volume)."
+        ),
     ] = 0.0,
     precision_floor: Annotated[
         float,
-        typer.Option(help="Backtest: least share of a tier's alerts followed by churn (0-1)."),
+        typer.Option(
+            help="Backtest: least share of alerts followed by churn, per tier and over all (0-1)."
+        ),
     ] = 0.25,
     winback_rate: Annotated[
         float,
         typer.Option(help="Backtest: win-back rate assumed until 20 tasks of a tier are settled."),
     ] = 0.2,
+    min_evidence: Annotated[
+        int,
+        typer.Option(
+            help="Backtest: judged alerts a threshold needs before it can be recommended; "
+            "a tier with none keeps its thresholds."
+        ),
+    ] = 30,
+    currency: Annotated[
+        str | None,
+        typer.Option(
+            help="Backtest: the currency code the amounts are in, for the report "
+            "(default: the one the purchases carry; nothing is converted)."
+        ),
+    ] = None,
     report: Annotated[
         Path, typer.Option(help="Backtest: folder for report.md and its PNG plots.")
     ] = Path("backtest-report"),
@@ -233,6 +253,8 @@ def replay(
                 "contact_cost": contact_cost,
                 "precision_floor": precision_floor,
                 "winback_prior": winback_rate,
+                "min_evidence": min_evidence,
+                "currency": currency,
             },
             report=report,
             alerts_out=alerts_out,
@@ -265,7 +287,7 @@ def _replay_backtest(
     until: datetime | None,
     capacity_per_day: float,
     horizon_days: float,
-    economics: dict[str, float],
+    economics: dict[str, Any],
     report: Path,
     alerts_out: Path | None,
     json_out: bool,
@@ -278,8 +300,11 @@ def _replay_backtest(
     from churnwatch import store
     from churnwatch.offline import api
     from churnwatch.offline.parallel import ReplayError
-    from churnwatch.offline.report import write_report
+    from churnwatch.offline.report import notes, summary_table, write_report
+    from churnwatch.tables import show
 
+    # refuse a bad setting in one line before the replay, which may take long
+    economics = _checked_economics(economics)
     scorer = common.scorer_for(engine, model)
     with engine.connect() as conn:
         total = store.count_events(conn, until=until)
@@ -317,28 +342,49 @@ def _replay_backtest(
     if json_out:
         print(orjson.dumps({**findings.to_dict(), "report": str(path)}).decode())
         return
-    every, best = findings.current_metrics["all"], findings.recommended_metrics["all"]
-    print(
-        f"replayed {findings.events:,} events with {scorer.version}: "
-        f"{len(findings.alerts):,} alerts"
-    )
-    print(
-        f"current thresholds: {every.alerts_per_day:.1f} alerts/day, "
-        f"recall {every.recall or 0:.1%}, value caught {every.value_caught:,.0f}"
-    )
     fits = "" if findings.recommendation.fits else " (no thresholds fit the capacity)"
     print(
-        f"recommended{fits}: {best.alerts_per_day:.1f} alerts/day, recall {best.recall or 0:.1%}, "
-        f"value caught {best.value_caught:,.0f}"
+        f"replayed {findings.events:,} events with {scorer.version}: "
+        f"{len(findings.alerts):,} alerts; recommended thresholds{fits}:\n"
     )
-    if findings.plan is not None:
-        print(
-            f"expected net value saved: {findings.plan.current_net_value:,.0f} now, "
-            f"{findings.plan.net_value:,.0f} recommended"
-        )
-        for tier, why in findings.plan.held.items():
-            print(f"{tier} keeps its thresholds: {why}")
+    # a table through a pipe is Markdown: rich would cut its cells to 80 columns
+    headers, rows = summary_table(findings, brief=True)
+    show(headers, rows)
+    for line in notes(findings):
+        print(line)
     print(f"report: {path}")
+
+
+def _checked_economics(economics: dict[str, Any]) -> dict[str, Any]:
+    """The backtest's settings, checked; exit 2 with one line naming the bad option."""
+    problem = _setting_problem(economics)
+    if problem is not None:
+        print(f"cannot backtest: {problem}", file=sys.stderr)
+        raise typer.Exit(2)
+    code = economics["currency"]
+    return {**economics, "currency": None if code is None else code.strip().upper()}
+
+
+def _setting_problem(economics: dict[str, Any]) -> str | None:
+    """What is wrong with a backtest setting, naming its option; ``None`` if nothing."""
+    from churnwatch.alerts.economics import SettingError, check
+
+    try:
+        check(
+            winback_rate=economics["winback_prior"],
+            contact_cost=economics["contact_cost"],
+            precision_floor=economics["precision_floor"],
+            min_evidence=economics["min_evidence"],
+        )
+    except SettingError as exc:
+        return f"--{exc.setting.replace('_', '-')}: {exc}"
+    given = economics["currency"]
+    if given is None:
+        return None
+    code = given.strip()
+    if len(code) == 3 and code.isascii() and code.isalpha():
+        return None
+    return f"--currency {given!r}: give a three-letter code, e.g. EUR"
 
 
 def _replay_publish(

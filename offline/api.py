@@ -38,7 +38,12 @@ from churnwatch.alerts.config import (
     load_playbook,
     load_policy,
 )
-from churnwatch.alerts.economics import DEFAULT_PRECISION_FLOOR, DEFAULT_WINBACK_PRIOR
+from churnwatch.alerts.economics import (
+    DEFAULT_MIN_EVIDENCE,
+    DEFAULT_PRECISION_FLOOR,
+    DEFAULT_WINBACK_PRIOR,
+    check,
+)
 from churnwatch.engine.model_source import ModelSource
 from churnwatch.events import from_payload
 from churnwatch.models.scoring import Scorer
@@ -214,16 +219,29 @@ def backtest(
     contact_cost: float = 0.0,
     precision_floor: float = DEFAULT_PRECISION_FLOOR,
     winback_prior: float = DEFAULT_WINBACK_PRIOR,
+    min_evidence: int = DEFAULT_MIN_EVIDENCE,
+    currency: str | None = None,
 ) -> Findings:
     """Replay, then sweep the thresholds and recommend ones within ``capacity_per_day``.
 
     Alerts are judged from ``since`` (default: the first event) to ``until``
-    (default: the last); a customer churned who bought nothing for
+    (default: the last), within the bulk of the history (stray records far from
+    the rest are left out); a customer churned who bought nothing for
     ``horizon_days`` after an alert. The recommendation maximises the expected
     net value saved (``winback_prior`` until outcomes are measured, less
-    ``contact_cost`` per alert) above ``precision_floor``. ``workers`` and
-    ``dask`` split the replay as in :func:`replay`.
+    ``contact_cost`` per alert) above ``precision_floor``, for each tier and all
+    together, trusting only thresholds judged on ``min_evidence`` alerts or more.
+    Money is in ``currency`` (default: the one the purchases carry). ``workers``
+    and ``dask`` split the replay as in :func:`replay`. A setting out of its
+    range raises :class:`~churnwatch.alerts.economics.SettingError` before the
+    replay starts.
     """
+    check(
+        winback_rate=winback_prior,
+        contact_cost=contact_cost,
+        precision_floor=precision_floor,
+        min_evidence=min_evidence,
+    )
     scorer = scorer or default_scorer(engine)
     policy = policy or load_policy(DEFAULT_POLICY)
     replayed = replay(
@@ -253,6 +271,8 @@ def backtest(
         contact_cost=contact_cost,
         precision_floor=precision_floor,
         winback_prior=winback_prior,
+        min_evidence=min_evidence,
+        currency=currency,
     )
 
 

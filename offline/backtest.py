@@ -8,11 +8,17 @@ when the customer makes no purchase in the ``horizon`` days after it. A
 *churn* is a purchase followed by ``horizon`` days without one; it happens
 ``horizon`` days after that last purchase, is caught when an alert fired in
 between, and its value is the customer's net spend in the year up to it.
+
+Outcomes are known up to the end of the bulk of the history (:func:`bulk`: a
+few stray records far beyond the rest do not count), so the alerts of the last
+``horizon`` days are counted but not judged. Every share comes with its Wilson
+95 % interval (:func:`wilson`).
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +26,7 @@ from functools import partial
 from typing import Any
 
 from churnwatch.alerts.config import Policy, Thresholds
-from churnwatch.alerts.economics import choose
+from churnwatch.alerts.economics import Economics, ValuePlan, choose, plan
 from churnwatch.alerts.policy import AlertState, assess
 from churnwatch.features.state import DAY_S
 from churnwatch.features.tier import TIERS
@@ -28,6 +34,35 @@ from churnwatch.offline.replay import ASSESS_PROSPECT, PURCHASE, Replayed, Trace
 
 #: candidate ``watch`` thresholds of the sweep; ``high`` and ``critical`` keep their spacing
 CANDIDATES = tuple(round(0.05 * i, 2) for i in range(2, 19))
+#: a pick at the edge of the sweep widens it by this step, down to :data:`MIN_WATCH`
+#: (or up to where ``critical`` reaches 1)
+SWEEP_STEP = 0.05
+MIN_WATCH = 0.05
+#: records after (or before) a gap this long, and no more than this share of them, lie
+#: outside the bulk of the history: stray dates that would stretch the window with empty
+#: weeks and make every customer before the gap look churned
+STRAY_GAP_DAYS = 28.0
+STRAY_SHARE = 0.01
+#: how often the recommendation is tightened when its alerts, replayed together, fall
+#: below the precision floor (each round replays the whole trace once)
+MAX_TIGHTENING = 8
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of the share ``successes / n`` (95 % at ``z=1.96``).
+
+    Unlike the normal approximation it stays within [0, 1] and keeps a width for
+    shares of 0 or 1 and for small ``n``. With ``n == 0`` nothing is known: (0, 1).
+    """
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be from 0 to n (got {successes} of {n})")
+    if n == 0:
+        return 0.0, 1.0
+    p, z2 = successes / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    # rounding may leave a bound a hair past the share itself (at 0 of n, say)
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +93,8 @@ class Metrics:
     alerts_per_week: float = 0.0
     alerts_per_day: float = 0.0
     judged: int = 0
+    #: judged alerts followed by churn (no purchase within the horizon)
+    confirmed: int = 0
     precision: float | None = None
     churns: int = 0
     caught: int = 0
@@ -68,23 +105,83 @@ class Metrics:
     value_share: float | None = None
     leads: list[float] = field(default_factory=list, repr=False)
 
+    @property
+    def precision_interval(self) -> tuple[float, float] | None:
+        """Wilson 95 % interval of the precision; ``None`` with no judged alert."""
+        return wilson(self.confirmed, self.judged) if self.judged else None
+
+    @property
+    def recall_interval(self) -> tuple[float, float] | None:
+        """Wilson 95 % interval of the recall; ``None`` with no churn."""
+        return wilson(self.caught, self.churns) if self.churns else None
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, without the list of lead times."""
-        out = {k: v for k, v in self.__dict__.items() if k != "leads"}
+        """JSON-ready, without the list of lead times, with the intervals' bounds."""
+        out: dict[str, Any] = {k: v for k, v in self.__dict__.items() if k != "leads"}
+        for name, interval in (
+            ("precision", self.precision_interval),
+            ("recall", self.recall_interval),
+        ):
+            out[f"{name}_low"], out[f"{name}_high"] = interval or (None, None)
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The bulk of a history: its first and last record, and the strays outside it."""
+
+    first: float
+    last: float
+    #: records before ``first`` and after ``last``
+    before: int = 0
+    after: int = 0
+
+
+def bulk(
+    times: Sequence[float], *, gap_s: float = STRAY_GAP_DAYS * DAY_S, share: float = STRAY_SHARE
+) -> Span:
+    """The span of ``times`` without strays: at most ``share`` of them beyond a gap of ``gap_s``."""
+    ordered = sorted(times)
+    if not ordered:
+        raise ValueError("no records: a history needs at least one")
+    n, most = len(ordered), int(share * len(ordered))
+    # the bulk starts after the last wide gap among the first `most` records, ...
+    lo = max((i for i in range(1, most + 1) if ordered[i] - ordered[i - 1] > gap_s), default=0)
+    # ... and ends before the first wide gap among the last `most`
+    tail = (j for j in range(n - most, n) if j > lo and ordered[j] - ordered[j - 1] > gap_s)
+    hi = next(tail, n) - 1
+    return Span(ordered[lo], ordered[hi], lo, n - 1 - hi)
+
+
+@dataclass(frozen=True, slots=True)
+class Unjudged:
+    """The end of the window whose outcomes are not known yet: the last horizon."""
+
+    start: float
+    end: float
+    #: alerts raised in it: counted in the volume, not in precision
+    alerts: int
+    #: customers whose last purchase falls in it: churned or not is not known yet
+    customers: int
+
+
 class Backtest:
-    """A replay, the window to judge it in, and the churn horizon."""
+    """A replay, the window to judge it in, and the churn horizon.
+
+    The window is cut to the bulk of the history (:func:`bulk`): days before the
+    first record or after the last would only thin out the alerts per day.
+    """
 
     def __init__(
         self, replayed: Replayed, *, start: float, end: float, horizon_days: float = 90.0
     ) -> None:
         self.trace = replayed.trace
-        self.start, self.end = start, end
         self.horizon = horizon_days * DAY_S
-        #: the newest event time in the store: labels need purchases up to it
-        self.data_end = replayed.last_s or end
+        #: the bulk of the stored history, and the strays outside it
+        self.span = bulk(_record_times(replayed) or [start, end])
+        self.start, self.end = max(start, self.span.first), min(end, self.span.last)
+        #: the newest record of the bulk: labels need purchases up to it
+        self.data_end = self.span.last
         self._purchases = {
             self.trace.index[cid]: sorted(items)
             for cid, items in replayed.purchases.items()
@@ -92,6 +189,7 @@ class Backtest:
         }
         self._times = {c: [t for t, _ in items] for c, items in self._purchases.items()}
         self._groups = _group(self.trace)
+        self._tier_customers: dict[str, list[int]] = {}
         self.churns = self._find_churns()
 
     def simulate(self, policy: Policy, customers: Iterable[int] | None = None) -> list[Fired]:
@@ -141,10 +239,9 @@ class Backtest:
         )
         judged = [f for f in alerts if f.at + self.horizon <= self.data_end]
         out.judged = len(judged)
+        out.confirmed = sum(not self._bought_within(f.customer, f.at) for f in judged)
         if judged:
-            out.precision = sum(not self._bought_within(f.customer, f.at) for f in judged) / len(
-                judged
-            )
+            out.precision = out.confirmed / len(judged)
         alerts_of: dict[int, list[float]] = {}
         for f in fired:
             alerts_of.setdefault(f.customer, []).append(f.at)
@@ -167,15 +264,53 @@ class Backtest:
 
     def sweep(self, policy: Policy) -> dict[str, list[tuple[float, Metrics]]]:
         """Per tier, the metrics of each candidate ``watch`` threshold, the other tiers held."""
-        out: dict[str, list[tuple[float, Metrics]]] = {}
-        for tier in TIERS:
-            customers = [c for c, steps in self._groups.items() if self._has_tier(steps, tier)]
-            rows = []
-            for watch in candidates(policy.thresholds[tier]):  # type: ignore[index]
-                trial = with_watch(policy, tier, watch)
-                rows.append((watch, self.measure(self.simulate(trial, customers), tier)))
-            out[tier] = rows
-        return out
+        return {
+            tier: [(w, self.trial(policy, tier, w)) for w in candidates(policy.thresholds[tier])]  # type: ignore[index]
+            for tier in TIERS
+        }
+
+    def trial(self, policy: Policy, tier: str, watch: float) -> Metrics:
+        """The metrics of ``tier``'s alerts with its ``watch`` moved, the other tiers held."""
+        customers = self._tier_customers.get(tier)
+        if customers is None:
+            steps = self._groups.items()
+            customers = [c for c, s in steps if self._has_tier(s, tier)]
+            self._tier_customers[tier] = customers
+        return self.measure(self.simulate(with_watch(policy, tier, watch), customers), tier)
+
+    def widen(
+        self,
+        policy: Policy,
+        sweep: dict[str, list[tuple[float, Metrics]]],
+        picks: Mapping[str, float],
+    ) -> bool:
+        """Try the next ``watch`` beyond each pick at the edge of its tier's sweep.
+
+        Returns whether ``sweep`` grew: a pick at the edge may not be the best.
+        """
+        grown = False
+        for tier, pick in picks.items():
+            rows = sweep[tier]
+            nxt = beyond(policy.thresholds[tier], [w for w, _ in rows], pick)  # type: ignore[index]
+            if nxt is not None:
+                rows.append((nxt, self.trial(policy, tier, nxt)))
+                rows.sort(key=lambda row: row[0])
+                grown = True
+        return grown
+
+    def unjudged(self, fired: Sequence[Fired]) -> Unjudged | None:
+        """The last horizon of the window, whose outcomes are not known yet; ``None`` if none."""
+        since = max(self.start, self.data_end - self.horizon)
+        if since >= self.end:
+            return None
+        alerts = sum(
+            self.start <= f.at <= self.end and f.at + self.horizon > self.data_end for f in fired
+        )
+        customers = 0
+        for items in self._purchases.values():
+            bought = [t for t, a in items if a > 0 and t <= self.data_end]
+            customers += bool(bought) and since < bought[-1]
+        return Unjudged(since, self.end, alerts, customers)
 
     def _has_tier(self, steps: list[int], tier: str) -> bool:
         code = TIERS.index(tier)
@@ -202,6 +337,18 @@ class Backtest:
         return churns
 
 
+def _record_times(replayed: Replayed) -> list[float]:
+    """The times of the stored purchases and refunds, and of the first and last record."""
+    times = [t for items in replayed.purchases.values() for t, _ in items]
+    first, last = min(times, default=None), max(times, default=None)
+    # the first and last record count once: they may be purchases already counted
+    if replayed.first_s is not None and (first is None or replayed.first_s < first):
+        times.append(replayed.first_s)
+    if replayed.last_s is not None and (last is None or replayed.last_s > last):
+        times.append(replayed.last_s)
+    return times
+
+
 def _group(trace: Trace) -> dict[int, list[int]]:
     """Step positions by customer, in order."""
     groups: dict[int, list[int]] = {}
@@ -212,8 +359,41 @@ def _group(trace: Trace) -> dict[int, list[int]]:
 
 def candidates(current: Thresholds) -> list[float]:
     """Sweep values for ``watch`` that keep ``critical`` at most 1."""
-    room = 1.0 - (current.critical - current.watch)
+    room = _room(current)
     return sorted({*(c for c in CANDIDATES if c <= room + 1e-9), current.watch})
+
+
+def _room(current: Thresholds) -> float:
+    """The highest ``watch`` that keeps ``critical`` at most 1 with the spacing kept."""
+    return 1.0 - (current.critical - current.watch)
+
+
+def beyond(current: Thresholds, watches: Sequence[float], pick: float) -> float | None:
+    """The next ``watch`` past the edge of the sweep ``pick`` sits on; ``None`` if none."""
+    if pick <= min(watches):
+        lower = round(pick - SWEEP_STEP, 4)
+        return lower if lower >= MIN_WATCH - 1e-9 else None
+    if pick >= max(watches):
+        higher = round(min(pick + SWEEP_STEP, _room(current)), 4)
+        return higher if higher > pick + 1e-9 else None
+    return None
+
+
+def edge(current: Thresholds, watches: Sequence[float], pick: float) -> str | None:
+    """Why ``pick``, at an edge of the sweep that cannot widen, is not a proven optimum."""
+    if len(watches) < 2 or beyond(current, watches, pick) is not None:
+        return None
+    if pick <= min(watches):
+        return (
+            f"watch {pick:.2f} sits at the lower edge of the sweep ({MIN_WATCH:.2f} is the "
+            "lowest it tries): a lower one might be better still"
+        )
+    if pick >= max(watches):
+        return (
+            f"watch {pick:.2f} sits at the upper edge of the sweep (a higher one would put "
+            "critical above 1): a higher one might be better still"
+        )
+    return None
 
 
 def with_watch(policy: Policy, tier: str, watch: float) -> Policy:
@@ -247,21 +427,92 @@ def recommend(
     alerts are returned with ``fits=False``.
     """
     tiers = list(sweep)
-    combo, per_day, value, fits = choose(
+    chosen = choose(
         [sweep[t] for t in tiers],
         capacity_per_day,
         lambda row: row[1].alerts_per_day,
         lambda row: row[1].value_caught,
     )
+    assert chosen is not None, "no thresholds to choose from"
+    combo, per_day, value, fits = chosen
     watches = {t: w for t, (w, _) in zip(tiers, combo, strict=True)}
     return Recommendation(watches, per_day, value, fits)
 
 
 def apply_recommendation(policy: Policy, rec: Recommendation) -> Policy:
     """``policy`` with each tier's thresholds moved to the recommended ``watch``."""
-    for tier, watch in rec.watch.items():
+    return with_watches(policy, rec.watch)
+
+
+def with_watches(policy: Policy, watches: Mapping[str, float]) -> Policy:
+    """``policy`` with each tier's thresholds moved to its ``watch`` in ``watches``."""
+    for tier, watch in watches.items():
         policy = with_watch(policy, tier, watch)
     return policy
+
+
+@dataclass(frozen=True)
+class Tuned:
+    """The value plan, once the sweep is wide enough and checked by replaying it whole."""
+
+    plan: ValuePlan
+    #: the policy with the plan's thresholds, and the alerts it raises over the trace
+    policy: Policy
+    fired: list[Fired]
+    #: tier -> why its pick, at the edge of the sweep, may not be the best
+    edges: Mapping[str, str]
+    #: why the alerts of all tiers together fall below the precision floor; ``None``: they don't
+    overall_short: str | None
+    #: combinations passed over because, replayed together, they fell below the floor
+    tightened: int
+
+
+def tune(
+    test: Backtest,
+    policy: Policy,
+    sweep: dict[str, list[tuple[float, Metrics]]],
+    capacity_per_day: float,
+    econ: Economics,
+) -> Tuned:
+    """Plan the thresholds (:func:`~churnwatch.alerts.economics.plan`) until the plan is sound.
+
+    A pick at the edge of its tier's sweep widens the sweep and plans again. The
+    plan pools the tiers' figures from the sweep, where each tier was replayed
+    with the others held; the chosen thresholds are then replayed together, and
+    while their precision falls below the floor the next best combination is
+    tried (at most :data:`MAX_TIGHTENING` times). ``sweep`` grows in place.
+    """
+    current = {t: policy.thresholds[t].watch for t in TIERS}  # type: ignore[index]
+    rejected: list[dict[str, float]] = []
+    while True:
+        chosen = plan(sweep, current, capacity_per_day, econ, rejected)
+        movable = {t: w for t, w in chosen.watch.items() if t not in chosen.held}
+        if test.widen(policy, sweep, movable):
+            continue
+        better = with_watches(policy, chosen.watch)
+        fired = test.simulate(better)
+        short = _below_floor(test.measure(fired), chosen, econ, len(rejected))
+        if short is None or chosen.overall_short is not None or len(rejected) >= MAX_TIGHTENING:
+            break
+        rejected.append(dict(chosen.watch))
+    edges = {}
+    for tier, pick in movable.items():
+        note = edge(policy.thresholds[tier], [w for w, _ in sweep[tier]], pick)  # type: ignore[index]
+        if note is not None:
+            edges[tier] = note
+    return Tuned(chosen, better, fired, edges, short, len(rejected))
+
+
+def _below_floor(overall: Metrics, chosen: ValuePlan, econ: Economics, tries: int) -> str | None:
+    """Why the replayed alerts of all tiers fall below the floor; ``None`` when they don't."""
+    if overall.precision is None or overall.precision >= econ.precision_floor:
+        return None
+    if chosen.overall_short is not None:
+        return chosen.overall_short
+    return (
+        f"replayed together, the thresholds reach {overall.precision:.1%} over all tiers, "
+        f"below the {econ.precision_floor:.0%} floor, after {tries} combinations were passed over"
+    )
 
 
 def _simulated_id(customer: int, at: float, level: str) -> str:

@@ -151,6 +151,8 @@ def combine(parts: Iterable[Replayed]) -> Replayed:
         out.tasks.extend(part.tasks)
         out.changes.extend(part.changes)
         out.purchases.update(part.purchases)
+        for code, count in part.currencies.items():
+            out.currencies[code] = out.currencies.get(code, 0) + count
         out.replayed += part.replayed
         positions: dict[int, list[int]] = {}
         for i, customer in enumerate(part.trace.customer):
@@ -161,6 +163,7 @@ def combine(parts: Iterable[Replayed]) -> Replayed:
     out.tasks.sort(key=lambda t: (t["ts"], t["task_id"]))
     out.changes.sort(key=lambda c: (c["ts"], c["change_id"]))
     out.purchases = {cid: out.purchases[cid] for cid in sorted(out.purchases)}
+    out.currencies = dict(sorted(out.currencies.items()))
     trace = out.trace
     for cid in sorted(steps):
         part, at = steps[cid]

@@ -179,6 +179,8 @@ class Replayed:
     trace: Trace = field(default_factory=Trace)
     #: customer → [(time, signed amount)] of every purchase and refund, also after ``until``
     purchases: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    #: currency code → purchases and refunds that carry it (the backtest's money is in these)
+    currencies: dict[str, int] = field(default_factory=dict)
     #: events sent through the timeline
     replayed: int = 0
     first_s: float | None = None
@@ -244,4 +246,6 @@ def _noting_purchases(events: Iterable[Event], out: Replayed) -> Iterator[Event]
         if event.type in ("purchase", "refund"):
             sign = 1.0 if event.type == "purchase" else -1.0
             out.purchases.setdefault(event.customer_id, []).append((at, sign * event.amount))  # type: ignore[attr-defined]
+            code = event.currency  # type: ignore[attr-defined]
+            out.currencies[code] = out.currencies.get(code, 0) + 1
         yield event

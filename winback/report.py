@@ -29,20 +29,12 @@ def fetch(engine: Engine) -> dict[str, list[dict[str, Any]]]:
 
 
 def render(report: dict[str, list[dict[str, Any]]]) -> None:
-    """Print the views as tables on the terminal."""
-    from rich.console import Console
-    from rich.table import Table
+    """Print the views as tables: drawn on a terminal, Markdown through a pipe (never cut)."""
+    from churnwatch.tables import show
 
-    console = Console()
     for view, rows in report.items():
         if not rows:
-            console.print(f"{view}: no rows yet")
+            print(f"{view}: no rows yet")
             continue
-        table = Table(title=view)
-        for column in rows[0]:
-            table.add_column(
-                column, justify="right" if column not in ("reason", "action") else "left"
-            )
-        for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row.values()))
-        console.print(table)
+        cells = [["" if v is None else str(v) for v in row.values()] for row in rows]
+        show(list(rows[0]), cells, title=view)

@@ -16,6 +16,20 @@ from churnwatch.winback.outcomes import Outcome
 from churnwatch.winback.report import fetch
 from tests.builders import T0, ev, store_rows
 
+#: the columns of the ``winback_effectiveness`` view, in order
+EFFECTIVENESS = (
+    "reason",
+    "action",
+    "value_tier",
+    "tasks",
+    "settled",
+    "contacted",
+    "won_back",
+    "return_rate",
+    "hours_to_contact",
+    "satisfaction_after",
+)
+
 
 def iso(day: float) -> str:
     return (T0 + timedelta(days=day)).isoformat()
@@ -112,3 +126,25 @@ def test_winback_report_command_prints_json(engine: sa.Engine, db_url: str, tmp_
     assert done.returncode == 0, done.stderr
     printed = orjson.loads(done.stdout.strip().splitlines()[-1])
     assert printed == orjson.loads(orjson.dumps(fetch(engine), default=str))
+
+
+def test_winback_report_through_a_pipe_prints_whole_cells(
+    engine: sa.Engine, db_url: str, tmp_path: Path
+) -> None:
+    seed(engine)
+    done = subprocess.run(
+        [sys.executable, "-m", "churnwatch", "winback", "report"],
+        # a narrow terminal would squash the cells: through a pipe they stay whole
+        env={**os.environ, "CHURNWATCH_DB_URL": db_url, "COLUMNS": "40"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:3] == ["winback_effectiveness", "", "| " + " | ".join(EFFECTIVENESS) + " |"]
+    assert lines[4] == (
+        "| competitor | targeted offer | high | 4 | 3 | 2 | 1 | 0.3333 | 30.0 | 4.5 |"
+    )
+    assert "…" not in done.stdout
