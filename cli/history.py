@@ -102,30 +102,29 @@ def train(
     if json_out:
         print(card.to_json().decode())
         return
-    print(_candidates_table(card))
+    _show_candidates(card)
     print(card.validation)
+    if card.clv_note:
+        print(card.clv_note)
     print(f"champion: {card.champion}; saved {card.candidate} as {folder}", end="")
     print(" (promoted: current model)" if promote else "")
 
 
-def _candidates_table(card: Any) -> str:
-    """Every candidate's held-out metrics with their intervals, as a Markdown table."""
+def _show_candidates(card: Any) -> None:
+    """Every candidate's held-out metrics with their intervals (never cut when piped)."""
+    from churnwatch.tables import show
+
     metrics = ("roc_auc", "pr_auc", "brier", "precision_top_10pct")
-    lines = [
-        f"Held-out: {card.n_valid:,} snapshots; 95 % intervals over customers in brackets.",
-        "",
-        "| candidate | " + " | ".join(metrics) + " |",
-        "|---|" + "---:|" * len(metrics),
-    ]
+    rows = []
     for name, values in card.metrics.items():
         cells = []
         for metric in metrics:
             low, high = card.intervals.get(name, {}).get(metric, [None, None])
             shown = f"{values[metric]:.4f}"
             cells.append(shown if low is None else f"{shown} [{low:.3f}, {high:.3f}]")
-        mark = " (champion)" if name == card.champion else ""
-        lines.append(f"| {name}{mark} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append([f"{name} (champion)" if name == card.champion else name, *cells])
+    title = f"{card.version}: held-out {card.n_valid:,} snapshots, 95 % intervals over customers"
+    show(["candidate", *metrics], rows, title=title)
 
 
 @app.command()

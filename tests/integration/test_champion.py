@@ -121,14 +121,25 @@ def _current(db_url: str) -> str | None:
 def test_train_promotes_the_champion_refuses_a_loser_and_force_overrides(
     stored_history: str, tmp_path: Path
 ) -> None:
-    out = _churnwatch(stored_history, tmp_path, "train", "--promote", "--json")
+    out = _churnwatch(
+        stored_history, tmp_path, "train", "--every-days", "14", "--promote", "--json"
+    )
     assert out.returncode == 0, out.stderr
     champion = orjson.loads(out.stdout)
     assert champion["candidate"] == champion["champion"]
     assert _current(stored_history) == champion["version"]
 
     # tenure alone ranks far below the best baseline here: refused in one line
-    out = _churnwatch(stored_history, tmp_path, "train", "--candidate", "tenure", "--promote")
+    out = _churnwatch(
+        stored_history,
+        tmp_path,
+        "train",
+        "--every-days",
+        "14",
+        "--candidate",
+        "tenure",
+        "--promote",
+    )
     assert out.returncode == 3, out.stderr
     [line] = out.stderr.strip().splitlines()
     assert line.startswith("error: tenure-") and "saved but not promoted" in line
@@ -136,9 +147,17 @@ def test_train_promotes_the_champion_refuses_a_loser_and_force_overrides(
     assert _current(stored_history) == champion["version"]  # unchanged
 
     forced = _churnwatch(
-        stored_history, tmp_path, "train", "--candidate", "tenure", "--promote", "--force"
+        stored_history,
+        tmp_path,
+        *("train", "--every-days", "14", "--candidate", "tenure", "--promote", "--force"),
     )
     assert forced.returncode == 0, forced.stderr
+    # through a pipe, the comparison is a whole Markdown table, intervals and all
+    lines = forced.stdout.splitlines()
+    assert "| candidate | roc_auc | pr_auc | brier | precision_top_10pct |" in lines
+    champion_row = next(line for line in lines if "(champion)" in line)
+    assert champion_row.startswith(f"| {champion['champion']} (champion) | ")
+    assert champion_row.count("[") == 4  # an interval on every metric
     assert _current(stored_history).startswith("tenure-")  # type: ignore[union-attr]
 
 
