@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+LINEAR = "linear"
 LEARNED = "learned"
 LEARNED_BTYD = "learned_btyd"
 PURCHASE_MODEL = "purchase_model"
@@ -27,7 +28,7 @@ LOGISTIC_BASELINES: dict[str, tuple[str, ...]] = {
 #: every baseline, simplest first: on a tie the earlier one is the champion
 BASELINES = (PURCHASE_MODEL, *LOGISTIC_BASELINES)
 #: every candidate in the order a tie is broken in
-CANDIDATES = (*BASELINES, LEARNED, LEARNED_BTYD)
+CANDIDATES = (*BASELINES, LINEAR, LEARNED, LEARNED_BTYD)
 #: what each candidate is, in words, for the model card and ``train --help``
 DESCRIPTIONS = {
     PURCHASE_MODEL: "BG/NBD's chance of no purchase within the horizon",
@@ -35,6 +36,7 @@ DESCRIPTIONS = {
     "recency": "logistic regression on days since the last purchase",
     "tenure": "logistic regression on days since signup",
     "activity": "logistic regression on recent purchase, engagement and complaint counts",
+    LINEAR: "regularised logistic regression on every warning indicator",
     LEARNED: "gradient boosting on the warning indicators",
     LEARNED_BTYD: "gradient boosting on the warning indicators and the purchase model's outputs",
 }
