@@ -31,7 +31,7 @@ from sklearn.calibration import CalibratedClassifierCV, calibration_curve
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-from sklearn.model_selection import GroupKFold
+from sklearn.model_selection import GroupKFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -249,10 +249,27 @@ def _fit(
 ) -> _Fitted:
     """The model and both baselines fitted on the rows of ``mask``."""
     _both_outcomes(y[mask], "training")
+    # the isotonic calibration's folds, as ``cv=3`` makes them for a classifier:
+    # named, to see which rows each of its models learns from
+    folds = StratifiedKFold(n_splits=3)
+    retained, churned = np.bincount(y[mask], minlength=2)
+    if min(retained, churned) < folds.n_splits:
+        few = f"{churned} churned" if churned < retained else f"{retained} retained"
+        raise TrainingError(
+            f"only {few} among the training snapshots: calibration needs "
+            f"{folds.n_splits} of each outcome at least"
+        )
     frame = model_frame(raw[mask], clv)
     # A history without, say, complaints or surveys leaves some features empty
     # throughout; they carry nothing to learn from, so the model does without.
-    usable = [c for c in frame.columns if frame[c].notna().any()]
+    # Each calibration fold learns from a part of the rows, the earlier cutoffs
+    # first: a feature that fills in only later (the purchase rhythm of monthly
+    # buyers needs three purchase days) can be empty in one part, and the trees
+    # cannot bin a column without a value ("window shape cannot be larger than
+    # input array shape"). Such a feature is left out as well.
+    present = frame.notna().to_numpy()
+    parts = [learn for learn, _ in folds.split(frame, y[mask])]
+    usable = [c for i, c in enumerate(frame.columns) if all(present[p, i].any() for p in parts)]
     boosted = HistGradientBoostingClassifier(
         max_iter=300,
         learning_rate=0.05,
@@ -262,7 +279,7 @@ def _fit(
         monotonic_cst=[direction(c) for c in usable],
         random_state=seed,
     )
-    model = CalibratedClassifierCV(boosted, method="isotonic", cv=3)
+    model = CalibratedClassifierCV(boosted, method="isotonic", cv=folds)
     model.fit(frame[usable], y[mask])
     baseline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     baseline.fit(rfm_frame(frame), y[mask])
