@@ -69,7 +69,8 @@ def train(
                 on_step=lambda step: status.update(step),
             )
     except TrainingError as exc:
-        console.print(f"[red]cannot train:[/red] {exc}")
+        # one plain line: rich would wrap it at 80 columns and read [..] in it as markup
+        print(f"cannot train: {exc}", file=sys.stderr)
         raise typer.Exit(2) from None
     if json_out:
         print(card.to_json().decode())
@@ -82,6 +83,7 @@ def train(
         table.add_row(metric, *(f"{card.metrics[n][metric]:.4f}" for n in card.metrics))
     Console().print(table)
     Console().print(card.validation)
+    print(f"window: {card.window}")
     print(f"saved {folder}{' (promoted: current model)' if promote else ''}")
 
 

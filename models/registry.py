@@ -1,7 +1,7 @@
 """Model artifacts: a folder per version with the fitted model, its card and plot.
 
     <models dir>/<version>/model.joblib     the fitted scikit-learn model
-    <models dir>/<version>/card.json        version, features, window, horizon, metrics
+    <models dir>/<version>/card.json        version, features, window and why, horizon, metrics
     <models dir>/<version>/calibration.png  model and RFM baseline on held-out cutoffs
 
 The store lists every version and which one is current (``models`` table).
@@ -45,6 +45,9 @@ class ModelCard:
     validation: str = ""
     n_refit: int = 0
     warm_up_days: float | None = None
+    #: the events learned from, and how that window was chosen (given, or where the
+    #: stored history is dense), in words
+    window: str = ""
     #: the CLV model's parameters (:class:`~churnwatch.models.clv.CLVModel`)
     clv: dict[str, Any] | None = None
 
@@ -66,6 +69,7 @@ def make_card(
     seed: int,
     now: datetime,
     warm_up_days: float | None = None,
+    window: str = "",
 ) -> ModelCard:
     """The card of ``trained``; its version names the model kind, time and content."""
     digest = hashlib.sha256(joblib.hash(trained.model).encode()).hexdigest()[:8]
@@ -87,6 +91,7 @@ def make_card(
         validation=trained.validation,
         n_refit=trained.n_refit,
         warm_up_days=warm_up_days,
+        window=window,
         clv=trained.clv,
     )
 
