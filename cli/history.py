@@ -94,7 +94,8 @@ def train(
     except PromotionRefused as exc:
         refused = exc
     except TrainingError as exc:
-        console.print(f"[red]cannot train:[/red] {exc}")
+        # one plain line: rich would wrap it at 80 columns and read [..] in it as markup
+        print(f"cannot train: {exc}", file=sys.stderr)
         raise typer.Exit(2) from None
     if refused is not None:
         print(f"error: {refused}", file=sys.stderr)
@@ -104,6 +105,7 @@ def train(
         return
     _show_candidates(card)
     print(card.validation)
+    print(f"window: {card.window}")
     if card.clv_note:
         print(card.clv_note)
     print(f"champion: {card.champion}; saved {card.candidate} as {folder}", end="")

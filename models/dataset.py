@@ -7,6 +7,11 @@ no later than the newest event), and only for customers *active* at ``T``: at
 least one purchase in the ``horizon`` before it (a customer already gone is no
 prediction). Features come from the plain fold of the events with ``ts <= T``
 and nothing else, so no later event can leak into them.
+
+Cutoffs are placed over the history's *dense* part (:func:`dense_window`), not
+from its first to its last event: a few records dated far away (a late copy
+400 days back, a 1970 default date) would otherwise stretch the span, and put
+cutoffs where nobody but them is active.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from churnwatch.events import Event, PurchaseEvent
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import DAY_S, CustomerState, apply
@@ -25,6 +33,56 @@ DEFAULT_HORIZON_DAYS = 90.0
 DEFAULT_EVERY_DAYS = 14
 #: the shortest warm-up a short history is allowed: four weeks of features before a cutoff
 MIN_WARM_UP_DAYS = 28.0
+#: a day is dense when the month around it holds this share of the usual daily events
+DENSE_SHARE = 0.1
+#: the days around a day whose events count for it: a month, so that weekends,
+#: monthly billing days and a quiet fortnight do not break the dense part
+DENSE_SMOOTH_DAYS = 31
+
+
+def dense_window(
+    times_s: npt.ArrayLike,
+    *,
+    share: float = DENSE_SHARE,
+    smooth_days: int = DENSE_SMOOTH_DAYS,
+) -> tuple[float, float]:
+    """The first and last of ``times_s`` (POSIX seconds) in the dense part of a history.
+
+    The usual rate is that of the middle half of the times (between their first
+    and third quartiles), so up to a quarter of stray times on either side cannot
+    sway it. A day is dense when the ``smooth_days`` centred on it average at
+    least ``share`` of that rate. Of the runs of consecutive dense days, the one
+    holding the most times is the dense part; its edges move in to the first and
+    last day that reach ``share`` of the rate on their own, so that a stray time
+    a few days off is left out unless that day is busy. Without a run holding
+    half of the times (too few, too spread out) there is no bulk to tell apart
+    from tails, and the window is the first to the last time.
+    """
+    t = np.sort(np.asarray(times_s, dtype=np.float64))
+    if t.size == 0:
+        raise ValueError("dense_window needs at least one time")
+    day = np.floor(t / DAY_S).astype(np.int64)
+    day -= day[0]
+    counts = np.bincount(day)
+    q1, q3 = np.quantile(t, [0.25, 0.75])
+    floor = share * 0.5 * t.size / max(1.0, float(q3 - q1) / DAY_S)
+    # events up to to each day's end, so that a run of days [a, b) holds ends[b] - ends[a]
+    ends = np.concatenate(([0], np.cumsum(counts)))
+    half = smooth_days // 2
+    index = np.arange(counts.size)
+    around = ends[np.minimum(index + half + 1, counts.size)] - ends[np.maximum(index - half, 0)]
+    dense = np.concatenate(([0], around / (2 * half + 1) >= floor, [0])).astype(np.int8)
+    starts, stops = np.flatnonzero(np.diff(dense) == 1), np.flatnonzero(np.diff(dense) == -1)
+    held = ends[stops] - ends[starts]
+    if held.size == 0 or 2 * held.max() < t.size:
+        return float(t[0]), float(t[-1])
+    best = int(np.argmax(held))
+    busy = np.flatnonzero(counts[starts[best] : stops[best]] >= floor) + starts[best]
+    first, last = (busy[0], busy[-1]) if busy.size else (starts[best], stops[best] - 1)
+    return (
+        float(t[np.searchsorted(day, first)]),
+        float(t[np.searchsorted(day, last, side="right") - 1]),
+    )
 
 
 def warm_up_for(first_s: float, last_s: float, horizon_days: float) -> float:

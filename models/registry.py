@@ -46,6 +46,9 @@ class ModelCard:
     validation: str = ""
     n_refit: int = 0
     warm_up_days: float | None = None
+    #: the events learned from, and how that window was chosen (given, or where the
+    #: stored history is dense), in words
+    window: str = ""
     #: the CLV model's parameters (:class:`~churnwatch.models.clv.CLVModel`)
     clv: dict[str, Any] | None = None
     #: why there is no CLV model, when there is none
@@ -78,6 +81,7 @@ def make_card(
     seed: int,
     now: datetime,
     warm_up_days: float | None = None,
+    window: str = "",
 ) -> ModelCard:
     """The card of ``trained``; its version names the model kind, time and content."""
     digest = hashlib.sha256(joblib.hash(trained.model).encode()).hexdigest()[:8]
@@ -99,6 +103,7 @@ def make_card(
         validation=trained.validation,
         n_refit=trained.n_refit,
         warm_up_days=warm_up_days,
+        window=window,
         clv=trained.clv,
         clv_note=trained.clv_note,
         candidate=trained.candidate,

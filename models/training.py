@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV, calibration_curve
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.model_selection import GroupKFold
+from sklearn.model_selection import GroupKFold, StratifiedKFold
 
 from churnwatch.events import COMPLAINT_CATEGORIES
 from churnwatch.features.row import FEATURES
@@ -115,6 +115,8 @@ VALIDATION_SHARE = 0.25
 #: fewer distinct cutoffs than this settled before the held-out ones: grouped folds instead
 MIN_TRAIN_CUTOFFS = 3
 GROUP_FOLDS = 5
+#: folds of the learned models' isotonic calibration
+CALIBRATION_FOLDS = 3
 
 
 class TrainingError(ValueError):
@@ -235,7 +237,17 @@ def _fit_learned(name: str, frame: pd.DataFrame, y: np.ndarray, seed: int) -> Ca
     """Calibrated gradient boosting on the columns of ``frame`` observed in its rows."""
     # A history without, say, complaints or surveys leaves some features empty
     # throughout; they carry nothing to learn from, so the model does without.
-    usable = [c for c in frame.columns if frame[c].notna().any()]
+    # Each calibration fold learns from a part of the rows, the earlier cutoffs
+    # first: a feature that fills in only later (the purchase rhythm of monthly
+    # buyers needs three purchase days) can be empty in one part, and the trees
+    # cannot bin a column without a value ("window shape cannot be larger than
+    # input array shape"). Such a feature is left out as well.
+    # the isotonic calibration's folds, as ``cv=3`` makes them for a classifier:
+    # named, to see which rows each of its models learns from
+    folds = StratifiedKFold(n_splits=CALIBRATION_FOLDS)
+    present = frame.notna().to_numpy()
+    parts = [learn for learn, _ in folds.split(frame, y)]
+    usable = [c for i, c in enumerate(frame.columns) if all(present[p, i].any() for p in parts)]
     boosted = HistGradientBoostingClassifier(
         max_iter=300,
         learning_rate=0.05,
@@ -245,7 +257,7 @@ def _fit_learned(name: str, frame: pd.DataFrame, y: np.ndarray, seed: int) -> Ca
         monotonic_cst=[direction(c) for c in usable],
         random_state=seed,
     )
-    model = CalibratedClassifierCV(boosted, method="isotonic", cv=3)
+    model = CalibratedClassifierCV(boosted, method="isotonic", cv=folds)
     model.fit(frame[usable], y)
     return Candidate(name, model, tuple(usable))
 
@@ -271,6 +283,13 @@ def _fit(
 ) -> dict[str, Candidate]:
     """The candidates of ``names`` fitted on the rows of ``mask`` (those these rows can fit)."""
     _both_outcomes(y[mask], "training")
+    retained, churned = np.bincount(y[mask], minlength=2)
+    if min(retained, churned) < CALIBRATION_FOLDS:
+        few = f"{churned} churned" if churned < retained else f"{retained} retained"
+        raise TrainingError(
+            f"only {few} among the training snapshots: calibration needs "
+            f"{CALIBRATION_FOLDS} of each outcome at least"
+        )
     frame = model_frame(raw[mask], clv)
     fitted = fit_baselines(frame, y[mask], names)
     if LINEAR in names:

@@ -47,3 +47,22 @@ def store_rows(events, stored_at: datetime | None = None) -> list[dict[str, Any]
         }
         for e in events
     ]
+
+
+def monthly_buyers(customers: int, days: float, *, seed: int = 0) -> list[Event]:
+    """A subscription-like history from T0: each customer pays every 29-31 days.
+
+    Each starts within the first month; two in five cancel at a random day.
+    Events come in event-time order.
+    """
+    import random
+
+    rng = random.Random(seed)
+    events = []
+    for i in range(customers):
+        day = rng.uniform(0, 30)
+        stop = rng.uniform(20, 2 * days) if rng.random() < 0.4 else days
+        while day < min(stop, days):
+            events.append(ev(day, "purchase", f"m{i}", eid=f"m{i}-{day:.4f}", amount=20.0))
+            day += rng.uniform(29, 31)
+    return sorted(events, key=lambda e: e.epoch_s)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import random
+
+import pytest
 import sqlalchemy as sa
 
 from churnwatch import store
 from churnwatch.events import from_payload
 from churnwatch.features.row import feature_row
-from churnwatch.features.state import apply
-from churnwatch.models.dataset import cutoffs, snapshots
+from churnwatch.features.state import DAY_S, apply
+from churnwatch.models.dataset import cutoffs, dense_window, snapshots
 from tests.builders import at, ev, store_rows
 
 HISTORY = [
@@ -100,3 +103,48 @@ def test_simulated_churners_are_labelled_churned_after_their_churn_date() -> Non
     loyal = [s for s in snaps if not truth[s.customer_id].churns]
     # loyal customers of the lowest tier buy about monthly: most come back in 90 days
     assert sum(s.churned for s in loyal) / len(loyal) < 0.2
+
+
+def _bulk(days: int, per_day: int, seed: int = 0) -> list[float]:
+    """``per_day`` events a day at random times, on weekdays only, from T0."""
+    rng = random.Random(seed)
+    return sorted(
+        at(day + rng.random()) for day in range(days) if day % 7 < 5 for _ in range(per_day)
+    )
+
+
+def test_the_dense_window_leaves_stray_times_out() -> None:
+    bulk = _bulk(220, 50)
+    # late copies dated 400 days back, a 1970 default date, one record 20 days after
+    late = [t - 400 * DAY_S for t in bulk[:66]]
+    stray = [*late, 0.0, bulk[-1] + 20 * DAY_S]
+    assert dense_window([*stray, *bulk]) == (bulk[0], bulk[-1])
+    # without the stray times, or in any order, the same bulk
+    assert (
+        dense_window(bulk)
+        == dense_window(list(reversed([*bulk, *stray])))
+        == (
+            bulk[0],
+            bulk[-1],
+        )
+    )
+
+
+def test_a_history_dense_throughout_keeps_every_time() -> None:
+    # weekends off, a quiet fortnight, monthly billing days: each still dense
+    quiet = [t for t in _bulk(300, 20) if not at(100) <= t < at(114)]
+    billing = [at(day) for day in range(0, 360, 30) for _ in range(400)]
+    for times in (quiet, billing, _bulk(60, 1)):
+        assert dense_window(times) == (times[0], times[-1])
+    # no dense run holds half of the times: no bulk to tell apart from tails
+    sparse = [at(day) for day in (0, 50, 100, 150, 200)]
+    assert dense_window(sparse) == (sparse[0], sparse[-1])
+    assert dense_window([at(3)]) == (at(3), at(3))
+    with pytest.raises(ValueError, match="at least one time"):
+        dense_window([])
+
+
+def test_a_hole_of_months_keeps_the_part_holding_more_events() -> None:
+    times = _bulk(220, 30)
+    kept = [t for t in times if t < at(100) or t >= at(160)]
+    assert dense_window(kept) == (kept[0], max(t for t in kept if t < at(100)))
