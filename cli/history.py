@@ -444,9 +444,24 @@ def import_(
         Path | None,
         typer.Option(help="JSONL of rejected rows and reasons (default: FILE.rejects.jsonl)."),
     ] = None,
+    far_margin: Annotated[
+        float,
+        typer.Option(
+            help="A row is far out when it lies more than this share of the length of the "
+            "file's dense history before or after it (and more than 7 days)."
+        ),
+    ] = 0.25,
+    strict: Annotated[
+        bool, typer.Option(help="Reject far-out rows instead of storing and flagging them.")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Load historic events into the event store (one transaction; re-importing adds nothing)."""
+    """Load historic events into the event store (one transaction; re-importing adds nothing).
+
+    Rows far outside the dense part of the file's history (a date 400 days back in
+    a half-year file, a 1970 default date) are stored, and counted and shown in
+    the summary; --strict rejects them. An import that rejects every row exits 2.
+    """
     from rich.progress import Progress
 
     from churnwatch.events import INPUT_TOPICS
@@ -455,6 +470,8 @@ def import_(
 
     if not file.is_file():
         raise typer.BadParameter(f"{file} is not a file")
+    if not far_margin >= 0:
+        raise typer.BadParameter(f"--far-margin {far_margin:g}: give a share of 0 or more")
     if topic is not None and topic not in INPUT_TOPICS:
         raise typer.BadParameter(f"--topic {topic!r}: one of {', '.join(INPUT_TOPICS)}")
     columns, constants = common.pairs(map_, "--map"), common.pairs(set_, "--set")
@@ -475,6 +492,8 @@ def import_(
                 negative_as_refund=negative_as_refund,
                 rejects=out,
                 max_future_s=settings.max_future_s,
+                far_margin=far_margin,
+                strict=strict,
                 on_row=lambda n: progress.advance(task, n),
             )
     except ImportFailed as exc:
@@ -485,12 +504,39 @@ def import_(
         rejects.unlink(missing_ok=True)
     if json_out:
         print(orjson.dumps({**summary.to_dict(), "rejects": str(rejects)}).decode())
-        return
+    else:
+        _print_import(summary, rejects)
+    if summary.all_rejected:
+        print(
+            f"cannot import {file}: every one of its {summary.rows:,} rows was rejected "
+            f"({'; '.join(summary.reasons)}); nothing was stored. Check --map, --set, "
+            "--type and --date-format against the file's columns",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
+
+
+def _print_import(summary: Any, rejects: Path) -> None:
+    """The import summary: counts, each reason with its first row, the far-out rows."""
     print(
         f"{summary.rows:,} rows: {summary.stored:,} stored, "
         f"{summary.already_stored:,} already stored, {summary.rejected:,} rejected"
     )
     for reason, count in summary.reasons.most_common(5):
-        print(f"  {count:,}: {reason}")
+        example = summary.examples[reason][0]
+        print(f"  {count:,}: {reason} (row {example['row']}: {example['error']})")
+    if len(summary.reasons) > 5:
+        others = summary.reasons.most_common()[5:]
+        print(f"  {sum(n for _, n in others):,}: {len(others)} other reasons (in the rejects file)")
+    if summary.far_out:
+        done = "rejected (--strict)" if summary.strict else "stored, but flagged (--strict rejects)"
+        print(
+            f"{summary.far_out.total():,} rows far outside the dense part of the file's history, "
+            f"{summary.bulk.span()}, by more than {summary.bulk.margin_s / 86400:.0f} days: {done}"
+        )
+        for reason, count in summary.far_out.most_common():
+            examples = summary.examples[reason]
+            rows = ", ".join(str(e["row"]) for e in examples)
+            print(f"  {count:,}: {reason} (rows {rows}{', …' if count > len(examples) else ''})")
     if summary.rejected:
         print(f"rejected rows and their reasons: {rejects}")

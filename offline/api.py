@@ -48,7 +48,7 @@ from churnwatch.engine.model_source import ModelSource
 from churnwatch.events import from_payload
 from churnwatch.models.scoring import Scorer
 from churnwatch.offline import parallel
-from churnwatch.offline.importing import RowMapping, Summary, import_file
+from churnwatch.offline.importing import DEFAULT_FAR_MARGIN, RowMapping, Summary, import_file
 from churnwatch.offline.replay import COLUMNS, Replayed
 from churnwatch.offline.replay import rows_as_of as _rows_as_of
 from churnwatch.offline.report import Findings, analyse
@@ -85,13 +85,17 @@ def import_events(
     negative_as_refund: bool = False,
     rejects: BinaryIO | None = None,
     max_future_s: float = DEFAULT_MAX_FUTURE_S,
+    far_margin: float = DEFAULT_FAR_MARGIN,
+    strict: bool = False,
     on_row: Callable[[int], None] | None = None,
 ) -> Summary:
     """Load a CSV, JSONL or Parquet file of historic events in one transaction.
 
     ``columns`` maps event fields to the file's columns, ``constants`` sets fields
     on every row. Rejected rows and their reasons go to ``rejects`` (JSONL), if
-    given; re-importing a file adds nothing.
+    given; re-importing a file adds nothing. Rows more than ``far_margin`` times
+    the length of the file's dense history outside it are stored and counted in
+    ``Summary.far_out``; with ``strict`` they are rejected.
     """
     mapping = RowMapping(
         columns=dict(columns or {}),
@@ -108,6 +112,8 @@ def import_events(
         rejects=rejects if rejects is not None else io.BytesIO(),
         now=store.utcnow(),
         max_future_s=max_future_s,
+        far_margin=far_margin,
+        strict=strict,
         on_row=on_row,
     )
 

@@ -9,14 +9,24 @@ came before it), so importing the same file again adds nothing.
 The whole file goes in one transaction: a file that cannot be read to the end
 leaves the store as it was. Rows go in batches; on PostgreSQL through ``COPY``
 into a temporary table, then one ``INSERT … ON CONFLICT DO NOTHING``.
+
+Records far outside the bulk of the file's history are reported: the bulk is
+the dense part of the valid rows' event times, as ``churnwatch train`` finds it
+(:func:`~churnwatch.models.dataset.dense_window`), and a record is *far out*
+when it lies more than ``far_margin`` times that part's length (and more than
+:data:`MIN_FAR_DAYS`) before or after it. They are stored and counted per
+reason, with the first rows as examples; ``strict`` rejects them instead, which
+takes a first pass over the file to find the bulk before anything is written.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 import uuid
+from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +37,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from churnwatch import store
-from churnwatch.events import TOPIC_OF_TYPE, InvalidEvent, parse_object, payload_of
+from churnwatch.events import TOPIC_OF_TYPE, Event, InvalidEvent, parse_object, payload_of
+from churnwatch.features.state import DAY_S
+from churnwatch.models.dataset import dense_window
 
 _ID_NAMESPACE = uuid.UUID("5d0c2f44-8a7e-4b1b-9c53-3f6e2b7a9d10")
 #: fields that text files carry as strings but the event models want as numbers
@@ -39,6 +51,18 @@ _NUMBERS: dict[str, Callable[[str], Any]] = {
     "points": int,
 }
 BATCH = 5000
+#: how far outside the dense part of a file's history a record is far out, as a
+#: share of that part's length: a quarter (about 90 days of a year's file) would
+#: stretch the training span by more than a warm-up, while a ramp-up or the odd
+#: late order within weeks of the edges is ordinary history
+DEFAULT_FAR_MARGIN = 0.25
+#: and never nearer than this: a short file's own spread is no reason to flag
+MIN_FAR_DAYS = 7.0
+FAR_BEFORE = "ts far before the file's history"
+FAR_AFTER = "ts far after the file's history"
+#: rows shown per reason in a summary
+EXAMPLES = 3
+_FIELD = re.compile(r"[A-Za-z_][\w.]*")
 
 
 class ImportFailed(Exception):
@@ -94,6 +118,64 @@ def _negative(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value < 0
 
 
+def reason_of(error: str) -> str:
+    """What kind of error ``error`` is, to count rows by: every field it names.
+
+    ``"customer_id: Field required; ts: Field required"`` is ``"customer_id, ts"``;
+    an error about no field is its words before any detail (``"not valid JSON"``).
+    """
+    kinds = []
+    for part in error.split("; "):
+        head, sep, _ = part.partition(": ")
+        kinds.append(head if sep and _FIELD.fullmatch(head) else head.split(" (")[0])
+    return ", ".join(dict.fromkeys(kinds))
+
+
+@dataclass(frozen=True)
+class Bulk:
+    """Where the bulk of a file's history lies, and how far outside it a record is far out."""
+
+    start_s: float
+    end_s: float
+    margin_s: float
+
+    @classmethod
+    def of(cls, times_s: Sequence[float], far_margin: float) -> Bulk | None:
+        """The bulk of the event times ``times_s``; ``None`` for none."""
+        if not len(times_s):
+            return None
+        start, end = dense_window(times_s)
+        return cls(start, end, max(far_margin * (end - start), MIN_FAR_DAYS * DAY_S))
+
+    def far_out(self, ts_s: float) -> tuple[str, str] | None:
+        """The reason and the message when ``ts_s`` lies far outside the bulk, else ``None``."""
+        if self.start_s - self.margin_s <= ts_s <= self.end_s + self.margin_s:
+            return None
+        before = ts_s < self.start_s
+        days = (self.start_s - ts_s if before else ts_s - self.end_s) / DAY_S
+        return (
+            FAR_BEFORE if before else FAR_AFTER,
+            f"ts: {_iso(ts_s)} is {days:.0f} days {'before' if before else 'after'} the "
+            f"dense part of the file's history, {self.span()}",
+        )
+
+    def span(self) -> str:
+        """The bulk's first and last time."""
+        return f"{_iso(self.start_s)} to {_iso(self.end_s)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "from": _iso(self.start_s),
+            "to": _iso(self.end_s),
+            "margin_days": round(self.margin_s / DAY_S, 1),
+        }
+
+
+def _iso(ts_s: float) -> str:
+    return datetime.fromtimestamp(ts_s, tz=UTC).isoformat(timespec="seconds")
+
+
 @dataclass
 class Summary:
     """What an import did."""
@@ -102,7 +184,33 @@ class Summary:
     stored: int = 0
     already_stored: int = 0
     rejected: int = 0
+    #: rows rejected, per reason (:func:`reason_of`, or a far-out reason under ``strict``)
     reasons: Counter[str] = field(default_factory=Counter)
+    #: rows far outside the bulk of the file's history, per reason: stored and
+    #: flagged, or rejected under ``strict`` (then also in ``reasons``)
+    far_out: Counter[str] = field(default_factory=Counter)
+    #: the first rows of each reason, rejected or far out: ``{"row", "error"}``
+    examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: where the bulk of the file's history lies (``None``: no valid row)
+    bulk: Bulk | None = None
+    #: far-out rows were rejected, not stored
+    strict: bool = False
+
+    @property
+    def flagged(self) -> int:
+        """Far-out rows that were stored (or already were)."""
+        return 0 if self.strict else self.far_out.total()
+
+    @property
+    def all_rejected(self) -> bool:
+        """The file had rows, and every one was rejected: nothing of it is in the store."""
+        return self.rows > 0 and self.rejected == self.rows
+
+    def note(self, reason: str, number: int, error: str) -> None:
+        """Keep row ``number`` as an example of ``reason`` while there are few."""
+        examples = self.examples.setdefault(reason, [])
+        if len(examples) < EXAMPLES:
+            examples.append({"row": number, "error": error})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, with the five commonest reasons for rejection."""
@@ -112,6 +220,12 @@ class Summary:
             "already_stored": self.already_stored,
             "rejected": self.rejected,
             "top_reasons": dict(self.reasons.most_common(5)),
+            "reasons": dict(self.reasons.most_common()),
+            "flagged": self.flagged,
+            "far_out": dict(self.far_out),
+            "far_out_action": "rejected" if self.strict else "stored and flagged",
+            "bulk": None if self.bulk is None else self.bulk.to_dict(),
+            "examples": self.examples,
         }
 
 
@@ -223,28 +337,40 @@ def import_file(
     rejects: BinaryIO,
     now: datetime,
     max_future_s: float,
+    far_margin: float = DEFAULT_FAR_MARGIN,
+    strict: bool = False,
     on_row: Callable[[int], None] | None = None,
 ) -> Summary:
-    """Import ``path`` into the store in one transaction; write rejected rows to ``rejects``."""
+    """Import ``path`` into the store in one transaction; write rejected rows to ``rejects``.
+
+    Rows far outside the bulk of the file's history are stored and flagged in the
+    summary; with ``strict`` they are rejected.
+    """
     check_mapping(path, mapping)
-    summary = Summary()
-    seen_ids: dict[str, int] = {}
-    identical: Counter[bytes] = Counter()
+    summary = Summary(strict=strict)
+    if strict:
+        # a first pass finds the bulk, so that no far-out row is ever written
+        valid = (
+            e.epoch_s for _, _, e, _ in _checked(path, mapping, now, max_future_s) if e is not None
+        )
+        summary.bulk = Bulk.of(array("d", valid), far_margin)
+    # the valid rows' numbers and times: which are far out is known after the pass
+    numbers, times = array("q"), array("d")
     batch: list[dict[str, Any]] = []
     source = f"import:{path.name}"
     with engine.begin() as conn:
         writer = _writer(conn)
-        for number, row in enumerate(read_rows(path), start=1):
+        for number, row, event, error in _checked(path, mapping, now, max_future_s):
             summary.rows += 1
-            try:
-                event = _event_of(row, mapping, identical, now, max_future_s)
-                first = seen_ids.setdefault(event.event_id, number)
-                if first != number:
-                    raise InvalidEvent(f"duplicate event_id {event.event_id!r}: row {first} has it")
-            except InvalidEvent as exc:
-                _reject(rejects, summary, number, str(exc), row)
+            if event is None:
+                _reject(rejects, summary, number, error, row)
+            elif summary.bulk and (far := summary.bulk.far_out(event.epoch_s)):  # strict
+                summary.far_out[far[0]] += 1
+                _reject(rejects, summary, number, far[1], row, reason=far[0])
             else:
                 batch.append(_row(event, f"{source}:{number}", now))
+                numbers.append(number)
+                times.append(event.epoch_s)
             if len(batch) >= BATCH:
                 _flush(writer, batch, summary)
             if on_row is not None and number % 1000 == 0:
@@ -252,7 +378,35 @@ def import_file(
         _flush(writer, batch, summary)
         if on_row is not None:
             on_row(summary.rows % 1000)
+    if not strict:
+        summary.bulk = Bulk.of(times, far_margin)
+        for number, ts in zip(numbers, times, strict=True):
+            far = summary.bulk.far_out(ts) if summary.bulk else None
+            if far is not None:
+                summary.far_out[far[0]] += 1
+                summary.note(far[0], number, far[1])
     return summary
+
+
+def _checked(
+    path: Path, mapping: RowMapping, now: datetime, max_future_s: float
+) -> Iterator[tuple[int, dict[str, Any], Event | None, str]]:
+    """Each row of ``path``: its number, the row, and its event, or why it has none.
+
+    The same file gives the same events on every pass (ids, duplicates).
+    """
+    seen_ids: dict[str, int] = {}
+    identical: Counter[bytes] = Counter()
+    for number, row in enumerate(read_rows(path), start=1):
+        try:
+            event = _event_of(row, mapping, identical, now, max_future_s)
+            first = seen_ids.setdefault(event.event_id, number)
+            if first != number:
+                raise InvalidEvent(f"duplicate event_id: row {first} has {event.event_id!r}")
+        except InvalidEvent as exc:
+            yield number, row, None, str(exc)
+        else:
+            yield number, row, event, ""
 
 
 def _event_of(
@@ -261,7 +415,7 @@ def _event_of(
     identical: Counter[bytes],
     now: datetime,
     max_future_s: float,
-) -> Any:
+) -> Event:
     if "__error__" in row:
         raise InvalidEvent(row["__error__"])
     fields = mapping.event(row)
@@ -282,11 +436,21 @@ def _event_of(
     return event
 
 
-def _reject(rejects: BinaryIO, summary: Summary, number: int, error: str, row: Any) -> None:
+def _reject(
+    rejects: BinaryIO,
+    summary: Summary,
+    number: int,
+    error: str,
+    row: Any,
+    reason: str | None = None,
+) -> None:
+    reason = reason or reason_of(error)
     summary.rejected += 1
-    summary.reasons[error.split(":")[0]] += 1
+    summary.reasons[reason] += 1
+    summary.note(reason, number, error)
     raw = {k: v for k, v in row.items() if k != "__error__"}
-    rejects.write(orjson.dumps({"row": number, "error": error, "raw": raw}, default=str) + b"\n")
+    line = {"row": number, "reason": reason, "error": error, "raw": raw}
+    rejects.write(orjson.dumps(line, default=str) + b"\n")
 
 
 def _row(event: Any, source: str, now: datetime) -> dict[str, Any]:
