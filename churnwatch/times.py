@@ -22,6 +22,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC) + _offset
 
 
+def clock_offset_s() -> float:
+    """The seconds :func:`utcnow` adds to the wall clock now."""
+    return _offset.total_seconds()
+
+
 def set_clock_offset(seconds: float) -> None:
     """Make :func:`utcnow` read the wall clock plus ``seconds`` (negative: the past)."""
     global _offset

@@ -28,7 +28,7 @@ from churnwatch.settings import DEFAULT_DATA_DIR, Settings
 from churnwatch.sim.broker import EmbeddedBroker, die_with_parent
 from churnwatch.sim.producing import produce
 from churnwatch.sim.simulator import SimRecord, Simulation, customers_for, records
-from churnwatch.times import utcnow
+from churnwatch.times import clock_offset_s, utcnow
 from churnwatch.topics import DEAD_LETTERS, ensure_topics_for
 
 
@@ -106,6 +106,9 @@ def worker_process(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``churnwatch worker`` as a child process for the duration of the block."""
     env = {**os.environ, **settings.to_env(), "CHURNWATCH_BROKER": bootstrap}
+    if not settings.clock_offset_s:
+        # the worker reads this process's clock, unless the settings move it themselves
+        env["CHURNWATCH_CLOCK_OFFSET_S"] = repr(clock_offset_s())
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
