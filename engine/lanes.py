@@ -132,7 +132,8 @@ class Lanes:
             merged.assessment.tasks.extend(run.assessment.tasks)
             merged.assessment.endings.extend(run.assessment.endings)
         for lane, timeline, day in zip(lanes, timelines, ranked_days, strict=True):
-            ranking = timeline.ranking()
-            if ranking is not None and ranking.day != day:
+            # copy the ranks only for a lane that re-ranked: most batches stay in one day
+            ranking = timeline.ranking() if timeline.ranked_day != day else None
+            if ranking is not None:
                 merged.rankings[lane] = ranking
         return merged
