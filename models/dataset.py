@@ -51,10 +51,13 @@ def dense_window(
     The usual rate is that of the middle half of the times (between their first
     and third quartiles), so up to a quarter of stray times on either side cannot
     sway it. A day is dense when the ``smooth_days`` centred on it average at
-    least ``share`` of that rate. Of the runs of consecutive dense days, the one
-    holding the most times is the dense part; its edges move in to the first and
-    last day that reach ``share`` of the rate on their own, so that a stray time
-    a few days off is left out unless that day is busy. Without a run holding
+    least ``share`` of that rate; in a history of pulses (everyone billed on the same
+    day each quarter, say) the days counted stretch to twice the usual gap between
+    days with records, so that the quiet weeks between pulses stay in it. Of the
+    runs of consecutive dense days, the one holding the most times is the dense
+    part; its edges move in to the first and last day that reach ``share`` of the
+    rate on their own, so that a stray time a few days off is left out unless that
+    day is busy. Without a run holding
     half of the times (too few, too spread out) there is no bulk to tell apart
     from tails, and the window is the first to the last time.
     """
@@ -68,7 +71,9 @@ def dense_window(
     floor = share * 0.5 * t.size / max(1.0, float(q3 - q1) / DAY_S)
     # events up to to each day's end, so that a run of days [a, b) holds ends[b] - ends[a]
     ends = np.concatenate(([0], np.cumsum(counts)))
-    half = smooth_days // 2
+    # a pulsed history is dense across its quiet weeks: smooth over two usual gaps
+    gaps = np.diff(np.flatnonzero(counts))
+    half = max(smooth_days, 2 * int(np.median(gaps)) if gaps.size else 0) // 2
     index = np.arange(counts.size)
     around = ends[np.minimum(index + half + 1, counts.size)] - ends[np.maximum(index - half, 0)]
     dense = np.concatenate(([0], around / (2 * half + 1) >= floor, [0])).astype(np.int8)

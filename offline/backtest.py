@@ -9,8 +9,9 @@ when the customer makes no purchase in the ``horizon`` days after it. A
 ``horizon`` days after that last purchase, is caught when an alert fired in
 between, and its value is the customer's net spend in the year up to it.
 
-Outcomes are known up to the end of the bulk of the history (:func:`bulk`: a
-few stray records far beyond the rest do not count), so the alerts of the last
+Outcomes are known up to the end of the bulk of the history (:func:`bulk`, the
+dense part that ``train`` learns from: a few stray records far from the rest do
+not count), so the alerts of the last
 ``horizon`` days are counted but not judged. Every share comes with its Wilson
 95 % interval (:func:`wilson`).
 """
@@ -30,6 +31,7 @@ from churnwatch.alerts.economics import Economics, ValuePlan, choose, plan
 from churnwatch.alerts.policy import AlertState, assess
 from churnwatch.features.state import DAY_S
 from churnwatch.features.tier import TIERS
+from churnwatch.models.dataset import dense_window
 from churnwatch.offline.replay import ASSESS_PROSPECT, PURCHASE, Replayed, Trace
 
 #: candidate ``watch`` thresholds of the sweep; ``high`` and ``critical`` keep their spacing
@@ -38,11 +40,6 @@ CANDIDATES = tuple(round(0.05 * i, 2) for i in range(2, 19))
 #: (or up to where ``critical`` reaches 1)
 SWEEP_STEP = 0.05
 MIN_WATCH = 0.05
-#: records after (or before) a gap this long, and no more than this share of them, lie
-#: outside the bulk of the history: stray dates that would stretch the window with empty
-#: weeks and make every customer before the gap look churned
-STRAY_GAP_DAYS = 28.0
-STRAY_SHARE = 0.01
 #: how often the recommendation is tightened when its alerts, replayed together, fall
 #: below the precision floor (each round replays the whole trace once)
 MAX_TIGHTENING = 8
@@ -137,20 +134,19 @@ class Span:
     after: int = 0
 
 
-def bulk(
-    times: Sequence[float], *, gap_s: float = STRAY_GAP_DAYS * DAY_S, share: float = STRAY_SHARE
-) -> Span:
-    """The span of ``times`` without strays: at most ``share`` of them beyond a gap of ``gap_s``."""
-    ordered = sorted(times)
-    if not ordered:
+def bulk(times: Sequence[float]) -> Span:
+    """The span of ``times`` without strays: the history's dense part, as ``train`` uses.
+
+    The same rule (:func:`~churnwatch.models.dataset.dense_window`) places the
+    training window and flags far-out records on import, so a stray date is
+    stray for every command alike.
+    """
+    if not times:
         raise ValueError("no records: a history needs at least one")
-    n, most = len(ordered), int(share * len(ordered))
-    # the bulk starts after the last wide gap among the first `most` records, ...
-    lo = max((i for i in range(1, most + 1) if ordered[i] - ordered[i - 1] > gap_s), default=0)
-    # ... and ends before the first wide gap among the last `most`
-    tail = (j for j in range(n - most, n) if j > lo and ordered[j] - ordered[j - 1] > gap_s)
-    hi = next(tail, n) - 1
-    return Span(ordered[lo], ordered[hi], lo, n - 1 - hi)
+    ordered = sorted(times)
+    first, last = dense_window(ordered)
+    before = bisect.bisect_left(ordered, first)
+    return Span(first, last, before, len(ordered) - bisect.bisect_right(ordered, last))
 
 
 @dataclass(frozen=True, slots=True)

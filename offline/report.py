@@ -335,7 +335,7 @@ def notes(f: Findings) -> list[str]:
     if span is not None and (span.before or span.after):
         lines.append(
             f"stray records left out: {span.before:,} before {_day(span.first)}, "
-            f"{span.after:,} after {_day(span.last)} (beyond a gap of more than four weeks)"
+            f"{span.after:,} after {_day(span.last)} (outside the history's dense part)"
         )
     if unjudged is not None and f.unjudged_then is not None:
         lines.append(
@@ -426,9 +426,10 @@ def _window_lines(f: Findings) -> list[str]:
     if span is not None and (span.before or span.after):
         lines += [
             f"**Stray records left out**: {span.before:,} before {_day(span.first)} and "
-            f"{span.after:,} after {_day(span.last)}, each beyond a gap of more than four "
-            "weeks from the rest of the history. They would stretch the window with empty "
-            "weeks and make every customer before the gap look churned, so the backtest "
+            f"{span.after:,} after {_day(span.last)}, outside the dense part of the history "
+            "(where the month around a day holds a tenth of the usual events). They would "
+            "stretch the window with empty weeks and make every customer before the gap look "
+            "churned, so the backtest "
             f"judges {_day(span.first)} to {_day(span.last)} only.",
             "",
         ]

@@ -134,7 +134,8 @@ def test_a_history_dense_throughout_keeps_every_time() -> None:
     # weekends off, a quiet fortnight, monthly billing days: each still dense
     quiet = [t for t in _bulk(300, 20) if not at(100) <= t < at(114)]
     billing = [at(day) for day in range(0, 360, 30) for _ in range(400)]
-    for times in (quiet, billing, _bulk(60, 1)):
+    quarterly = [at(day) for day in range(0, 720, 91) for _ in range(400)]
+    for times in (quiet, billing, quarterly, _bulk(60, 1)):
         assert dense_window(times) == (times[0], times[-1])
     # no dense run holds half of the times: no bulk to tell apart from tails
     sparse = [at(day) for day in (0, 50, 100, 150, 200)]
@@ -142,6 +143,12 @@ def test_a_history_dense_throughout_keeps_every_time() -> None:
     assert dense_window([at(3)]) == (at(3), at(3))
     with pytest.raises(ValueError, match="at least one time"):
         dense_window([])
+
+
+def test_a_pulsed_history_leaves_a_stray_time_out() -> None:
+    # everyone billed on the same day each quarter, and one mistyped date a year on
+    quarterly = [at(day) for day in range(0, 720, 91) for _ in range(400)]
+    assert dense_window([*quarterly, at(1100)]) == (quarterly[0], quarterly[-1])
 
 
 def test_a_hole_of_months_keeps_the_part_holding_more_events() -> None:

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from churnwatch.features.state import DAY_S
+from churnwatch.models.dataset import dense_window
 from churnwatch.offline.backtest import Metrics, Span, bulk, wilson
 
 
@@ -65,15 +66,18 @@ def _days(*days: float) -> list[float]:
 
 def test_the_bulk_of_a_history_leaves_stray_records_out() -> None:
     dense = _days(*range(200))  # a record a day for 200 days
-    # two records a year after the rest: strays (at most 1 % of the records, beyond 4 weeks)
+    # two records a year after the rest: strays
     assert bulk([*dense, *_days(565, 566)]) == Span(0.0, 199 * DAY_S, 0, 2)
     # and one a year before
     assert bulk([*_days(-365), *dense]) == Span(0.0, 199 * DAY_S, 1, 0)
-    # a gap of four weeks or less is part of the history
-    assert bulk([*dense, *_days(227)]) == Span(0.0, 227 * DAY_S, 0, 0)
-    # more than 1 % beyond the gap is a part of the history, not a stray
-    assert bulk([*dense, *_days(400, 401, 402)]) == Span(0.0, 402 * DAY_S, 0, 0)
-    # too few records to call any of them stray
-    assert bulk(_days(0, 1, 500)) == Span(0.0, 500 * DAY_S, 0, 0)
+    # a lone record four weeks on, or three in a row a half-year on: outside the dense part
+    assert bulk([*dense, *_days(227)]) == Span(0.0, 199 * DAY_S, 0, 1)
+    assert bulk([*dense, *_days(400, 401, 402)]) == Span(0.0, 199 * DAY_S, 0, 3)
+    # a record a few days on, and a thinner tail that goes on, are part of the history
+    assert bulk([*dense, *_days(205)]) == Span(0.0, 205 * DAY_S, 0, 0)
+    assert bulk([*dense, *_days(*range(200, 260, 5))]) == Span(0.0, 255 * DAY_S, 0, 0)
+    # the same rule as the training window's
+    times = [*_days(-365), *dense, *_days(227)]
+    assert (bulk(times).first, bulk(times).last) == dense_window(times)
     with pytest.raises(ValueError, match="no records"):
         bulk([])
