@@ -75,19 +75,22 @@ FEATURES: tuple[Feature, ...] = (
     Feature(
         "frequency_trend",
         "30 d vs 90 d before",
-        "purchases in the last 30 d / (purchases in the 90 d before / 3); empty if no baseline",
+        "purchases in the last 30 d against the monthly rate of the 90 d before (as much of "
+        "them as the customer was seen in); empty if seen for less than 60 d or no baseline",
         "purchase frequency trend",
     ),
     Feature(
         "spend_trend",
         "30 d vs 90 d before",
-        "purchase amounts in the last 30 d / (those of the 90 d before / 3); empty if none",
+        "purchase amounts in the last 30 d against the monthly amount of the 90 d before; "
+        "empty as frequency_trend",
         "purchase frequency trend",
     ),
     Feature(
         "frequency_trend_365d",
         "90 d vs 365 d",
-        "purchases in the last 90 d / (purchases in the 365 d * 90 / 365); empty if none",
+        "purchases in the last 90 d against the 90-day rate of the 365 d (as much of them as "
+        "the customer was seen in); empty if seen for less than 120 d or none",
         "purchase frequency trend",
     ),
     Feature(
@@ -176,7 +179,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature(
         "engagement_trend",
         "30 d vs 90 d before",
-        "engagement events in the last 30 d / (those of the 90 d before / 3)",
+        "engagement events in the last 30 d against the monthly rate of the 90 d before; "
+        "empty as frequency_trend",
         "engagement",
     ),
     *(Feature(f"{kind}_30d", "30 d", f"{kind} events", "engagement") for kind in _ENGAGEMENT_TYPES),
@@ -224,6 +228,28 @@ _ENGAGEMENT_KEYS = tuple((f"{kind}_30d", slot) for kind, slot in s.ENGAGEMENT_BY
 
 def _ratio(num: float, den: float) -> float | None:
     return None if den == 0 else num / den
+
+
+def _baselines(state: CustomerState, as_of_s: float) -> tuple[float | None, float | None]:
+    """The scale from each trend's baseline window to its recent window, or ``None``.
+
+    A window reaching back before the customer was first seen holds only the days
+    since: scaling it by its full length would read every young history as rising
+    (and every older one as falling back). A baseline needs 30 days seen: the 30
+    to 120 days before ``as_of_s`` for the 30-day trends, the year beyond the last
+    90 days for the 365-day ones.
+    """
+    seen = 0.0 if state.first_seen_s is None else (as_of_s - state.first_seen_s) / DAY_S
+    base_days, year_days = min(seen, _BASE_TO) - _BASE_FROM, min(seen, s.KEEP_DAYS)
+    return (
+        _BASE_FROM / base_days if base_days >= 30 else None,
+        90 / year_days if year_days - 90 >= 30 else None,
+    )
+
+
+def _trend(recent: float, baseline: float, scale: float | None) -> float | None:
+    """``recent`` against ``baseline`` brought to the recent window's length."""
+    return None if scale is None else _ratio(recent, baseline * scale)
 
 
 def _days(as_of_s: float, since: float | None) -> float | None:
@@ -329,10 +355,11 @@ def feature_row(state: CustomerState, as_of_s: float | None = None) -> dict[str,
     row["purchase_interval_days"] = interval
     row["last_interval_days"] = last_gap
     row["interval_ratio"] = None if recency is None or not interval else recency / interval
-    row["frequency_trend"] = _ratio(w30[s.PURCHASES], base[s.PURCHASES] / 3)
-    row["spend_trend"] = _ratio(w30[s.PURCHASE_MILLI], base[s.PURCHASE_MILLI] / 3)
-    row["frequency_trend_365d"] = _ratio(w90[s.PURCHASES], w365[s.PURCHASES] * 90 / 365)
-    row["spend_trend_365d"] = _ratio(w90[s.PURCHASE_MILLI], w365[s.PURCHASE_MILLI] * 90 / 365)
+    per_base, per_year = _baselines(state, t)
+    row["frequency_trend"] = _trend(w30[s.PURCHASES], base[s.PURCHASES], per_base)
+    row["spend_trend"] = _trend(w30[s.PURCHASE_MILLI], base[s.PURCHASE_MILLI], per_base)
+    row["frequency_trend_365d"] = _trend(w90[s.PURCHASES], w365[s.PURCHASES], per_year)
+    row["spend_trend_365d"] = _trend(w90[s.PURCHASE_MILLI], w365[s.PURCHASE_MILLI], per_year)
     rhythm = _rhythm(state, t)
     row["interval_cv_365d"] = None if rhythm is None else rhythm[1] / rhythm[0]
     row["rhythm_z"] = (
@@ -365,7 +392,7 @@ def feature_row(state: CustomerState, as_of_s: float | None = None) -> dict[str,
 
     row["engagement_30d"] = w30[s.ENGAGEMENT]
     row["engagement_90d"] = w90[s.ENGAGEMENT]
-    row["engagement_trend"] = _ratio(w30[s.ENGAGEMENT], base[s.ENGAGEMENT] / 3)
+    row["engagement_trend"] = _trend(w30[s.ENGAGEMENT], base[s.ENGAGEMENT], per_base)
     for name, slot in _ENGAGEMENT_KEYS:
         row[name] = w30[slot]
     row["days_since_engagement"] = _days(t, state.last_engagement_s)

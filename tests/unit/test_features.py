@@ -49,8 +49,9 @@ RFM_EXPECTED = {
     "interval_ratio": 0.0,
     "frequency_trend": 2.0,  # 2 in 30 d against 3 in the 90 d before (1 per 30 d)
     "spend_trend": pytest.approx(110 / 30),
-    "frequency_trend_365d": pytest.approx(4 / (6 * 90 / 365)),
-    "spend_trend_365d": pytest.approx(180 / (210 * 90 / 365)),
+    # the year holds the 130 days since the customer was first seen
+    "frequency_trend_365d": pytest.approx(4 / (6 * 90 / 130)),
+    "spend_trend_365d": pytest.approx(180 / (210 * 90 / 130)),
     # purchase days -31, 9, 10, 69, 70, 99: gaps 40, 1, 59, 1, 29 (mean 26, variance 508.8)
     "interval_cv_365d": pytest.approx(508.8**0.5 / 26),
     "rhythm_z": pytest.approx(-26 / 508.8**0.5),
@@ -126,7 +127,8 @@ ENGAGEMENT_EXPECTED = {
     "nps_mean_90d": 8.0,
     "engagement_30d": 9,
     "engagement_90d": 12,
-    "engagement_trend": pytest.approx(5.4),  # 9 in 30 d against 5 in the 90 d before
+    # 9 in 30 d against 5 in the 90 d before, of which the customer was seen in 75
+    "engagement_trend": pytest.approx(9 / (5 * 30 / 75)),
     "login_30d": 2,
     "email_open_30d": 0,
     "email_click_30d": 1,
@@ -248,3 +250,14 @@ def test_counts_too_large_for_32_bits_widen_the_cells() -> None:
     assert feature_row(state)["monetary_30d"] == 3_001_000.0
     stored = CustomerState.from_dict(orjson.loads(orjson.dumps(state.to_dict())))
     assert stored == state and stored.cell_counts.typecode == "q"
+
+
+def test_trends_wait_for_a_baseline_and_scale_it_to_the_days_seen() -> None:
+    # a purchase every 10 days from day 0: a steady customer, whatever their age
+    steady = [ev(day, "purchase", amount=10) for day in range(0, 101, 10)]
+    young = feature_row(fold(steady[-6:]), T)  # seen from day 50: 50 days
+    assert young["frequency_trend"] is None and young["frequency_trend_365d"] is None
+    grown = feature_row(fold(steady), T)  # seen for 100 days: 70 of the baseline's 90
+    # 3 purchases in the last 30 d (days 80, 90, 100) against 8 in days 0 to 70
+    assert grown["frequency_trend"] == pytest.approx(3 / (8 * 30 / 70))
+    assert grown["frequency_trend_365d"] is None  # no 30 days beyond the last 90
