@@ -1,8 +1,15 @@
 """A seeded synthetic customer population and the events it produces.
 
 Customers have a value tier and habits (purchase rate, basket, engagement,
-complaints). A share of them drifts toward churn for one of the four reasons of
-DOMAIN.md §3, each leaving its own trace in the events:
+complaints). Within a tier, purchase and engagement rates vary from customer to
+customer as a Gamma distribution (as the BTYD models assume), so some loyal
+customers buy rarely and fall silent for months. A share of them drifts toward
+churn for one of the four reasons of DOMAIN.md §3; their lifetimes end at any
+time from the first fifth of the history on, so the churn rate is about
+constant over time and the calendar alone predicts nothing. Each reason leaves
+its own trace in the events, at a strength that differs from one churner to the
+next, over a background in which loyal customers complain too, about price and
+communication as well:
 
 - ``service_quality``: product/service complaints, slow resolutions, low ratings;
 - ``competitor``: price complaints and a sharp drop in spend while logins go on;
@@ -41,6 +48,18 @@ _TIER_HABITS: dict[str, tuple[float, float, float, float]] = {
     "general": (0.55, 0.03, 40.0, 0.15),
 }
 _BASE_COMPLAINTS_PER_DAY = 0.004
+#: the shape of the Gamma distribution of rates within a tier (mean 1, CV 0.58)
+_RATE_SHAPE = 3.0
+#: what loyal customers complain about: every category, price and communication too
+_BACKGROUND_CATEGORIES = (
+    "service_quality",
+    "product",
+    "delivery",
+    "other",
+    "other",
+    "price",
+    "communication",
+)
 _SURVEYS_PER_DAY = 0.01
 _ENGAGEMENT_MIX = (
     ("login", 0.45),
@@ -98,6 +117,8 @@ class _Customer:
     reason: str | None
     drift_start: datetime | None
     churn_date: datetime | None
+    #: how strongly the churn reason shows in the events, from 0.3 to 1
+    strength: float = 1.0
 
     def drift(self, day: datetime) -> float:
         """0 before the drift starts, rising to 1 at the churn date."""
@@ -169,22 +190,26 @@ class Simulation:
         _, rate, basket, engagement = _TIER_HABITS[tier]
         reason = drift_start = churn_date = None
         span_days = (self.end - self.start).days
+        strength = 1.0
         if rng.random() < churn_share and span_days >= 60:
             reason = rng.choice(REASONS)
-            # Drift starts in the middle half of the history and lasts 30-90 days.
-            drift_start = self.start + timedelta(days=rng.uniform(0.25, 0.7) * span_days)
-            churn_date = drift_start + timedelta(days=rng.uniform(30, 90))
+            # The lifetime ends anywhere after the first fifth of the history; the
+            # drift toward it lasts 30-90 days, shown at the customer's own strength.
+            churn_date = self.start + timedelta(days=rng.uniform(0.2, 1.0) * span_days)
+            drift_start = churn_date - timedelta(days=rng.uniform(30, 90))
+            strength = rng.uniform(0.3, 1.0)
         return _Customer(
             customer_id=f"c{self.seed}-{index:06d}",
             tier=tier,
-            purchase_rate=rate * rng.uniform(0.6, 1.4),
+            purchase_rate=rate * rng.gammavariate(_RATE_SHAPE, 1 / _RATE_SHAPE),
             basket=basket * rng.uniform(0.7, 1.3),
-            engagement_rate=engagement * rng.uniform(0.6, 1.4),
+            engagement_rate=engagement * rng.gammavariate(_RATE_SHAPE, 1 / _RATE_SHAPE),
             channel=rng.choice(("online", "online", "offline")),
             favourite=rng.choice(CATEGORIES),
             reason=reason,
             drift_start=drift_start,
             churn_date=churn_date,
+            strength=strength,
         )
 
     def truth(self) -> list[Truth]:
@@ -227,10 +252,12 @@ class Simulation:
 
         # Purchases fade with the drift; a churned customer buys nothing.
         rate = 0.0 if churned else c.purchase_rate * (1 - 0.85 * p)
-        basket = c.basket * (1 - (0.7 if c.reason == "competitor" else 0.4) * p)
+        # the reason's own trace, at this churner's strength
+        q = p * c.strength
+        basket = c.basket * (1 - (0.3 + 0.4 * c.strength if c.reason == "competitor" else 0.4) * p)
         for _ in range(_poisson(rng, rate)):
             category = c.favourite
-            if c.reason == "needs_changed" and rng.random() < p:
+            if c.reason == "needs_changed" and rng.random() < q:
                 category = rng.choice(CATEGORIES)
             amount = round(max(1.0, rng.lognormvariate(math.log(basket), 0.4)), 2)
             when = at()
@@ -273,7 +300,7 @@ class Simulation:
         for _ in range(_poisson(rng, c.engagement_rate * keep)):
             mix: tuple[tuple[str, float], ...] = _ENGAGEMENT_MIX
             if c.reason == "communication" and p > 0:
-                mix = (("support_contact", 0.5 * p), ("login", 1.0))
+                mix = (("support_contact", 0.5 * q), ("login", 1.0))
             kind = rng.choices([m[0] for m in mix], weights=[m[1] for m in mix])[0]
             when = at()
             fields: dict[str, Any] = {}
@@ -281,22 +308,23 @@ class Simulation:
                 fields["points"] = rng.randint(10, 500)
             elif kind == "support_contact":
                 # communication churners are the ones nobody gets back to
-                unheard = c.reason == "communication" and rng.random() < p
+                unheard = c.reason == "communication" and rng.random() < q
                 fields["answered"] = not unheard and rng.random() < 0.9
             out.append((when, self._event(c, when, kind, **fields)))
 
         # Complaints: service and price churners complain, and wait longer.
         complaint_rate = _BASE_COMPLAINTS_PER_DAY
-        categories: tuple[str, ...] = ("service_quality", "product", "delivery", "other")
+        categories: tuple[str, ...] = _BACKGROUND_CATEGORIES
         slow, unhappy = False, False
         if c.reason == "service_quality" and p > 0:
-            complaint_rate += 0.06 * p
-            slow = unhappy = True
+            complaint_rate += 0.06 * q
+            categories = _BACKGROUND_CATEGORIES[:4]
+            slow = unhappy = rng.random() < c.strength
         elif c.reason == "competitor" and p > 0:
-            complaint_rate += 0.03 * p
+            complaint_rate += 0.03 * q
             categories = ("price",)
         elif c.reason == "communication" and p > 0:
-            complaint_rate += 0.02 * p
+            complaint_rate += 0.02 * q
             categories = ("communication",)
             slow = True
         elif c.reason == "needs_changed" and p > 0:
@@ -319,7 +347,7 @@ class Simulation:
                     ),
                 )
             )
-            if c.reason == "communication" and p > 0.3 and rng.random() < 0.7:
+            if c.reason == "communication" and q > 0.3 and rng.random() < 0.7:
                 continue  # left unanswered
             delay = timedelta(days=rng.uniform(5, 25) if slow else rng.uniform(0.1, 3))
             rating = rng.randint(1, 2) if unhappy else rng.randint(3, 5)
