@@ -51,7 +51,7 @@ class ModelCard:
     window: str = ""
     #: the CLV model's parameters (:class:`~churnwatch.models.clv.CLVModel`)
     clv: dict[str, Any] | None = None
-    #: why there is no CLV model, when there is none
+    #: why there is no CLV model, or which fallback it uses and why
     clv_note: str | None = None
     #: which candidate this is (:mod:`churnwatch.models.candidates`); ``learned_btyd``
     #: for cards written before candidates were compared

@@ -180,7 +180,7 @@ class Trained:
     fitted: dict[str, Candidate]
     #: the CLV model's parameters (:meth:`CLVModel.to_dict`); ``None`` when it could not fit
     clv: dict[str, Any] | None = None
-    #: why there is no purchase model, when there is none
+    #: why there is no purchase model, or which fallback it uses and why
     clv_note: str | None = None
     #: how the held-out metrics were obtained, in words
     validation: str = ""
@@ -223,9 +223,10 @@ def _both_outcomes(y: np.ndarray, name: str) -> None:
 
 
 def fit_clv(rows: pd.DataFrame, horizon_days: float) -> tuple[CLVModel | None, str | None]:
-    """The CLV model of ``rows``, or ``None`` and why it cannot be trusted."""
+    """The CLV model of ``rows`` and which fallback it uses, or ``None`` and why it has none."""
     try:
-        return CLVModel.fit(rows, horizon_days), None
+        model = CLVModel.fit(rows, horizon_days)
+        return model, model.note
     except (ValueError, ArithmeticError) as exc:
         return None, (
             f"no purchase model: {exc}; customer value falls back to the run rate of the "
