@@ -106,6 +106,8 @@ def train(
     _show_candidates(card)
     print(card.validation)
     print(f"window: {card.window}")
+    if card.history_kind:
+        print(f"history: {card.history_kind}: {card.history_note}")
     if card.clv_note:
         print(card.clv_note)
     print(f"champion: {card.champion}; saved {card.candidate} as {folder}", end="")

@@ -18,6 +18,12 @@ A feature row holds all of them (``purchases_lifetime``,
 so :meth:`CLVModel.columns` reads its outputs straight from feature rows.
 CLV over a horizon is undiscounted: expected purchases in it times the
 expected spend per purchase.
+
+When Gamma-Gamma cannot be fitted or runs away (every purchase at one price
+leaves it no spread to learn from), BG/NBD is kept and spend per purchase
+falls back to :class:`MeanSpend`, each customer's own mean purchase amount
+(the population's when they bought nothing in the last year); the model's
+``note`` says so and why.
 """
 
 from __future__ import annotations
@@ -166,21 +172,53 @@ class GammaGamma:
         return np.where(x >= _MIN_REPEAT_FOR_SPEND, own, population)
 
 
+@dataclass(frozen=True)
+class MeanSpend:
+    """The stated spend fallback: each customer's own mean spend, else the population's."""
+
+    #: mean purchase amount of the buyers the model was fitted on
+    population: float
+
+    def expected_spend(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """``m`` where the customer has a mean spend, the population mean elsewhere."""
+        m = np.asarray(m, dtype=float)
+        return np.where(np.isfinite(m) & (m > 0), m, self.population)
+
+
 #: fewest buyers the purchase and spend models are fitted on
 MIN_BUYERS = 20
 #: a fitted parameter beyond this factor of 1 either way ran to the edge of its space
 RUNAWAY_FACTOR = 1e4
 
 
-def _refuse_runaway(model: str, params: dict[str, float]) -> None:
-    """Raise ``ValueError`` naming the parameters of a fit that ran away."""
+def _refuse_runaway(model: str, params: dict[str, float], likely: str) -> None:
+    """Raise ``ValueError`` naming the wild parameters of a fit and their ``likely`` cause."""
     wild = {k: v for k, v in params.items() if not 1 / RUNAWAY_FACTOR <= v <= RUNAWAY_FACTOR}
     if wild:
         shown = ", ".join(f"{k} = {v:.3g}" for k, v in wild.items())
-        raise ValueError(
-            f"the {model} model's fit ran away ({shown}): the history does not look like "
-            "independent repeat purchases (regular subscription payments, say)"
-        )
+        raise ValueError(f"the {model} model's fit ran away ({shown}): {likely}")
+
+
+def _fit_spend(x: np.ndarray, m: np.ndarray) -> GammaGamma:
+    """Gamma-Gamma on the buyers ``(x, m)``; ``ValueError`` when it cannot be trusted."""
+    spend = GammaGamma.fit(x, m)
+    _refuse_runaway(
+        "spend (Gamma-Gamma)",
+        asdict(spend),
+        "the customers' mean spends hardly differ (one price for everything, say)",
+    )
+    if spend.q <= 1:
+        # the population's mean spend p * v / (q - 1) is then not finite
+        raise ValueError(f"the spend model's q = {spend.q:.3g} leaves no finite mean spend")
+    return spend
+
+
+def _mean_spend(m: np.ndarray) -> MeanSpend:
+    """:class:`MeanSpend` of the buyers' mean spends ``m`` (NaN: none in the last year)."""
+    known = m[np.isfinite(m) & (m > 0)]
+    if not known.size:
+        raise ValueError("no buyer spent anything in the last year to value spend by")
+    return MeanSpend(float(np.mean(known)))
 
 
 def histories(frame: pd.DataFrame) -> tuple[np.ndarray, ...]:
@@ -199,8 +237,10 @@ class CLVModel:
     """A store's fitted purchase and spend models, and the horizon their outputs cover."""
 
     purchases: BGNBD
-    spend: GammaGamma
+    spend: GammaGamma | MeanSpend
     horizon_days: float
+    #: which fallback is in use and why, in words (``None``: none is)
+    note: str | None = None
 
     @property
     def names(self) -> tuple[str, str, str, str]:
@@ -213,10 +253,12 @@ class CLVModel:
     def fit(cls, frame: pd.DataFrame, horizon_days: float) -> CLVModel:
         """Fit both models on the feature rows of customers who bought at least once.
 
-        Raises ``ValueError`` with the reason when they cannot be trusted: too
-        few buyers, or a fit that ran away to the edge of its parameter space
-        (as regular subscription payments make BG/NBD do: no drop-out between
-        payments, so the likelihood grows without bound).
+        Raises ``ValueError`` with the reason when the purchase model cannot be
+        trusted: too few buyers, or a fit that ran away to the edge of its
+        parameter space (as regular subscription payments make BG/NBD do: no
+        drop-out between payments, so the likelihood grows without bound). A
+        spend model that cannot be trusted gives way to :class:`MeanSpend`, and
+        ``note`` says why.
         """
         x, t_x, T, m = histories(frame)
         bought = np.isfinite(x) & np.isfinite(T) & (x >= 0)
@@ -225,10 +267,22 @@ class CLVModel:
                 f"only {int(bought.sum())} buyers to fit the purchase model (needs {MIN_BUYERS})"
             )
         purchases = BGNBD.fit(x[bought], t_x[bought], T[bought])
-        spend = GammaGamma.fit(x[bought], m[bought])
-        _refuse_runaway("purchase (BG/NBD)", asdict(purchases))
-        _refuse_runaway("spend (Gamma-Gamma)", asdict(spend))
-        return cls(purchases, spend, horizon_days)
+        _refuse_runaway(
+            "purchase (BG/NBD)",
+            asdict(purchases),
+            "the history does not look like independent repeat purchases "
+            "(regular subscription payments, say)",
+        )
+        try:
+            return cls(purchases, _fit_spend(x[bought], m[bought]), horizon_days)
+        except (ValueError, ArithmeticError) as exc:
+            # how often still holds without how much: keep BG/NBD, value by plain means
+            fallback = _mean_spend(m[bought])
+            note = (
+                f"spend per purchase is each customer's own mean over the last year (else the "
+                f"buyers' mean, {fallback.population:.2f}), not Gamma-Gamma: {exc}"
+            )
+            return cls(purchases, fallback, horizon_days, note)
 
     def columns(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The four outputs for each feature row (NaN for a customer who never bought)."""
@@ -246,13 +300,22 @@ class CLVModel:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready parameters, as kept on the model card."""
-        return {
+        spend = "gamma_gamma" if isinstance(self.spend, GammaGamma) else "mean_spend"
+        out: dict[str, Any] = {
             "bg_nbd": asdict(self.purchases),
-            "gamma_gamma": asdict(self.spend),
+            spend: asdict(self.spend),
             "horizon_days": self.horizon_days,
         }
+        if self.note is not None:
+            out["note"] = self.note
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CLVModel:
-        """Inverse of :meth:`to_dict`."""
-        return cls(BGNBD(**data["bg_nbd"]), GammaGamma(**data["gamma_gamma"]), data["horizon_days"])
+        """Inverse of :meth:`to_dict`; cards written before the spend fallback load too."""
+        spend = (
+            GammaGamma(**data["gamma_gamma"])
+            if "gamma_gamma" in data
+            else MeanSpend(**data["mean_spend"])
+        )
+        return cls(BGNBD(**data["bg_nbd"]), spend, data["horizon_days"], data.get("note"))

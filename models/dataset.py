@@ -3,9 +3,17 @@
 A customer counts as churned as of cutoff ``T`` when they make no purchase in
 ``(T, T + horizon]``. Snapshots are taken at midnight-UTC cutoffs every
 ``every_days`` days, only where the label window has closed (``T + horizon``
-no later than the newest event), and only for customers *active* at ``T``: at
-least one purchase in the ``horizon`` before it (a customer already gone is no
-prediction). Features come from the plain fold of the events with ``ts <= T``
+no later than the newest event), and only for customers *active* at ``T`` (a
+customer already gone is no prediction). Who is active depends on the kind of
+history (:func:`~churnwatch.models.contractual.recognise`):
+
+* retail (non-contractual): at least one purchase in the ``horizon`` before ``T``;
+* contractual (subscriptions): not lapsed, i.e. the last payment no longer ago
+  than the customer's own billing period plus a grace
+  (:func:`~churnwatch.models.contractual.lapsed`). Counting everyone who paid
+  within the horizon would include subscribers who had already cancelled, whom
+  recency separates trivially: the held-out figures would then measure a
+  question nobody asks. Features come from the plain fold of the events with ``ts <= T``
 and nothing else, so no later event can leak into them.
 
 Cutoffs are placed over the history's *dense* part (:func:`dense_window`), not
@@ -28,6 +36,7 @@ import numpy.typing as npt
 from churnwatch.events import Event, PurchaseEvent
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import DAY_S, CustomerState, apply
+from churnwatch.models.contractual import HistoryKind, billing_period, lapsed
 
 DEFAULT_HORIZON_DAYS = 90.0
 DEFAULT_EVERY_DAYS = 14
@@ -141,9 +150,24 @@ def snapshots(
     at: list[float],
     *,
     horizon_days: float = DEFAULT_HORIZON_DAYS,
+    history: HistoryKind | None = None,
 ) -> Iterator[Snapshot]:
-    """Snapshots at the cutoffs ``at`` from ``events`` in event-time order."""
+    """Snapshots at the cutoffs ``at`` from ``events`` in event-time order.
+
+    ``history`` says who is active at a cutoff: a contractual one's subscribers
+    who have not lapsed; else (and by default) those who bought within the horizon.
+    """
     horizon_s = horizon_days * DAY_S
+    typical = history.period_days if history is not None else None
+
+    def active(state: CustomerState, t: float, last: float) -> bool:
+        if typical is None:
+            return t - last < horizon_s
+        count, first = state.purchase_count, state.first_purchase_s
+        own = (last - first) / (count - 1) / DAY_S if count > 1 and first is not None else None
+        period = billing_period(np.nan if own is None else own, typical)
+        return not lapsed((t - last) / DAY_S, period)
+
     states: dict[str, CustomerState] = {}
     purchases: dict[str, list[float]] = {}
     pending: list[tuple[float, list[tuple[str, dict[str, Any]]]]] = []
@@ -154,7 +178,7 @@ def snapshots(
         rows = []
         for cid, state in states.items():
             last = state.last_purchase_s
-            if last is not None and t - last < horizon_s:
+            if last is not None and active(state, t, last):
                 rows.append((cid, feature_row(state, t)))
         pending.append((t, rows))
 

@@ -49,9 +49,10 @@ class ModelCard:
     #: the events learned from, and how that window was chosen (given, or where the
     #: stored history is dense), in words
     window: str = ""
-    #: the CLV model's parameters (:class:`~churnwatch.models.clv.CLVModel`)
+    #: the value model's parameters (:class:`~churnwatch.models.clv.CLVModel`, or
+    #: :class:`~churnwatch.models.contractual.RetentionModel` with ``kind: contractual``)
     clv: dict[str, Any] | None = None
-    #: why there is no CLV model, when there is none
+    #: why there is no CLV model, or which fallback it uses and why
     clv_note: str | None = None
     #: which candidate this is (:mod:`churnwatch.models.candidates`); ``learned_btyd``
     #: for cards written before candidates were compared
@@ -62,6 +63,10 @@ class ModelCard:
     intervals: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     #: this candidate's ROC AUC against the best other baseline, with its interval
     evidence: dict[str, Any] = field(default_factory=dict)
+    #: ``contractual`` or ``non-contractual`` (``None`` on cards written before it was told)
+    history_kind: str | None = None
+    #: the evidence for ``history_kind``, in words
+    history_note: str = ""
 
     def to_json(self) -> bytes:
         """The card as indented JSON."""
@@ -110,6 +115,8 @@ def make_card(
         champion=trained.champion,
         intervals=trained.intervals,
         evidence=trained.evidence,
+        history_kind=trained.history.kind if trained.history else None,
+        history_note=trained.history.why if trained.history else "",
     )
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from churnwatch.models.clv import CLVModel
+from churnwatch.models.contractual import value_model_from_dict
 from churnwatch.models.registry import ModelCard, load
 from churnwatch.models.scoring import TOP_CODES, ReasonCode, Row
 from churnwatch.models.training import CATEGORICAL, feature_frame, raw_frame, rfm_frame
@@ -44,8 +44,8 @@ class ModelScorer:
         self.model = model
         self.version = card.version
         self.columns = list(card.features)
-        #: the store's purchase and spend models, fitted with this one
-        self.clv = None if card.clv is None else CLVModel.from_dict(card.clv)
+        #: the store's value model (purchase and spend, or retention), fitted with this one
+        self.clv = None if card.clv is None else value_model_from_dict(card.clv)
         reference = card.reference or {}
         self._reference = np.array(
             [np.nan if reference.get(c) is None else reference[c] for c in self.columns]

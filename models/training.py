@@ -50,6 +50,13 @@ from churnwatch.models.candidates import (
     logistic,
 )
 from churnwatch.models.clv import CLVModel
+from churnwatch.models.contractual import (
+    HistoryKind,
+    RetentionModel,
+    ValueModel,
+    recognise,
+    value_model_from_dict,
+)
 from churnwatch.models.dataset import Snapshot
 from churnwatch.models.evidence import Comparison, compare
 
@@ -128,7 +135,7 @@ def raw_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame.from_records(list(rows), columns=[f.name for f in FEATURES])
 
 
-def model_frame(raw: pd.DataFrame, clv: CLVModel | None = None) -> pd.DataFrame:
+def model_frame(raw: pd.DataFrame, clv: ValueModel | None = None) -> pd.DataFrame:
     """Model inputs from :func:`raw_frame` (empty values become NaN), with ``clv``'s outputs."""
     frame = raw.copy()
     for cat in COMPLAINT_CATEGORIES:
@@ -139,7 +146,7 @@ def model_frame(raw: pd.DataFrame, clv: CLVModel | None = None) -> pd.DataFrame:
     return out
 
 
-def feature_frame(rows: Sequence[Mapping[str, Any]], clv: CLVModel | None = None) -> pd.DataFrame:
+def feature_frame(rows: Sequence[Mapping[str, Any]], clv: ValueModel | None = None) -> pd.DataFrame:
     """Model inputs from feature rows (empty values become NaN), with ``clv``'s outputs."""
     return model_frame(raw_frame(rows), clv)
 
@@ -178,19 +185,21 @@ class Trained:
     evidence: dict[str, Any]
     #: refitted on every settled snapshot: the saved candidate and the RFM baseline
     fitted: dict[str, Candidate]
-    #: the CLV model's parameters (:meth:`CLVModel.to_dict`); ``None`` when it could not fit
+    #: the value model's parameters (its ``to_dict``); ``None`` when it could not fit
     clv: dict[str, Any] | None = None
-    #: why there is no purchase model, when there is none
+    #: why there is no purchase model, or which fallback it uses and why
     clv_note: str | None = None
     #: how the held-out metrics were obtained, in words
     validation: str = ""
     #: snapshots the saved model was fitted on after validation: every settled one
     n_refit: int = 0
+    #: contractual or non-contractual, and why (:func:`~churnwatch.models.contractual.recognise`)
+    history: HistoryKind | None = None
 
     @property
-    def clv_model(self) -> CLVModel | None:
-        """The fitted CLV model, if any."""
-        return None if self.clv is None else CLVModel.from_dict(self.clv)
+    def clv_model(self) -> ValueModel | None:
+        """The fitted value model, if any."""
+        return None if self.clv is None else value_model_from_dict(self.clv)
 
 
 def time_split(cutoffs: np.ndarray, horizon_days: float) -> tuple[np.ndarray, np.ndarray]:
@@ -208,7 +217,7 @@ def time_split(cutoffs: np.ndarray, horizon_days: float) -> tuple[np.ndarray, np
 
 
 def _scores(
-    fitted: dict[str, Candidate], raw: pd.DataFrame, clv: CLVModel | None
+    fitted: dict[str, Candidate], raw: pd.DataFrame, clv: ValueModel | None
 ) -> dict[str, np.ndarray]:
     frame = model_frame(raw, clv)
     return {name: candidate.scores(frame) for name, candidate in fitted.items()}
@@ -222,10 +231,25 @@ def _both_outcomes(y: np.ndarray, name: str) -> None:
         )
 
 
-def fit_clv(rows: pd.DataFrame, horizon_days: float) -> tuple[CLVModel | None, str | None]:
-    """The CLV model of ``rows``, or ``None`` and why it cannot be trusted."""
+def fit_clv(
+    rows: pd.DataFrame, horizon_days: float, history: HistoryKind | None = None
+) -> tuple[ValueModel | None, str | None]:
+    """The value model of ``rows`` and what it stands in for, or ``None`` and why there is none.
+
+    A contractual ``history`` is valued by retention by tenure, any other by
+    BG/NBD and Gamma-Gamma (with its spend fallback).
+    """
     try:
-        return CLVModel.fit(rows, horizon_days), None
+        if history is not None and history.contractual and history.period_days:
+            model = RetentionModel.fit(rows, horizon_days, history.period_days)
+            sbg = model.retention
+            return model, (
+                "subscriptions, not independent purchases: customers are valued by retention "
+                f"by tenure (shifted-beta-geometric, alpha = {sbg.alpha:.3g}, beta = "
+                f"{sbg.beta:.3g}; billing every {model.period_days:.0f} days), not BG/NBD"
+            )
+        clv = CLVModel.fit(rows, horizon_days)
+        return clv, clv.note
     except (ValueError, ArithmeticError) as exc:
         return None, (
             f"no purchase model: {exc}; customer value falls back to the run rate of the "
@@ -278,7 +302,7 @@ def _fit(
     y: np.ndarray,
     mask: np.ndarray,
     seed: int,
-    clv: CLVModel | None,
+    clv: ValueModel | None,
     names: set[str],
 ) -> dict[str, Candidate]:
     """The candidates of ``names`` fitted on the rows of ``mask`` (those these rows can fit)."""
@@ -308,7 +332,7 @@ def _grouped_scores(
     learn: np.ndarray,
     valid: np.ndarray,
     seed: int,
-    clv: CLVModel | None,
+    clv: ValueModel | None,
 ) -> dict[str, np.ndarray]:
     """Held-out scores of ``valid`` rows, each from a fold that never saw its customer."""
     n_folds = min(GROUP_FOLDS, len(np.unique(customers[valid])))
@@ -353,6 +377,7 @@ def train(
     seed: int = 0,
     population: Sequence[dict[str, Any]] | None = None,
     candidate: str | None = None,
+    history: HistoryKind | None = None,
 ) -> Trained:
     """Judge every candidate on the latest cutoffs, then refit one on every settled snapshot.
 
@@ -360,14 +385,18 @@ def train(
     ROC AUC). The CLV model learns from ``population``, the feature rows of
     every buyer as of the last cutoff
     (:func:`~churnwatch.models.dataset.population_rows`); without it, from the
-    snapshots, where nobody has stopped buying yet.
+    snapshots, where nobody has stopped buying yet. ``history`` is the kind of
+    history the snapshots were taken from; without it, it is recognised from
+    the same rows.
     """
     if candidate is not None and candidate not in CANDIDATES:
         raise TrainingError(f"no candidate {candidate!r}: choose one of {', '.join(CANDIDATES)}")
     if not snapshots:
         raise TrainingError("no snapshots: the history holds no customer active at any cutoff")
     raw = raw_frame([s.features for s in snapshots])
-    clv, clv_note = fit_clv(raw_frame(population) if population else raw, horizon_days)
+    values = raw_frame(population) if population else raw
+    history = history or recognise(values)
+    clv, clv_note = fit_clv(values, horizon_days, history)
     y = np.array([s.churned for s in snapshots], dtype=int)
     cutoffs = np.array([s.cutoff_s for s in snapshots])
     customers = np.array([s.customer_id for s in snapshots])
@@ -431,4 +460,5 @@ def train(
         clv_note=clv_note,
         validation=validation,
         n_refit=len(y),
+        history=history,
     )

@@ -1,10 +1,12 @@
 """What a customer is worth, and what their churn puts at risk.
 
-With a trained model the worth is the store's CLV model fitted beside it
-(:mod:`churnwatch.models.clv`). The rule scorer has none; then the worth is the
-customer's run rate: the last year's net spend scaled to the horizon, and the
-purchase model's fields stay empty. ``value_at_risk`` is the churn score times
-that worth, and it is what the live page and the API rank alerts by.
+With a trained model the worth is the store's value model fitted beside it:
+the purchase model (:mod:`churnwatch.models.clv`) or, for a subscription
+history, retention by tenure (:mod:`churnwatch.models.contractual`). The rule
+scorer has none; then the worth is the customer's run rate: the last year's
+net spend scaled to the horizon, and the purchase model's fields stay empty.
+``value_at_risk`` is the churn score times that worth, and it is what the live
+page and the API rank alerts by.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from churnwatch.models.clv import CLVModel
+from churnwatch.models.contractual import ValueModel
 
 #: the horizon of the run-rate value when no CLV model is at hand
 RUN_RATE_HORIZON_DAYS = 90.0
@@ -27,7 +29,7 @@ def _rounded(value: Any, places: int) -> float | None:
 
 
 def customer_values(
-    rows: Sequence[Mapping[str, Any]], scores: Sequence[float], clv: CLVModel | None
+    rows: Sequence[Mapping[str, Any]], scores: Sequence[float], clv: ValueModel | None
 ) -> list[dict[str, float | None]]:
     """The :data:`VALUE_FIELDS` of each feature row scored ``scores``."""
     if not rows:

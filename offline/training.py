@@ -23,6 +23,7 @@ from churnwatch.events import from_payload
 from churnwatch.features.state import DAY_S
 from churnwatch.models import registry
 from churnwatch.models.candidates import refusal
+from churnwatch.models.contractual import recognise
 from churnwatch.models.dataset import (
     MIN_WARM_UP_DAYS,
     Snapshot,
@@ -32,7 +33,7 @@ from churnwatch.models.dataset import (
     snapshots,
     warm_up_for,
 )
-from churnwatch.models.training import TrainingError, train
+from churnwatch.models.training import TrainingError, raw_frame, train
 
 #: cutoffs a suggested ``--horizon-days`` leaves room for
 _SUGGESTED_CUTOFFS = 4
@@ -184,13 +185,15 @@ def train_from_store(
     at = cutoffs(
         first, last, every_days=every_days, horizon_days=horizon_days, warm_up_days=warm_up
     )
+    # the kind of history decides who is active at a cutoff, so it comes first
+    population = population_rows(events, at[-1]) if at else None
+    history = recognise(raw_frame(population)) if population else None
     on_step(
         f"building snapshots at {len(at)} cutoffs (warm-up {warm_up:.0f} days) "
         f"from {len(events):,} events"
     )
-    snaps = list(snapshots(events, at, horizon_days=horizon_days))
+    snaps = list(snapshots(events, at, horizon_days=horizon_days, history=history))
     on_step(f"training and judging every candidate on {len(snaps):,} snapshots")
-    population = population_rows(events, at[-1]) if at else None
     try:
         trained = train(
             snaps,
@@ -198,6 +201,7 @@ def train_from_store(
             seed=seed,
             population=population,
             candidate=candidate,
+            history=history,
         )
     except TrainingError as exc:
         dense = _stored_dense_window(engine) if since or until else None

@@ -7,13 +7,19 @@ summarised in their papers: repeat purchases ``x``, time of the last one
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from churnwatch.models.clv import BGNBD, CLVModel, GammaGamma
+from churnwatch.events import from_payload
+from churnwatch.models.clv import BGNBD, CLVModel, GammaGamma, MeanSpend
+from churnwatch.models.dataset import population_rows
+from churnwatch.models.training import fit_clv, raw_frame
+from churnwatch.sim.simulator import Simulation
+from tests.reference import REFERENCE
 
 CDNOW = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "cdnow_summary.csv")
 
@@ -94,3 +100,46 @@ def test_the_chance_of_no_purchase_in_the_horizon() -> None:
     assert alive[1] == 1.0 and chance[1] == pytest.approx(silent[1])  # no repeat: cannot be gone
     assert np.all(model.p_no_purchase(0.0, x, t_x, T) == 1.0)  # nothing can happen in no time
     assert np.all(model.p_no_purchase(90.0, x, t_x, T) < chance)  # a longer horizon, less silence
+
+
+def test_one_price_keeps_bg_nbd_and_values_spend_by_the_stated_fallback() -> None:
+    """Every purchase at 25: Gamma-Gamma runs away, BG/NBD stays and spend is the price."""
+    sim = Simulation(300, REFERENCE - timedelta(days=365), REFERENCE, seed=3)
+    events = [
+        from_payload({**e, "amount": 25.0} if e["type"] == "purchase" else e) for e in sim.events()
+    ]
+    rows = raw_frame(population_rows(events, events[-1].epoch_s))
+
+    model, note = fit_clv(rows, 90.0)
+
+    assert model is not None and model.spend == MeanSpend(25.0)
+    assert note == model.note
+    assert note is not None and note.startswith(
+        "spend per purchase is each customer's own mean over the last year (else the buyers' "
+        "mean, 25.00), not Gamma-Gamma: the spend (Gamma-Gamma) model's fit ran away ("
+    )
+    out = model.columns(rows)
+    bought = rows["purchases_lifetime"] > 0
+    assert bought.all() and out.notna().all().all()
+    assert np.allclose(out["clv_90d"], out["expected_purchases_90d"] * 25.0)
+    assert (out["clv_90d"] > 0).all()
+    # the card keeps the fallback and its reason
+    assert CLVModel.from_dict(model.to_dict()) == model
+    assert "gamma_gamma" not in model.to_dict()
+
+
+def test_a_customer_without_spend_in_the_year_takes_the_buyers_mean() -> None:
+    fallback = MeanSpend(30.0)
+    spend = fallback.expected_spend(np.array([2.0, 0.0, 4.0]), np.array([12.0, np.nan, 0.0]))
+    assert spend.tolist() == [12.0, 30.0, 30.0]
+
+
+def test_cards_written_before_the_spend_fallback_still_load() -> None:
+    old = {
+        "bg_nbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
+        "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44},
+        "horizon_days": 90.0,
+    }
+    model = CLVModel.from_dict(old)
+    assert model.spend == GammaGamma(6.25, 3.74, 15.44) and model.note is None
+    assert model.to_dict() == old
