@@ -13,8 +13,10 @@ history (:func:`~churnwatch.models.contractual.recognise`):
   (:func:`~churnwatch.models.contractual.lapsed`). Counting everyone who paid
   within the horizon would include subscribers who had already cancelled, whom
   recency separates trivially: the held-out figures would then measure a
-  question nobody asks. Features come from the plain fold of the events with ``ts <= T``
-and nothing else, so no later event can leak into them.
+  question nobody asks.
+
+Features come from the plain fold of the events with ``ts <= T`` and nothing
+else, so no later event can leak into them.
 
 Cutoffs are placed over the history's *dense* part (:func:`dense_window`), not
 from its first to its last event: a few records dated far away (a late copy
