@@ -121,7 +121,8 @@ class Snapshot:
     customer_id: str
     cutoff_s: float
     features: dict[str, Any]
-    #: True when the customer made no purchase within the horizon after the cutoff
+    #: True when the customer made no purchase within the horizon after the cutoff (for a
+    #: subscription: had lapsed by the horizon's end)
     churned: bool
 
 
@@ -156,32 +157,39 @@ def snapshots(
 ) -> Iterator[Snapshot]:
     """Snapshots at the cutoffs ``at`` from ``events`` in event-time order.
 
-    ``history`` says who is active at a cutoff: a contractual one's subscribers
-    who have not lapsed; else (and by default) those who bought within the horizon.
+    ``history`` says who is active at a cutoff and what churn means: for a
+    contractual one, subscribers who have not lapsed, churned when they have
+    lapsed by the horizon's end; else (and by default) those who bought within
+    the horizon, churned when they buy nothing in the horizon after it.
     """
     horizon_s = horizon_days * DAY_S
     typical = history.period_days if history is not None else None
 
-    def active(state: CustomerState, t: float, last: float) -> bool:
-        if typical is None:
-            return t - last < horizon_s
+    def period_of(state: CustomerState, last: float) -> float:
         count, first = state.purchase_count, state.first_purchase_s
         own = (last - first) / (count - 1) / DAY_S if count > 1 and first is not None else None
-        period = billing_period(np.nan if own is None else own, typical)
-        return not lapsed((t - last) / DAY_S, period)
+        return float(billing_period(np.nan if own is None else own, typical or 0.0))
 
     states: dict[str, CustomerState] = {}
     purchases: dict[str, list[float]] = {}
-    pending: list[tuple[float, list[tuple[str, dict[str, Any]]]]] = []
+    #: per cutoff: each active customer's features and billing period (retail: None)
+    pending: list[tuple[float, list[tuple[str, dict[str, Any], float | None]]]] = []
     cuts = sorted(at)
     i = 0
 
     def take(t: float) -> None:
-        rows = []
+        rows: list[tuple[str, dict[str, Any], float | None]] = []
         for cid, state in states.items():
             last = state.last_purchase_s
-            if last is not None and active(state, t, last):
-                rows.append((cid, feature_row(state, t)))
+            if last is None:
+                continue
+            if typical is None:
+                if t - last < horizon_s:
+                    rows.append((cid, feature_row(state, t), None))
+                continue
+            period = period_of(state, last)
+            if not lapsed((t - last) / DAY_S, period):
+                rows.append((cid, feature_row(state, t), period))
         pending.append((t, rows))
 
     previous = -math.inf
@@ -203,11 +211,18 @@ def snapshots(
 
     # Labels need the purchases after each cutoff: known only once all are read.
     for t, rows in pending:
-        for cid, features in rows:
+        end = t + horizon_s
+        for cid, features, period in rows:
             times = purchases.get(cid, [])
-            j = bisect.bisect_right(times, t)
-            bought = j < len(times) and times[j] <= t + horizon_s
-            yield Snapshot(cid, t, features, churned=not bought)
+            if period is None:
+                j = bisect.bisect_right(times, t)
+                churned = not (j < len(times) and times[j] <= end)
+            else:
+                # a subscription that ends within the horizon has lapsed by its end,
+                # though it may still have been paid for once or twice after the cutoff
+                last = times[bisect.bisect_right(times, end) - 1]
+                churned = bool(lapsed((end - last) / DAY_S, period))
+            yield Snapshot(cid, t, features, churned=churned)
 
 
 def population_rows(events: Iterable[Event], as_of_s: float) -> list[dict[str, Any]]:

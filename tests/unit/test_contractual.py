@@ -127,7 +127,8 @@ def test_a_lapsed_subscriber_is_no_snapshot_of_a_contractual_history() -> None:
     events = sorted(
         [ev(day, "purchase", "a", amount=10.0) for day in (0, 30, 60, 90, 120)]
         + [ev(day, "purchase", "b", amount=10.0) for day in (0, 30)]
-        + [ev(day, "purchase", "c", amount=10.0) for day in (0, 30, 60)],
+        + [ev(day, "purchase", "c", amount=10.0) for day in (0, 30, 60)]
+        + [ev(day, "purchase", "d", amount=10.0) for day in range(0, 181, 30)],
         key=lambda e: e.epoch_s,
     )
     cut = [at(100)]
@@ -137,9 +138,11 @@ def test_a_lapsed_subscriber_is_no_snapshot_of_a_contractual_history() -> None:
         s.customer_id: s.churned for s in snapshots(events, cut, horizon_days=90.0, history=monthly)
     }
     # retail: a purchase in the 90 days before; b (70 days ago) is still "active"
-    assert retail == {"a": False, "b": True, "c": True}
-    # contractual: b lapsed 70 days ago, c is 10 days overdue (grace 7.5): neither is a question
-    assert subs == {"a": False}
+    assert retail == {"a": False, "b": True, "c": True, "d": False}
+    # contractual: b lapsed 70 days ago, c is 10 days overdue (grace 7.5): neither is a
+    # question; a paid once more (day 120) and had lapsed by the horizon's end (day 190),
+    # d still paid on day 180
+    assert subs == {"a": True, "d": False}
 
 
 def test_the_subscription_simulation_is_seeded_and_keeps_its_truth() -> None:
