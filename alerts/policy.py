@@ -14,6 +14,11 @@ customer's value tier (``alerts/policy.toml``):
 * **expired**: an alert still open ``expire_days`` after it was raised ends
   ``expired``, at that moment (recorded when the customer is next assessed).
 
+A **case** is one episode of a customer at risk: the alert raised while none is
+open opens it, and its ``alert_id`` is the ``case_id`` of every alert that
+escalates it. The case ends with its last alert (won back, expired or lost), so
+a customer has at most one open case, and at most one open win-back task.
+
 ``alert_id`` is derived from customer, level and trigger (the event, or the
 lifecycle change of a silent customer), so the same trigger can never yield two
 alerts.
@@ -49,6 +54,8 @@ class AlertState:
     last_level: str | None = None
     #: the first purchase after the open alert was raised, in event time
     returned_at: float | None = None
+    #: the case of the open alert (or of the last one): the id of its first alert
+    case_id: str | None = None
 
     def to_list(self) -> list[Any]:
         """Stored form."""
@@ -59,6 +66,7 @@ class AlertState:
             self.last_at,
             self.last_level,
             self.returned_at,
+            self.case_id,
         ]
 
     def note_purchase(self, ts: float) -> None:
@@ -68,7 +76,13 @@ class AlertState:
 
     @classmethod
     def from_list(cls, items: list[Any] | None) -> AlertState:
-        """Inverse of :meth:`to_list`; ``None`` gives a fresh state."""
+        """Inverse of :meth:`to_list`; ``None`` gives a fresh state.
+
+        A state stored before cases existed has no ``case_id``: its open alert,
+        if any, is taken as its own case.
+        """
+        if items and len(items) == 6:
+            items = [*items, items[0]]
         return cls(*items) if items else cls()
 
 
@@ -129,8 +143,10 @@ def decide(
 
 
 def opened(state: AlertState, new_id: str, level: str, at: float) -> Ending | None:
-    """Record a raised alert; an alert it escalates ends ``escalated``."""
+    """Record a raised alert; an alert it escalates ends ``escalated``, in the same case."""
     ending = Ending(state.open_id, ESCALATED, at) if state.open_id is not None else None
+    if ending is None:
+        state.case_id = new_id
     state.open_id, state.open_level, state.open_since = new_id, level, at
     state.returned_at = None
     state.last_at, state.last_level = at, level
@@ -173,11 +189,13 @@ def build_alert(
     score: Score,
     value_tier: str,
     lifecycle_stage: str,
+    case_id: str,
 ) -> ChurnAlert:
-    """The ``churn-alerts`` record (DESIGN.md) raised by ``trigger`` at event time ``ts``."""
+    """The ``churn-alerts`` record raised by ``trigger`` at event time ``ts`` in ``case_id``."""
     value = score.value_fields
     return ChurnAlert(
         alert_id=alert_id(customer_id, level, trigger),
+        case_id=case_id,
         customer_id=customer_id,
         ts=ts.isoformat(),
         score=score.value,

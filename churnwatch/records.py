@@ -21,6 +21,8 @@ class ChurnAlert(TypedDict):
 
     #: deterministic: the same customer, level and trigger give the same id
     alert_id: str
+    #: the customer's case: the ``alert_id`` of the alert that opened it (alerts/policy.py)
+    case_id: str
     customer_id: str
     #: event time of the assessment that raised it (ISO 8601)
     ts: str
@@ -53,6 +55,8 @@ class WinbackTask(TypedDict):
 
     task_id: str
     alert_id: str
+    #: the case of the alert: a case has at most one open task
+    case_id: str
     customer_id: str
     ts: str
     action: str

@@ -281,7 +281,7 @@ class Timeline:
         run.values = values
         out = run.assessment
         values_left = iter(values)
-        raised: list[tuple[Step, str, float]] = []
+        raised: list[tuple[Step, str, float, str]] = []
         for step in run.steps:
             alerts = run.touched[step.customer_id].alerts
             if step.is_purchase:
@@ -302,9 +302,9 @@ class Timeline:
             for ending in endings:
                 out.end(ending)
             if level is not None:
-                raised.append((step, level, value))
-        scores = explain(scorer, [s.row for s, _, _ in raised], [v for _, _, v in raised])  # type: ignore[misc]
-        for (step, level, _), score in zip(raised, scores, strict=True):
+                raised.append((step, level, value, alerts.case_id))  # type: ignore[arg-type]
+        scores = explain(scorer, [r[0].row for r in raised], [r[2] for r in raised])  # type: ignore[misc]
+        for (step, level, _, case_id), score in zip(raised, scores, strict=True):
             alert = build_alert(
                 step.customer_id,
                 step.trigger,  # type: ignore[arg-type]
@@ -313,6 +313,7 @@ class Timeline:
                 score,
                 step.tier,
                 step.stage,
+                case_id,
             )
             out.alerts.append(alert)
             out.tasks.append(build_task(alert, self.playbook))

@@ -17,8 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from churnwatch import store
+from churnwatch.alerts.config import LEVELS
 from churnwatch.engine.customer import CustomerRecord
 from churnwatch.features.row import feature_row
+from churnwatch.features.tier import TIERS
+from churnwatch.models.reasons import REASONS
 from churnwatch.models.value import VALUE_FIELDS
 from churnwatch.records import ChurnAlert, fields_of
 
@@ -92,6 +95,153 @@ def alerts_since(conn: Connection, since: datetime, flt: AlertFilter) -> list[di
     query = _alerts_query(flt).where(a.c.created_at >= since)
     newest = query.order_by(a.c.created_at.desc(), a.c.alert_id).limit(flt.limit)
     return [_aware(row) for row in reversed(conn.execute(newest).all())]
+
+
+#: what a case's status filter takes: open (not ended: ``open`` or ``in_progress``),
+#: closed (ended), all, or one status its latest alert can have
+CASE_STATUSES = ("open", "closed", "all", "in_progress", "won_back", "expired", "lost")
+_ENDED = ("won_back", "expired", "lost")
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """Which cases to list: a status (default open), tiers, reasons, levels, a customer search."""
+
+    status: str = "open"
+    tiers: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    levels: tuple[str, ...] = ()
+    #: part of a customer id
+    search: str = ""
+    limit: int = 200
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= LIMIT_MAX:
+            raise ValueError(f"limit must lie between 1 and {LIMIT_MAX} (got {self.limit})")
+        if self.status not in CASE_STATUSES:
+            raise ValueError(
+                f"status must be one of {', '.join(CASE_STATUSES)} (got {self.status!r})"
+            )
+        for name, given, known in (
+            ("tier", self.tiers, TIERS),
+            ("reason", self.reasons, REASONS),
+            ("level", self.levels, LEVELS),
+        ):
+            unknown = sorted(set(given) - set(known))
+            if unknown:
+                raise ValueError(f"unknown {name} {', '.join(unknown)}: one of {', '.join(known)}")
+
+
+def _latest_of_cases() -> sa.Subquery:
+    """Each case's latest alert, how many alerts it has had and when it opened."""
+    a = store.alerts
+    case = sa.func.coalesce(a.c.case_id, a.c.alert_id)
+    rank = sa.case({level: i for i, level in enumerate(LEVELS)}, value=a.c.risk_level, else_=-1)
+    newest_first = (a.c.ts.desc(), rank.desc(), a.c.alert_id.desc())
+    return (
+        sa.select(
+            a.c.alert_id,
+            case.label("case"),
+            sa.func.row_number().over(partition_by=case, order_by=newest_first).label("nth"),
+            sa.func.count().over(partition_by=case).label("alerts_in_case"),
+            sa.func.min(a.c.ts).over(partition_by=case).label("opened_at"),
+        )
+    ).subquery()
+
+
+def _status_clause(status: str) -> sa.ColumnElement[bool]:
+    a = store.alerts
+    if status == "open":
+        return a.c.ended_at.is_(None)
+    if status == "closed":
+        return a.c.ended_at.is_not(None)
+    if status == "all":
+        return sa.true()
+    return a.c.status == status
+
+
+def list_cases(conn: Connection, flt: CaseFilter) -> dict[str, Any]:
+    """One row per case that passes ``flt``, the most value at risk first, and counts.
+
+    A case's row is its latest alert (with its task), the case's ``opened_at``
+    and ``alerts_in_case``. ``counts`` gives, for the filter's status, the cases
+    by tier, reason and level, and, for the other filters, the cases by status.
+    """
+    a, t = store.alerts, store.winback_tasks
+    latest = _latest_of_cases()
+    base = (
+        sa.select(
+            latest.c.case.label("case_id"),
+            latest.c.opened_at,
+            latest.c.alerts_in_case,
+            *(a.c[n] for n in _ALERT_COLUMNS if n != "case_id"),
+            a.c.ended_at,
+            *(t.c[n] for n in _TASK_COLUMNS),
+            t.c.status.label("task_status"),
+        )
+        .select_from(
+            latest.join(a, a.c.alert_id == latest.c.alert_id).outerjoin(
+                t, t.c.alert_id == a.c.alert_id
+            )
+        )
+        .where(latest.c.nth == 1)
+    )
+    narrowed = base
+    if flt.tiers:
+        narrowed = narrowed.where(a.c.value_tier.in_(flt.tiers))
+    if flt.reasons:
+        narrowed = narrowed.where(a.c.reason.in_(flt.reasons))
+    if flt.levels:
+        narrowed = narrowed.where(a.c.risk_level.in_(flt.levels))
+    if flt.search:
+        narrowed = narrowed.where(a.c.customer_id.contains(flt.search, autoescape=True))
+    rows = conn.execute(
+        narrowed.where(_status_clause(flt.status))
+        .order_by(a.c.value_at_risk.desc().nulls_last(), a.c.ts.desc(), a.c.alert_id)
+        .limit(flt.limit)
+    )
+    in_status = base.where(_status_clause(flt.status)).subquery()
+    by_status = narrowed.subquery()
+    counts: dict[str, dict[str, int]] = {}
+    for name, column in (
+        ("value_tier", in_status.c.value_tier),
+        ("reason", in_status.c.reason),
+        ("risk_level", in_status.c.risk_level),
+    ):
+        grouped = sa.select(column, sa.func.count()).group_by(column)
+        counts[name] = {str(k): int(n) for k, n in conn.execute(grouped)}
+    ended = sa.case((by_status.c.ended_at.is_(None), "open"), else_=by_status.c.status)
+    grouped = sa.select(ended, sa.func.count()).group_by(ended)
+    counts["status"] = {str(k): int(n) for k, n in conn.execute(grouped)}
+    return {"cases": [_aware(row) for row in rows], "counts": counts}
+
+
+def case_view(conn: Connection, case_id: str) -> dict[str, Any] | None:
+    """A case's alerts, oldest first, each with its win-back task; ``None``: no such case."""
+    a, t = store.alerts, store.winback_tasks
+    query = (
+        sa.select(
+            *(a.c[n] for n in _ALERT_COLUMNS),
+            a.c.ended_at,
+            *(t.c[n] for n in _TASK_COLUMNS),
+            t.c.task_id,
+            t.c.status.label("task_status"),
+        )
+        .select_from(a.outerjoin(t, t.c.alert_id == a.c.alert_id))
+        .where(sa.func.coalesce(a.c.case_id, a.c.alert_id) == case_id)
+        .order_by(a.c.ts, a.c.alert_id)
+    )
+    alerts = [_aware(row) for row in conn.execute(query)]
+    if not alerts:
+        return None
+    latest = alerts[-1]
+    return {
+        "case_id": case_id,
+        "customer_id": latest["customer_id"],
+        "opened_at": alerts[0]["ts"],
+        "status": "open" if latest["ended_at"] is None else latest["status"],
+        "alerts": alerts,
+    }
 
 
 def list_tasks(conn: Connection, status: str | None = None, limit: int = 200) -> list[dict]:

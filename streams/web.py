@@ -7,6 +7,9 @@ Routes (on ``CHURNWATCH_WEB_PORT``):
   their task's action;
 - ``GET /api/alerts/stream?since=``: server-sent events, one ``alert`` event per new alert;
 - ``POST /api/alerts/{alert_id}/ack``: acknowledge an alert, as the caller's identity;
+- ``GET /api/cases?status=&tier=&reason=&level=&q=&limit=``: one row per case (open by
+  default), most value at risk first, with counts for the filters;
+- ``GET /api/cases/{case_id}``: a case's alerts, oldest first, with their tasks;
 - ``GET /api/tasks?status=&limit=``: newest win-back tasks;
 - ``GET /api/customers/{customer_id}``: stage, tier, score, feature row, recent alerts;
 - ``GET /api/worker``: this worker's app id, the input partitions it holds, open streams;
@@ -46,7 +49,7 @@ from churnwatch.settings import Settings
 from churnwatch.store import utcnow
 from churnwatch.streams import auth
 from churnwatch.streams import feed as alert_feed
-from churnwatch.streams.feed import AlertFilter, FeedCursor
+from churnwatch.streams.feed import AlertFilter, CaseFilter, FeedCursor
 from churnwatch.streams.health import Health
 from churnwatch.streams.metrics import CONTENT_TYPE_LATEST, WorkerMetrics
 
@@ -120,6 +123,20 @@ def _filter(request: Request) -> AlertFilter:
             tiers=_query_list(request, "tier"),
             reasons=_query_list(request, "reason"),
             status=request.query.get("status") or None,
+            limit=int(request.query.get("limit", 200)),
+        )
+    except ValueError as exc:
+        raise faust.web.exceptions.ParseError(str(exc)) from None
+
+
+def _case_filter(request: Request) -> CaseFilter:
+    try:
+        return CaseFilter(
+            status=request.query.get("status") or "open",
+            tiers=_query_list(request, "tier"),
+            reasons=_query_list(request, "reason"),
+            levels=_query_list(request, "level"),
+            search=request.query.get("q", ""),
             limit=int(request.query.get("limit", 200)),
         )
     except ValueError as exc:
@@ -265,6 +282,20 @@ def register_web(
             if ack is None:
                 return reply(self, {"error": f"no alert {alert_id!r}"}, 404)
             return reply(self, ack)
+
+    @app.page("/api/cases")
+    class Cases(Guarded):
+        async def get(self, request: Request) -> Response:
+            flt = _case_filter(request)
+            return reply(self, await in_thread(alert_feed.list_cases, flt))
+
+    @app.page("/api/cases/{case_id}")
+    class Case(Guarded):
+        async def get(self, request: Request, case_id: str) -> Response:
+            view = await in_thread(alert_feed.case_view, case_id)
+            if view is None:
+                return reply(self, {"error": f"no case {case_id!r}"}, 404)
+            return reply(self, view)
 
     @app.page("/api/tasks")
     class Tasks(Guarded):

@@ -23,6 +23,7 @@ def build_task(alert: ChurnAlert, playbook: Playbook) -> WinbackTask:
     return WinbackTask(
         task_id=task_id(alert["alert_id"]),
         alert_id=alert["alert_id"],
+        case_id=alert["case_id"],
         customer_id=alert["customer_id"],
         ts=alert["ts"],
         action=action.action,

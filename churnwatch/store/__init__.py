@@ -112,6 +112,8 @@ alerts = sa.Table(
     "alerts",
     metadata,
     sa.Column("alert_id", sa.String(64), primary_key=True),
+    #: the case the alert opened or escalated (alerts/policy.py)
+    sa.Column("case_id", sa.String(64), nullable=True, index=True),
     sa.Column("customer_id", sa.String(200), nullable=False, index=True),
     sa.Column("ts", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("score", sa.Float, nullable=False),
@@ -143,6 +145,7 @@ winback_tasks = sa.Table(
     metadata,
     sa.Column("task_id", sa.String(64), primary_key=True),
     sa.Column("alert_id", sa.String(64), nullable=False, index=True),
+    sa.Column("case_id", sa.String(64), nullable=True, index=True),
     sa.Column("customer_id", sa.String(200), nullable=False, index=True),
     sa.Column("ts", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("action", sa.String(300), nullable=False),

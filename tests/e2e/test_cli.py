@@ -102,7 +102,7 @@ def test_db_upgrade_reports_the_revision_and_hides_the_password(
     out = _run(["db", "upgrade"], tmp_path, CHURNWATCH_DB_URL=db_url)
     assert out.returncode == 0, out.stderr
     shown = sa.make_url(db_url).render_as_string(hide_password=True)
-    assert out.stdout.strip() == f"{shown} is at schema revision 0012"
+    assert out.stdout.strip() == f"{shown} is at schema revision 0013"
     unreachable = "postgresql+psycopg://churn:secret@127.0.0.1:1/none"
     refused = _run(["db", "upgrade"], tmp_path, CHURNWATCH_DB_URL=unreachable)
     assert refused.returncode == 1

@@ -12,11 +12,14 @@ from churnwatch.engine.customer import CustomerRecord
 from churnwatch.features.state import CustomerState, apply
 from churnwatch.streams.feed import (
     AlertFilter,
+    CaseFilter,
     FeedCursor,
     acknowledge,
     alerts_since,
+    case_view,
     customer_view,
     list_alerts,
+    list_cases,
 )
 from tests.builders import ev
 
@@ -138,3 +141,84 @@ def test_customer_view_reads_the_stored_state(engine: sa.Engine) -> None:
     assert view["features"]["frequency_365d"] == 2
     assert view["features"]["monetary_365d"] == 50.0
     assert view["alerts"] == []
+
+
+def _case_alert(aid: str, case: str, level: str, day: int, **fields: object) -> dict:
+    customer = f"cust-{case[0]}"
+    return {
+        **_alert(aid, "high", "competitor", T0 + timedelta(days=day)),
+        "case_id": case,
+        "customer_id": customer,
+        "risk_level": level,
+        "status": "open",
+        "ended_at": None,
+        **fields,
+    }
+
+
+@pytest.fixture
+def case_engine(engine: sa.Engine) -> sa.Engine:
+    ended = {"ended_at": T0 + timedelta(days=9)}
+    rows = [
+        # x: watch escalated to high, still open: one case of two alerts
+        _case_alert("x1", "x1", "watch", 1, status="escalated", value_at_risk=10.0, **ended),
+        _case_alert("x2", "x1", "high", 2, value_at_risk=50.0, reason="service_quality"),
+        # y: a case won back, then a new one open
+        _case_alert("y1", "y1", "critical", 1, status="won_back", value_at_risk=90.0, **ended),
+        _case_alert("y2", "y2", "watch", 20, value_at_risk=80.0, value_tier="general"),
+        # z: expired
+        _case_alert("z1", "z1", "high", 3, status="expired", value_at_risk=70.0, **ended),
+    ]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(store.alerts), rows)
+    return engine
+
+
+def test_cases_one_row_per_case_open_by_default_with_counts(case_engine: sa.Engine) -> None:
+    with case_engine.connect() as conn:
+        opened = list_cases(conn, CaseFilter())
+        closed = list_cases(conn, CaseFilter(status="closed"))
+        every = list_cases(conn, CaseFilter(status="all"))
+        high = list_cases(conn, CaseFilter(levels=("high",), status="all"))
+        found = list_cases(conn, CaseFilter(search="cust-y", status="all"))
+        won = list_cases(conn, CaseFilter(status="won_back"))
+        x = case_view(conn, "x1")
+        assert case_view(conn, "nope") is None
+    # y2 (80) before x (50), most value at risk first; x's row is its latest alert
+    assert [(c["case_id"], c["alert_id"]) for c in opened["cases"]] == [("y2", "y2"), ("x1", "x2")]
+    x_row = opened["cases"][1]
+    assert (x_row["risk_level"], x_row["reason"], x_row["alerts_in_case"]) == (
+        "high",
+        "service_quality",
+        2,
+    )
+    assert x_row["opened_at"] == T0 + timedelta(days=1) - timedelta(days=1)
+    assert opened["counts"] == {
+        "value_tier": {"general": 1, "high": 1},
+        "reason": {"competitor": 1, "service_quality": 1},
+        "risk_level": {"high": 1, "watch": 1},
+        "status": {"open": 2, "won_back": 1, "expired": 1},
+    }
+    assert [c["case_id"] for c in closed["cases"]] == ["y1", "z1"]
+    assert [c["case_id"] for c in every["cases"]] == ["y1", "y2", "z1", "x1"]
+    assert [c["case_id"] for c in high["cases"]] == ["z1", "x1"]
+    assert [c["case_id"] for c in found["cases"]] == ["y1", "y2"]
+    assert found["counts"]["status"] == {"open": 1, "won_back": 1}
+    assert [c["case_id"] for c in won["cases"]] == ["y1"]
+    assert x is not None and [a["alert_id"] for a in x["alerts"]] == ["x1", "x2"]
+    assert (x["status"], x["customer_id"]) == ("open", "cust-x")
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"status": "bogus"}, "status must be one of open, closed, all"),
+        ({"tiers": ("nosuch",)}, "unknown tier nosuch: one of high, potential, general"),
+        ({"levels": ("severe",)}, "unknown level severe"),
+        ({"reasons": ("price",)}, "unknown reason price"),
+        ({"limit": 0}, "limit must lie between 1 and 1000"),
+    ],
+)
+def test_a_case_filter_refuses_what_no_case_can_have(given: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        CaseFilter(**given)

@@ -13,6 +13,7 @@ from churnwatch.engine.pipeline import Pipeline
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import CustomerState
 from churnwatch.records import RawRecord
+from churnwatch.streams.feed import CaseFilter, list_cases
 from churnwatch.topics import REKEYED
 from churnwatch.winback.recording import Recorded, record_outcomes
 
@@ -137,6 +138,11 @@ def test_state_and_alerts_follow_the_rule(engine: sa.Engine) -> None:
         ("critical", 1.0, "communication", "k1"),
     ]
     assert result.states["c1"]["alert"][:2] == [alerts[2]["alert_id"], "critical"]
+    # cases: the watch alert's expired before the high one opened the second case,
+    # which the critical one escalated; each task carries its alert's case
+    first, second = alerts[0]["alert_id"], alerts[1]["alert_id"]
+    assert [a["case_id"] for a in alerts] == [first, second, second]
+    assert result.states["c1"]["alert"][-1] == second
     with engine.connect() as conn:
         rows = conn.execute(sa.select(store.alerts.c.alert_id, store.alerts.c.value_tier)).all()
         states = store.load_states(conn)
@@ -150,6 +156,13 @@ def test_state_and_alerts_follow_the_rule(engine: sa.Engine) -> None:
         (alerts[2]["alert_id"], "customer-care"),
     ]
     assert store.count_rows(engine, store.winback_tasks) == 3
+    assert [t["case_id"] for t in tasks] == [first, second, second]
+    with engine.connect() as conn:
+        cases = list_cases(conn, CaseFilter(status="all"))["cases"]
+    assert [(c["case_id"], c["alert_id"], c["alerts_in_case"]) for c in cases] == [
+        (second, alerts[2]["alert_id"], 2),
+        (first, first, 1),
+    ]
     # the watch alert of day 60 expired 30 days later, just before the high one;
     # the critical one escalated the high one
     assert results[-1].endings == [

@@ -143,4 +143,4 @@ def test_upgrade_twice_is_a_no_op(engine: sa.Engine) -> None:
     store.upgrade(engine)
     with engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert version == "0012"
+    assert version == "0013"

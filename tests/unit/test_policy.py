@@ -99,9 +99,29 @@ def test_cooldown_holds_same_or_lower_levels_but_not_escalation() -> None:
     assert raise_at(state, "potential", 0.45, 14) == "watch"  # cooldown over
 
 
+def test_a_case_opens_with_an_alert_keeps_its_escalations_and_ends_with_them() -> None:
+    state = AlertState()
+    raise_at(state, "potential", 0.45, 0)  # watch: opens case a0
+    assert state.case_id == "a0"
+    raise_at(state, "potential", 0.65, 3)  # escalated to high: the same case
+    raise_at(state, "potential", 0.85, 4)  # and to critical
+    assert (state.open_id, state.case_id) == ("a4", "a0")
+    state.note_purchase(5 * DAY)
+    assert settle(state, POLICY, at=5 * DAY).alert_id == "a4"  # the case ends won back
+    # the next alert, once the cooldown is over, opens a new case
+    assert raise_at(state, "potential", 0.9, 30) == "critical"
+    assert (state.open_id, state.case_id) == ("a30", "a30")
+    # stored and read back, with a state stored before cases: its open alert is its case
+    assert AlertState.from_list(state.to_list()) == state
+    old = ["a7", "watch", 7 * DAY, 7 * DAY, "watch", None]
+    assert AlertState.from_list(old).case_id == "a7"
+    assert AlertState.from_list(None) == AlertState()
+
+
 def test_tasks_follow_the_playbook_with_a_deterministic_id() -> None:
     alert = {
         "alert_id": "a-1",
+        "case_id": "a-0",
         "customer_id": "c1",
         "ts": "2026-03-01T10:00:00+00:00",
         "reason": "competitor",
@@ -112,6 +132,7 @@ def test_tasks_follow_the_playbook_with_a_deterministic_id() -> None:
     assert task == {
         "task_id": task_id("a-1"),
         "alert_id": "a-1",
+        "case_id": "a-0",
         "customer_id": "c1",
         "ts": "2026-03-01T10:00:00+00:00",
         "action": "account manager offer: price match and a custom bundle",

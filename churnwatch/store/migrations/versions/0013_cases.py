@@ -1,0 +1,35 @@
+"""cases: every alert and win-back task names the case it belongs to
+
+A case is one episode of a customer at risk: the alert raised while none is
+open opens it, and the alerts that escalate it share its ``case_id`` (the id
+of its first alert). Rows stored before cases existed are each their own case,
+as the worker reads the alert state it stored then.
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-06
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0013"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # added as nullable and filled, not altered to NOT NULL: on SQLite that would
+    # rebuild the tables under the views that read them
+    for table in ("alerts", "winback_tasks"):
+        op.add_column(table, sa.Column("case_id", sa.String(64), nullable=True))
+        op.execute(f"UPDATE {table} SET case_id = alert_id")
+        op.create_index(f"ix_{table}_case_id", table, ["case_id"])
+
+
+def downgrade() -> None:
+    for table in ("alerts", "winback_tasks"):
+        op.drop_index(f"ix_{table}_case_id", table)
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("case_id")
