@@ -22,6 +22,7 @@ reason must be explainable to the retention team that acts on it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 REASONS = ("service_quality", "competitor", "needs_changed", "communication")
@@ -39,25 +40,107 @@ def _below(row: Mapping[str, Any], name: str, limit: float) -> bool:
     return value is not None and value == value and value < limit
 
 
-def evidence(row: Mapping[str, Any]) -> dict[str, float]:
-    """Evidence points per reason for a feature row (:func:`features.row.feature_row`)."""
+@dataclass(frozen=True, slots=True)
+class Indicator:
+    """One line of a reason's scorecard that gave it points, in words and numbers."""
+
+    reason: str
+    #: what was seen, in the retention team's words
+    text: str
+    #: the feature it reads, and its value
+    feature: str
+    value: float | None
+    points: float
+
+
+def indicators(row: Mapping[str, Any]) -> list[Indicator]:
+    """Every scorecard line that gives a reason points for a feature row, in reason order."""
     service_complaints = sum(_n(row, f"complaints_90d_{c}") for c in _SERVICE_CATEGORIES)
     quiet = _n(row, "complaints_90d") == 0
     # still active elsewhere: engagement measured against a baseline and no lower
     trend = row.get("engagement_trend")
     holds_engagement = trend is not None and trend == trend and trend >= 1.0
-    return {
-        "service_quality": min(service_complaints, 2.0)
-        + 2.0 * _below(row, "post_resolution_satisfaction_90d", 2.5)
-        + (_n(row, "resolution_hours_max_90d") > SLOW_RESOLUTION_HOURS),
-        "competitor": min(2.0 * _n(row, "complaints_90d_price"), 4.0)
-        + (_below(row, "spend_trend", 0.5) and holds_engagement),
-        "communication": min(2.0 * _n(row, "complaints_90d_communication"), 4.0)
-        + min(_n(row, "unanswered_contacts_30d"), 3.0)
-        + (_n(row, "support_contact_30d") >= 2),
-        "needs_changed": (quiet and _below(row, "frequency_trend", 2 / 3))
-        + 0.5 * (quiet and _below(row, "engagement_trend", 2 / 3)),
-    }
+    lines = [
+        Indicator(
+            "service_quality",
+            "complaints about service, product or delivery in 90 days",
+            "complaints_90d",
+            service_complaints,
+            min(service_complaints, 2.0),
+        ),
+        Indicator(
+            "service_quality",
+            "low satisfaction after complaints were resolved (90 days)",
+            "post_resolution_satisfaction_90d",
+            row.get("post_resolution_satisfaction_90d"),
+            2.0 * _below(row, "post_resolution_satisfaction_90d", 2.5),
+        ),
+        Indicator(
+            "service_quality",
+            "a complaint took more than 7 days to resolve (hours, 90 days)",
+            "resolution_hours_max_90d",
+            row.get("resolution_hours_max_90d"),
+            float(_n(row, "resolution_hours_max_90d") > SLOW_RESOLUTION_HOURS),
+        ),
+        Indicator(
+            "competitor",
+            "price complaints in 90 days",
+            "complaints_90d_price",
+            row.get("complaints_90d_price"),
+            min(2.0 * _n(row, "complaints_90d_price"), 4.0),
+        ),
+        Indicator(
+            "competitor",
+            "spend down by half while still engaged (30 days against before)",
+            "spend_trend",
+            row.get("spend_trend"),
+            float(_below(row, "spend_trend", 0.5) and holds_engagement),
+        ),
+        Indicator(
+            "communication",
+            "complaints about communication in 90 days",
+            "complaints_90d_communication",
+            row.get("complaints_90d_communication"),
+            min(2.0 * _n(row, "complaints_90d_communication"), 4.0),
+        ),
+        Indicator(
+            "communication",
+            "support contacts left unanswered in 30 days",
+            "unanswered_contacts_30d",
+            row.get("unanswered_contacts_30d"),
+            min(_n(row, "unanswered_contacts_30d"), 3.0),
+        ),
+        Indicator(
+            "communication",
+            "two or more support contacts in 30 days",
+            "support_contact_30d",
+            row.get("support_contact_30d"),
+            float(_n(row, "support_contact_30d") >= 2),
+        ),
+        Indicator(
+            "needs_changed",
+            "purchases down by a third, no complaint in 90 days (30 days against before)",
+            "frequency_trend",
+            row.get("frequency_trend"),
+            float(quiet and _below(row, "frequency_trend", 2 / 3)),
+        ),
+        Indicator(
+            "needs_changed",
+            "engagement down by a third, no complaint in 90 days (30 days against before)",
+            "engagement_trend",
+            trend,
+            0.5 * (quiet and _below(row, "engagement_trend", 2 / 3)),
+        ),
+    ]
+    return [line for line in lines if line.points > 0]
+
+
+def evidence(row: Mapping[str, Any]) -> dict[str, float]:
+    """Evidence points per reason for a feature row (:func:`features.row.feature_row`)."""
+    points = dict.fromkeys(REASONS, 0.0)
+    for line in indicators(row):
+        points[line.reason] += line.points
+    return points
 
 
 def primary_reason(row: Mapping[str, Any]) -> str:

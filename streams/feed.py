@@ -9,7 +9,7 @@ one page shows the alerts of every worker sharing the store.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,7 @@ from churnwatch.alerts.config import LEVELS
 from churnwatch.engine.customer import CustomerRecord
 from churnwatch.features.row import feature_row
 from churnwatch.features.tier import TIERS
-from churnwatch.models.reasons import REASONS
+from churnwatch.models.reasons import REASONS, indicators
 from churnwatch.models.value import VALUE_FIELDS
 from churnwatch.records import ChurnAlert, fields_of
 
@@ -36,6 +36,8 @@ _ALERT_COLUMNS = (
 )
 _TASK_COLUMNS = ("action", "channel", "owner_queue", "due_by")
 LIMIT_MAX = 1000
+#: the events a customer's view shows
+RECENT_EVENTS = 20
 
 
 def _aware(row: Any) -> dict[str, Any]:
@@ -272,7 +274,8 @@ def acknowledge(conn: Connection, alert_id: str, by: str, now: datetime) -> dict
 
 
 def customer_view(conn: Connection, customer_id: str) -> dict[str, Any] | None:
-    """A customer's conclusions, feature row (as of their newest event) and recent alerts."""
+    """A customer's conclusions, feature row and reason evidence (as of their newest event),
+    recent alerts and recent events (:data:`RECENT_EVENTS`, newest first)."""
     cs = store.customer_state
     row = conn.execute(sa.select(cs).where(cs.c.customer_id == customer_id)).first()
     if row is None:
@@ -288,6 +291,13 @@ def customer_view(conn: Connection, customer_id: str) -> dict[str, Any] | None:
     )
     state = _aware(row)
     alerts = [_aware(r) for r in recent]
+    e = store.events
+    newest = conn.execute(
+        sa.select(e.c.event_id, e.c.ts, e.c.type, e.c.payload)
+        .where(e.c.customer_id == customer_id)
+        .order_by(e.c.ts.desc(), e.c.seq.desc())
+        .limit(RECENT_EVENTS)
+    )
     return {
         "customer_id": customer_id,
         "lifecycle_stage": state["lifecycle_stage"],
@@ -298,6 +308,9 @@ def customer_view(conn: Connection, customer_id: str) -> dict[str, Any] | None:
         # worth and value at risk as of the newest alert (the scorer values only what it alerts)
         "value": {name: alerts[0][name] for name in VALUE_FIELDS} if alerts else None,
         "alerts": alerts,
+        # the reason scorecard's lines that give points, as of the newest event
+        "evidence": [asdict(line) for line in indicators(features)] if features else [],
+        "events": [_aware(r) for r in newest],
     }
 
 

@@ -1,4 +1,4 @@
-"""The live alerts page in headless Chromium, against the real worker, broker and store.
+"""The retention worklist in headless Chromium, against the real worker, broker and store.
 
 Chromium is Debian's (``make test`` installs it); Playwright drives it without
 downloading a browser of its own. The screenshot is kept in ``test-artifacts/``.
@@ -70,7 +70,25 @@ def playwright_browser():
         browser.close()
 
 
-def test_new_alerts_appear_live_and_can_be_acknowledged(
+def _open_cases(engine: sa.Engine, **where: str) -> list[sa.Row]:
+    """Each open case's latest alert (the only one of its case not ended), as the store has it."""
+    a = store.alerts
+    query = sa.select(a.c.alert_id, a.c.case_id, a.c.customer_id, a.c.value_at_risk, a.c.ts)
+    query = query.where(a.c.ended_at.is_(None), *(a.c[k] == v for k, v in where.items()))
+    with engine.connect() as conn:
+        return list(conn.execute(query))
+
+
+def _wider_than_the_window(page) -> list[str]:
+    """The page's parts that scroll sideways (none, on a page that fits)."""
+    return page.evaluate(
+        "[document.documentElement, ...document.querySelectorAll('main > section, aside')]"
+        ".filter(e => e.scrollWidth > Math.min(e.clientWidth, window.innerWidth) + 1)"
+        ".map(e => `${e.tagName}: ${e.scrollWidth} > ${e.clientWidth}`)"
+    )
+
+
+def test_the_worklist_shows_one_open_case_per_customer_live(
     kafka_broker: EmbeddedBroker, playwright_browser, tmp_path: Path
 ) -> None:
     now = REFERENCE
@@ -95,38 +113,56 @@ def test_new_alerts_appear_live_and_can_be_acknowledged(
     def alerts() -> int:
         return store.count_rows(engine, store.alerts)
 
+    def shown() -> list[str]:
+        return [tr.get_attribute("data-case-id") or "" for tr in page.locator("tr.case").all()]
+
     with worker_process(settings, kafka_broker.bootstrap, log):
         produce(recs[:2000], kafka_broker.bootstrap)
         wait_for(lambda: store.count_rows(engine, store.events) >= 2000, "first half", log)
         wait_for(lambda: alerts() > 0, "a first alert", log)
 
-        page = playwright_browser.new_page(viewport={"width": 1500, "height": 900})
+        page = playwright_browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(f"{base}/login?token={TEST_TOKEN}")  # the cookie, then the page
         page.wait_for_selector("#status.live")
-        shown_before = page.locator("tr.alert").count()
-        assert shown_before == min(alerts(), 500)
+        assert page.locator("#empty").inner_text() != "Loading the cases…"
 
-        # new events, no reload: their alerts are pushed to the open page
+        # new events, no reload: their cases come to the open page
         produce(recs[2000:], kafka_broker.bootstrap)
         wait_for(lambda: store.count_rows(engine, store.events) >= 4000, "second half", log)
-        page.wait_for_selector("tr.alert.fresh", timeout=30_000)
+        page.wait_for_selector("tr.case.fresh", timeout=30_000)
         wait_for(
-            lambda: page.locator("tr.alert").count() == alerts(), "every alert on the page", log
+            lambda: sorted(shown()) == sorted(r.case_id for r in _open_cases(engine)),
+            "exactly the open cases on the page",
+            log,
         )
         assert page.url == f"{base}/alerts"  # never reloaded
 
-        # every alert carries its value at risk: on the topic, in the table, on the page,
-        # and the page ranks by it (then by when raised), fresh alerts in their place
+        # one row per customer, open cases only, ranked by value at risk
+        opened = {r.case_id: r for r in _open_cases(engine)}
+        customers = page.locator("tr.case td.customer").all_inner_texts()
+        assert len(customers) == len(set(customers)) == len(opened)
+        assert alerts() > len(opened)  # closed and escalated alerts are not rows
+        at_risk = [opened[c].value_at_risk for c in shown()]
+        assert at_risk == sorted(at_risk, reverse=True) and len(set(at_risk)) >= 5
+        assert page.locator("tr.case td.var").all_inner_texts() == [f"{v:.2f}" for v in at_risk]
+        api = orjson.loads(_get(f"{base}/api/cases?limit=1000"))
+        assert [c["case_id"] for c in api["cases"]] == shown()
+        assert api["counts"]["status"]["open"] == len(opened)
+        assert page.locator("#status-filter option[value=open]").inner_text() == (
+            f"open ({len(opened)})"
+        )
+        assert _wider_than_the_window(page) == []
+        # every alert carries its case and value at risk, on the topic as in the store
         with engine.connect() as conn:
             stored = {
                 r.alert_id: r
                 for r in conn.execute(
                     sa.select(
                         store.alerts.c.alert_id,
+                        store.alerts.c.case_id,
                         store.alerts.c.score,
                         store.alerts.c.clv,
                         store.alerts.c.value_at_risk,
-                        store.alerts.c.created_at,
                     )
                 )
             }
@@ -135,60 +171,73 @@ def test_new_alerts_appear_live_and_can_be_acknowledged(
             for a in values(read_topic(kafka_broker.bootstrap, CHURN_ALERTS, len(stored)))
         }
         assert published.keys() == stored.keys()
-        for alert_id, row in stored.items():
-            assert row.value_at_risk == round(row.score * row.clv, 2)
-            assert published[alert_id]["value_at_risk"] == row.value_at_risk
-        shown_ids = [tr.get_attribute("data-alert-id") for tr in page.locator("tr.alert").all()]
-        ranked = sorted(
-            stored, key=lambda i: (-stored[i].value_at_risk, -stored[i].created_at.timestamp())
-        )
-        assert [stored[i].value_at_risk for i in shown_ids] == [
-            stored[i].value_at_risk for i in ranked
-        ]
-        shown_values = page.locator("tr.alert td.var").all_inner_texts()
-        assert shown_values == [f"{stored[i].value_at_risk:.2f}" for i in shown_ids]
-        assert len(set(shown_values)) > 10  # a ranking, not a constant
-        api = orjson.loads(_get(f"{base}/api/alerts?limit=1000"))
-        api_values = [a["value_at_risk"] for a in api]
-        assert api_values == sorted(api_values, reverse=True)
-        assert len(api) == min(len(stored), 1000)
+        for alert_id, stored_row in stored.items():
+            assert stored_row.value_at_risk == round(stored_row.score * stored_row.clv, 2)
+            assert published[alert_id]["value_at_risk"] == stored_row.value_at_risk
+            assert published[alert_id]["case_id"] == stored_row.case_id
 
-        fresh = page.locator("tr.alert.fresh").first
-        alert_id = fresh.get_attribute("data-alert-id")
-        fresh.locator("button.ack").click()
-        row = page.locator(f'tr[data-alert-id="{alert_id}"]')
+        # acknowledge the first case
+        first = page.locator("tr.case").first
+        case_id = first.get_attribute("data-case-id")
+        first.locator("button.ack").click()
+        row = page.locator(f'tr[data-case-id="{case_id}"]')
         row.locator("td.status", has_text="acknowledged").wait_for()
         assert row.locator("button.ack").is_disabled()
         with engine.connect() as conn:
             acked = conn.execute(
-                sa.select(store.alerts.c.acknowledged_at, store.alerts.c.acknowledged_by).where(
-                    store.alerts.c.alert_id == alert_id
+                sa.select(store.alerts.c.acknowledged_by).where(
+                    store.alerts.c.alert_id == opened[case_id].alert_id
                 )
-            ).one()
-        assert acked.acknowledged_at is not None and acked.acknowledged_by == "operator"
-
-        # the customer's features and the alert's reason codes
-        row.click()
-        page.locator("aside h2", has_text="Features").wait_for()
-        assert page.locator("aside dt", has_text="recency_days").count() == 1
-        assert page.locator("aside h2", has_text="Reason codes").count() == 1
-        # the alert's and the customer's value at risk
-        assert page.locator("aside dt", has_text="value at risk").count() == 2
-
-        # filters apply without a reload, and are kept in the address
-        page.select_option("#tier", "high")
-        tiers = page.locator("tr.alert td.tier").all_inner_texts()
-        assert set(tiers) <= {"high"}
-        with engine.connect() as conn:
-            high = conn.execute(
-                sa.select(sa.func.count()).where(store.alerts.c.value_tier == "high")
             ).scalar_one()
-        assert len(tiers) == high
-        assert page.url.endswith("?tier=high")
-        page.select_option("#tier", "")
+        assert acked == "operator"
 
+        # the panel, from the keyboard: the reason in words, the chart, the timeline, the task
+        row.focus()
+        page.keyboard.press("Enter")
+        page.locator("aside h2", has_text="Recent events").wait_for()
+        assert page.locator("aside p.reason-words").count() == 1
+        assert page.locator("aside svg.chart circle").count() >= 1
+        assert page.locator("aside ol.timeline li").count() == min(
+            20, sum(1 for r in recs if r.key == opened[case_id].customer_id.encode())
+        )
+        assert page.locator("aside dt", has_text="opened (event time)").count() == 1
+        assert page.locator("aside dt", has_text="(wall time)").count() == 2
+        assert page.locator("aside h2", has_text="Win-back task").count() == 1
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "live-page.png"))
+
+        # filters apply without a reload, are kept in the address, and agree with the store
+        page.select_option("#tier", "high")
+        high = {r.case_id for r in _open_cases(engine, value_tier="high")}
+        wait_for(lambda: set(shown()) == high, "the open high-tier cases", log)
+        assert set(page.locator("tr.case td.tier").all_inner_texts()) <= {"high"}
+        assert page.url.endswith("?tier=high")
+        page.select_option("#tier", "")
+        page.select_option("#status-filter", "all")
+        with engine.connect() as conn:
+            every = conn.execute(
+                sa.select(sa.func.count(sa.distinct(store.alerts.c.case_id)))
+            ).scalar_one()
+        wait_for(lambda: len(shown()) == min(every, 500), "every case", log)
+        customer = customers[0]
+        page.select_option("#status-filter", "open")
+        page.fill("#search", customer)
+        wait_for(
+            lambda: page.locator("tr.case td.customer").all_inner_texts() == [customer],
+            "the searched customer",
+            log,
+        )
+        page.fill("#search", "")
+        wait_for(
+            lambda: sorted(shown()) == sorted(r.case_id for r in _open_cases(engine)),
+            "the open cases again",
+            log,
+        )
+
+        # a phone's width: no horizontal scroll, the panel under the list
+        page.set_viewport_size({"width": 420, "height": 900})
+        assert _wider_than_the_window(page) == []
+        page.screenshot(path=str(ARTIFACTS / "live-page-420.png"), full_page=False)
         page.close()
 
         # the metrics count what the store holds

@@ -143,7 +143,7 @@ def test_the_login_sets_a_strict_http_only_cookie_that_reads(worker: Worker) -> 
     assert cookie.startswith(f"{auth.COOKIE}={READER};")
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     page = worker.call("GET", "/alerts", Cookie=f"{auth.COOKIE}={READER}")
-    assert page[0] == 200 and b"live alerts" in page[2]
+    assert page[0] == 200 and b"retention worklist" in page[2]
 
 
 def test_a_reader_may_not_acknowledge_and_the_name_comes_from_the_token(worker: Worker) -> None:

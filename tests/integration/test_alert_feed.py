@@ -21,7 +21,7 @@ from churnwatch.streams.feed import (
     list_alerts,
     list_cases,
 )
-from tests.builders import ev
+from tests.builders import ev, store_rows
 
 T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
@@ -110,10 +110,16 @@ def test_the_cursor_hands_each_alert_out_once_even_when_commits_cross(
 
 def test_customer_view_reads_the_stored_state(engine: sa.Engine) -> None:
     state = CustomerState("c1")
-    for event in (ev(1, "purchase", amount=20.0), ev(3, "purchase", amount=30.0)):
+    history = [
+        ev(1, "purchase", amount=20.0),
+        ev(3, "purchase", amount=30.0),
+        ev(4, "complaint_opened", complaint_id="k1", category="price", severity=2),
+    ]
+    for event in history:
         apply(state, event)
     record = CustomerRecord(state, stage="active", value_tier="potential", score=0.25)
     with engine.begin() as conn:
+        store.append_events(conn, store_rows(history, T0))
         store.save_states(
             conn,
             [
@@ -141,6 +147,22 @@ def test_customer_view_reads_the_stored_state(engine: sa.Engine) -> None:
     assert view["features"]["frequency_365d"] == 2
     assert view["features"]["monetary_365d"] == 50.0
     assert view["alerts"] == []
+    # the recent events, newest first, and what gives the reasons their points now
+    assert [(e["type"], e["payload"].get("amount")) for e in view["events"]] == [
+        ("complaint_opened", None),
+        ("purchase", 30.0),
+        ("purchase", 20.0),
+    ]
+    assert view["events"][0]["ts"] == history[2].ts
+    assert view["evidence"] == [
+        {
+            "reason": "competitor",
+            "text": "price complaints in 90 days",
+            "feature": "complaints_90d_price",
+            "value": 1,
+            "points": 2.0,
+        }
+    ]
 
 
 def _case_alert(aid: str, case: str, level: str, day: int, **fields: object) -> dict:

@@ -6,7 +6,7 @@ import pytest
 
 from churnwatch.features.row import feature_row
 from churnwatch.features.state import apply
-from churnwatch.models.reasons import evidence, primary_reason
+from churnwatch.models.reasons import evidence, indicators, primary_reason
 from tests.builders import at, ev
 
 
@@ -80,3 +80,29 @@ def test_fading_purchases_without_complaints_are_needs_changed() -> None:
 def test_no_evidence_at_all_defaults_to_needs_changed(day: int) -> None:
     row = row_after(buys([0]), day)
     assert primary_reason(row) == "needs_changed"
+
+
+def test_the_indicators_say_in_words_what_gave_each_reason_its_points() -> None:
+    row = {
+        "complaints_90d": 3,
+        "complaints_90d_price": 2,
+        "complaints_90d_delivery": 1,
+        "spend_trend": 0.3,
+        "engagement_trend": 1.2,
+        "support_contact_30d": 2,
+    }
+    lines = [(i.reason, i.feature, i.value, i.points) for i in indicators(row)]
+    assert lines == [
+        ("service_quality", "complaints_90d", 1.0, 1.0),
+        ("competitor", "complaints_90d_price", 2, 4.0),
+        ("competitor", "spend_trend", 0.3, 1.0),
+        ("communication", "support_contact_30d", 2, 1.0),
+    ]
+    assert indicators(row)[1].text == "price complaints in 90 days"
+    assert evidence(row) == {
+        "service_quality": 1.0,
+        "competitor": 5.0,
+        "needs_changed": 0.0,
+        "communication": 1.0,
+    }
+    assert primary_reason(row) == "competitor"

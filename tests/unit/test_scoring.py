@@ -67,9 +67,10 @@ def test_alerts_are_deterministic_per_trigger() -> None:
     assert alert_id("c1", "high", "e9") != alert_id("c1", "critical", "e9")
     score = rule_score(row_of([ev(0, "purchase", amount=10)], 100))
     when = datetime(2026, 4, 11, tzinfo=UTC)
-    alert = build_alert("c1", "e100", when, "watch", score, "general", "lapsed")
+    alert = build_alert("c1", "e100", when, "watch", score, "general", "lapsed", "case-1")
     assert alert == {
         "alert_id": alert_id("c1", "watch", "e100"),
+        "case_id": "case-1",
         "customer_id": "c1",
         "ts": "2026-04-11T00:00:00+00:00",
         "score": 0.7,
