@@ -141,7 +141,7 @@ def demo(
 
             settings = replace(settings, web_token=secrets.token_urlsafe(24))
         link = f"http://127.0.0.1:{settings.web_port}/login?token={settings.web_token or ''}"
-        typer.echo(f"live alerts page: {link}", err=True)
+        typer.echo(f"retention worklist: {link}", err=True)
     try:
         summary = run_demo(
             settings,

@@ -1,4 +1,4 @@
-"""What the live alerts page and its JSON API read and write in the store.
+"""What the retention worklist and its JSON API read and write in the store.
 
 Plain SQL over the ``alerts``, ``winback_tasks`` and ``customer_state`` tables:
 ``streams/web.py`` wraps these in Faust views. The page learns of new alerts

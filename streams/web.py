@@ -1,8 +1,8 @@
-"""The worker's web views: the live alerts page, its JSON API and Prometheus metrics.
+"""The worker's web views: the retention worklist, its JSON API and Prometheus metrics.
 
 Routes (on ``CHURNWATCH_WEB_PORT``):
 
-- ``GET /alerts``: the live alerts page (``live.html``);
+- ``GET /alerts``: the retention worklist, one row per case (``live.html``);
 - ``GET /api/alerts?tier=&reason=&status=&limit=``: alerts, most value at risk first, with
   their task's action;
 - ``GET /api/alerts/stream?since=``: server-sent events, one ``alert`` event per new alert;
