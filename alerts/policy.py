@@ -190,6 +190,7 @@ def build_alert(
     value_tier: str,
     lifecycle_stage: str,
     case_id: str,
+    segments: dict[str, str | None],
 ) -> ChurnAlert:
     """The ``churn-alerts`` record raised by ``trigger`` at event time ``ts`` in ``case_id``."""
     value = score.value_fields
@@ -201,6 +202,7 @@ def build_alert(
         score=score.value,
         risk_level=level,
         value_tier=value_tier,
+        segments=segments,
         reason=score.reason,
         reason_codes=score.reason_codes,
         model_version=score.model_version,

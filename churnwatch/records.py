@@ -31,6 +31,8 @@ class ChurnAlert(TypedDict):
     risk_level: str
     #: high, potential or general
     value_tier: str
+    #: region, industry, channel and segment (``None`` while unknown)
+    segments: dict[str, str | None]
     #: service_quality, competitor, needs_changed or communication
     reason: str
     #: top contributing indicators with their values
@@ -66,6 +68,7 @@ class WinbackTask(TypedDict):
     owner_queue: str
     reason: str
     value_tier: str
+    segments: dict[str, str | None]
     risk_level: str
 
 

@@ -26,6 +26,7 @@ from churnwatch.alerts.config import Playbook, Policy
 from churnwatch.alerts.policy import alert_id, assess, build_alert, iso
 from churnwatch.engine.customer import Assessment, CustomerRecord
 from churnwatch.events import Event
+from churnwatch.features.segments import SegmentSource, segment_source, segments_of
 from churnwatch.features.state import DAY_S, CustomerState
 from churnwatch.features.tier import RFM, Population
 from churnwatch.models.scoring import Scorer, explain
@@ -95,6 +96,8 @@ class Step:
     tier: str = "general"
     stage: str = "prospect"
     row: dict[str, Any] | None = None
+    #: the customer's segments as of the step (:mod:`churnwatch.features.segments`)
+    segments: SegmentSource = (None, None)
 
     @property
     def is_purchase(self) -> bool:
@@ -269,7 +272,15 @@ class Timeline:
         row = record.measure(at)
         self.population.update(record.customer_id, record.rfm)
         record.retier(self.population, trigger, at, run.changes)
-        step = Step(record.customer_id, at, trigger, record.value_tier, record.stage, row)
+        step = Step(
+            record.customer_id,
+            at,
+            trigger,
+            record.value_tier,
+            record.stage,
+            row,
+            segment_source(record.features),
+        )
         run.steps.append(step)
         self.schedule(record)
 
@@ -314,6 +325,7 @@ class Timeline:
                 step.tier,
                 step.stage,
                 case_id,
+                segments_of(step.segments),
             )
             out.alerts.append(alert)
             out.tasks.append(build_task(alert, self.playbook))

@@ -131,8 +131,11 @@ class CustomerState:
     last_satisfaction: tuple[Any, ...] | None = None
     last_nps: tuple[Any, ...] | None = None
     last_engagement_s: float | None = None
-    #: ``(ts, event_id, signup_s or None)`` of the newest profile
+    #: ``(ts, event_id, signup_s, region, industry, segment)`` of the newest profile
+    #: (``None`` where not given; states stored before segments hold the first three)
     profile: tuple[Any, ...] | None = None
+    #: ``(ts, event_id, channel)`` of the newest purchase or refund
+    last_channel: tuple[Any, ...] | None = None
     #: the day buckets' non-zero counters: sorted :func:`cell_key` keys and, at the
     #: same index, their counts (sums, or maxima for the max slots); the counts are
     #: 32-bit until one needs 64 (equal arrays compare equal whatever their width)
@@ -208,7 +211,7 @@ class CustomerState:
         return state
 
 
-_RECORDS = ("last_complaint", "last_satisfaction", "last_nps", "profile")
+_RECORDS = ("last_complaint", "last_satisfaction", "last_nps", "profile", "last_channel")
 _STORED: tuple[str, ...] = tuple(
     name for name in CustomerState.__slots__ if name not in ("totals", "cell_keys", "cell_counts")
 )
@@ -300,7 +303,7 @@ def apply(state: CustomerState | None, event: Event, origin_s: float = 0.0) -> C
         _engagement(state, event, at)
     elif isinstance(event, CustomerProfile) and _later(state.profile, at, event.event_id):
         signup = event.signup_ts.timestamp() if event.signup_ts else None
-        state.profile = (at, event.event_id, signup)
+        state.profile = (at, event.event_id, signup, event.region, event.industry, event.segment)
     return state
 
 
@@ -387,6 +390,8 @@ def _expired(state: CustomerState, at: float) -> bool:
 
 def _purchase(state: CustomerState, event: PurchaseEvent, at: float) -> None:
     day = bucket_of(at, state.origin_s)
+    if _later(state.last_channel, at, event.event_id):
+        state.last_channel = (at, event.event_id, event.channel)
     if event.type == "refund":
         state.refund_count += 1
         _add(state, day, REFUNDS)

@@ -20,6 +20,7 @@ from churnwatch import store
 from churnwatch.alerts.config import LEVELS
 from churnwatch.engine.customer import CustomerRecord
 from churnwatch.features.row import feature_row
+from churnwatch.features.segments import SEGMENTS
 from churnwatch.features.tier import TIERS
 from churnwatch.models.reasons import REASONS, indicators
 from churnwatch.models.value import VALUE_FIELDS
@@ -113,6 +114,8 @@ class CaseFilter:
     tiers: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
     levels: tuple[str, ...] = ()
+    #: ``(dimension, value)`` pairs: a case passes with any value given for each dimension
+    segments: tuple[tuple[str, str], ...] = ()
     #: part of a customer id
     search: str = ""
     limit: int = 200
@@ -132,6 +135,11 @@ class CaseFilter:
             unknown = sorted(set(given) - set(known))
             if unknown:
                 raise ValueError(f"unknown {name} {', '.join(unknown)}: one of {', '.join(known)}")
+        dimensions = sorted({d for d, _ in self.segments} - set(SEGMENTS))
+        if dimensions:
+            raise ValueError(
+                f"unknown segment {', '.join(dimensions)}: one of {', '.join(SEGMENTS)}"
+            )
 
 
 def _latest_of_cases() -> sa.Subquery:
@@ -195,6 +203,10 @@ def list_cases(conn: Connection, flt: CaseFilter) -> dict[str, Any]:
         narrowed = narrowed.where(a.c.reason.in_(flt.reasons))
     if flt.levels:
         narrowed = narrowed.where(a.c.risk_level.in_(flt.levels))
+    for dimension in SEGMENTS:
+        chosen = [value for d, value in flt.segments if d == dimension]
+        if chosen:
+            narrowed = narrowed.where(a.c.segments[dimension].as_string().in_(chosen))
     if flt.search:
         narrowed = narrowed.where(a.c.customer_id.contains(flt.search, autoescape=True))
     rows = conn.execute(
@@ -209,9 +221,10 @@ def list_cases(conn: Connection, flt: CaseFilter) -> dict[str, Any]:
         ("value_tier", in_status.c.value_tier),
         ("reason", in_status.c.reason),
         ("risk_level", in_status.c.risk_level),
+        *((d, in_status.c.segments[d].as_string()) for d in SEGMENTS),
     ):
         grouped = sa.select(column, sa.func.count()).group_by(column)
-        counts[name] = {str(k): int(n) for k, n in conn.execute(grouped)}
+        counts[name] = {str(k): int(n) for k, n in conn.execute(grouped) if k is not None}
     ended = sa.case((by_status.c.ended_at.is_(None), "open"), else_=by_status.c.status)
     grouped = sa.select(ended, sa.func.count()).group_by(ended)
     counts["status"] = {str(k): int(n) for k, n in conn.execute(grouped)}

@@ -7,8 +7,8 @@ Routes (on ``CHURNWATCH_WEB_PORT``):
   their task's action;
 - ``GET /api/alerts/stream?since=``: server-sent events, one ``alert`` event per new alert;
 - ``POST /api/alerts/{alert_id}/ack``: acknowledge an alert, as the caller's identity;
-- ``GET /api/cases?status=&tier=&reason=&level=&q=&limit=``: one row per case (open by
-  default), most value at risk first, with counts for the filters;
+- ``GET /api/cases?status=&tier=&reason=&level=&region=&industry=&channel=&segment=&q=&limit=``:
+  one row per case (open by default), most value at risk first, with counts for the filters;
 - ``GET /api/cases/{case_id}``: a case's alerts, oldest first, with their tasks;
 - ``GET /api/tasks?status=&limit=``: newest win-back tasks;
 - ``GET /api/customers/{customer_id}``: stage, tier, score, feature row, recent alerts;
@@ -45,6 +45,7 @@ from sqlalchemy.engine import Engine
 
 from churnwatch import store
 from churnwatch.events import PURCHASES
+from churnwatch.features.segments import SEGMENTS
 from churnwatch.settings import Settings
 from churnwatch.store import utcnow
 from churnwatch.streams import auth
@@ -136,6 +137,7 @@ def _case_filter(request: Request) -> CaseFilter:
             tiers=_query_list(request, "tier"),
             reasons=_query_list(request, "reason"),
             levels=_query_list(request, "level"),
+            segments=tuple((d, v) for d in SEGMENTS for v in _query_list(request, d)),
             search=request.query.get("q", ""),
             limit=int(request.query.get("limit", 200)),
         )

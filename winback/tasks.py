@@ -33,5 +33,6 @@ def build_task(alert: ChurnAlert, playbook: Playbook) -> WinbackTask:
         owner_queue=action.owner_queue,
         reason=alert["reason"],
         value_tier=alert["value_tier"],
+        segments=alert["segments"],
         risk_level=alert["risk_level"],
     )

@@ -119,6 +119,8 @@ alerts = sa.Table(
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("risk_level", sa.String(16), nullable=False),
     sa.Column("value_tier", sa.String(16), nullable=False),
+    #: region, industry, channel and segment (features/segments.py)
+    sa.Column("segments", JSONType, nullable=True),
     sa.Column("reason", sa.String(32), nullable=False),
     sa.Column("reason_codes", JSONType, nullable=False),
     sa.Column("model_version", sa.String(64), nullable=False),
@@ -155,6 +157,7 @@ winback_tasks = sa.Table(
     sa.Column("owner_queue", sa.String(100), nullable=False),
     sa.Column("reason", sa.String(32), nullable=False),
     sa.Column("value_tier", sa.String(16), nullable=False),
+    sa.Column("segments", JSONType, nullable=True),
     sa.Column("risk_level", sa.String(16), nullable=False),
     sa.Column("status", sa.String(16), nullable=False, server_default="open"),
     sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),

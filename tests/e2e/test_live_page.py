@@ -203,6 +203,7 @@ def test_the_worklist_shows_one_open_case_per_customer_live(
         assert page.locator("aside dt", has_text="opened (event time)").count() == 1
         assert page.locator("aside dt", has_text="(wall time)").count() == 2
         assert page.locator("aside h2", has_text="Win-back task").count() == 1
+        assert page.locator("aside dt", has_text="region").count() == 1
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "live-page.png"))
 
@@ -213,6 +214,22 @@ def test_the_worklist_shows_one_open_case_per_customer_live(
         assert set(page.locator("tr.case td.tier").all_inner_texts()) <= {"high"}
         assert page.url.endswith("?tier=high")
         page.select_option("#tier", "")
+        # and by segment: the simulated profiles carry a region
+        with engine.connect() as conn:
+            north = {
+                r.case_id
+                for r in conn.execute(
+                    sa.select(store.alerts.c.case_id, store.alerts.c.segments).where(
+                        store.alerts.c.ended_at.is_(None)
+                    )
+                )
+                if (r.segments or {}).get("region") == "north"
+            }
+        assert north  # the test needs some
+        page.select_option("#segment", "region:north")
+        wait_for(lambda: set(shown()) == north, "the open cases in the north", log)
+        assert page.url.endswith("?region=north")
+        page.select_option("#segment", "")
         page.select_option("#status-filter", "all")
         with engine.connect() as conn:
             every = conn.execute(

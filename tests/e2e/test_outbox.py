@@ -35,7 +35,7 @@ def _raise(conn: sa.Connection, customer_id: str, trigger: str) -> tuple[dict, d
     """Store an alert and its task as a batch does; return the records the worker sends."""
     score = Score(0.81, "competitor", [{"indicator": "days_since_purchase", "value": 40.0}], "r")
     case = f"case-{customer_id}-{trigger}"
-    alert = build_alert(customer_id, trigger, AT, "high", score, "potential", "at_risk", case)
+    alert = build_alert(customer_id, trigger, AT, "high", score, "potential", "at_risk", case, {})
     task = build_task(alert, load_playbook())
     store.add_alerts(conn, [_alert_row(alert)])
     store.add_tasks(conn, [task])

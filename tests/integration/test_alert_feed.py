@@ -174,6 +174,7 @@ def _case_alert(aid: str, case: str, level: str, day: int, **fields: object) -> 
         "risk_level": level,
         "status": "open",
         "ended_at": None,
+        "segments": {"region": "south" if case[0] == "y" else "north", "channel": "online"},
         **fields,
     }
 
@@ -204,6 +205,8 @@ def test_cases_one_row_per_case_open_by_default_with_counts(case_engine: sa.Engi
         high = list_cases(conn, CaseFilter(levels=("high",), status="all"))
         found = list_cases(conn, CaseFilter(search="cust-y", status="all"))
         won = list_cases(conn, CaseFilter(status="won_back"))
+        south = list_cases(conn, CaseFilter(status="all", segments=(("region", "south"),)))
+        either = list_cases(conn, CaseFilter(segments=(("region", "south"), ("region", "north"))))
         x = case_view(conn, "x1")
         assert case_view(conn, "nope") is None
     # y2 (80) before x (50), most value at risk first; x's row is its latest alert
@@ -219,14 +222,21 @@ def test_cases_one_row_per_case_open_by_default_with_counts(case_engine: sa.Engi
         "value_tier": {"general": 1, "high": 1},
         "reason": {"competitor": 1, "service_quality": 1},
         "risk_level": {"high": 1, "watch": 1},
+        "region": {"north": 1, "south": 1},
+        "industry": {},
+        "channel": {"online": 2},
+        "segment": {},
         "status": {"open": 2, "won_back": 1, "expired": 1},
     }
+    assert opened["cases"][0]["segments"] == {"region": "south", "channel": "online"}
     assert [c["case_id"] for c in closed["cases"]] == ["y1", "z1"]
     assert [c["case_id"] for c in every["cases"]] == ["y1", "y2", "z1", "x1"]
     assert [c["case_id"] for c in high["cases"]] == ["z1", "x1"]
     assert [c["case_id"] for c in found["cases"]] == ["y1", "y2"]
     assert found["counts"]["status"] == {"open": 1, "won_back": 1}
     assert [c["case_id"] for c in won["cases"]] == ["y1"]
+    assert [c["case_id"] for c in south["cases"]] == ["y1", "y2"]
+    assert [c["case_id"] for c in either["cases"]] == ["y2", "x1"]
     assert x is not None and [a["alert_id"] for a in x["alerts"]] == ["x1", "x2"]
     assert (x["status"], x["customer_id"]) == ("open", "cust-x")
 
@@ -238,6 +248,7 @@ def test_cases_one_row_per_case_open_by_default_with_counts(case_engine: sa.Engi
         ({"tiers": ("nosuch",)}, "unknown tier nosuch: one of high, potential, general"),
         ({"levels": ("severe",)}, "unknown level severe"),
         ({"reasons": ("price",)}, "unknown reason price"),
+        ({"segments": (("planet", "mars"),)}, "unknown segment planet: one of region, industry"),
         ({"limit": 0}, "limit must lie between 1 and 1000"),
     ],
 )

@@ -142,6 +142,9 @@ def test_state_and_alerts_follow_the_rule(engine: sa.Engine) -> None:
     # which the critical one escalated; each task carries its alert's case
     first, second = alerts[0]["alert_id"], alerts[1]["alert_id"]
     assert [a["case_id"] for a in alerts] == [first, second, second]
+    # no profile yet: the channel of the purchase is the one segment known, on alert and task
+    known = {"region": None, "industry": None, "channel": "online", "segment": None}
+    assert all(a["segments"] == known for a in alerts)
     assert result.states["c1"]["alert"][-1] == second
     with engine.connect() as conn:
         rows = conn.execute(sa.select(store.alerts.c.alert_id, store.alerts.c.value_tier)).all()
@@ -157,6 +160,7 @@ def test_state_and_alerts_follow_the_rule(engine: sa.Engine) -> None:
     ]
     assert store.count_rows(engine, store.winback_tasks) == 3
     assert [t["case_id"] for t in tasks] == [first, second, second]
+    assert all(t["segments"] == known for t in tasks)
     with engine.connect() as conn:
         cases = list_cases(conn, CaseFilter(status="all"))["cases"]
     assert [(c["case_id"], c["alert_id"], c["alerts_in_case"]) for c in cases] == [

@@ -126,6 +126,7 @@ def test_tasks_follow_the_playbook_with_a_deterministic_id() -> None:
         "ts": "2026-03-01T10:00:00+00:00",
         "reason": "competitor",
         "value_tier": "high",
+        "segments": {"region": "west"},
         "risk_level": "high",
     }
     task = build_task(alert, load_playbook())
@@ -142,6 +143,7 @@ def test_tasks_follow_the_playbook_with_a_deterministic_id() -> None:
         "owner_queue": "key-accounts",
         "reason": "competitor",
         "value_tier": "high",
+        "segments": {"region": "west"},
         "risk_level": "high",
     }
     assert task_id("a-1") == build_task(alert, load_playbook())["task_id"] != task_id("a-2")

@@ -35,7 +35,7 @@ AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 def _alert() -> ChurnAlert:
     score = Score(0.8, "competitor", [{"indicator": "days_since_purchase", "value": 41.0}], "r1")
-    return build_alert("c1", "e9", AT, "high", score, "potential", "at_risk", "case-1")
+    return build_alert("c1", "e9", AT, "high", score, "potential", "at_risk", "case-1", {})
 
 
 def test_every_design_field_is_in_its_record() -> None:

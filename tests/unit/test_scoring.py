@@ -12,6 +12,8 @@ from churnwatch.features.state import apply
 from churnwatch.models.rule import rule_score
 from tests.builders import at, ev
 
+SEGMENTS = {"region": "north", "industry": None, "channel": "online", "segment": None}
+
 
 def row_of(events, day: float) -> dict:
     state = None
@@ -67,7 +69,7 @@ def test_alerts_are_deterministic_per_trigger() -> None:
     assert alert_id("c1", "high", "e9") != alert_id("c1", "critical", "e9")
     score = rule_score(row_of([ev(0, "purchase", amount=10)], 100))
     when = datetime(2026, 4, 11, tzinfo=UTC)
-    alert = build_alert("c1", "e100", when, "watch", score, "general", "lapsed", "case-1")
+    alert = build_alert("c1", "e100", when, "watch", score, "general", "lapsed", "case-1", SEGMENTS)
     assert alert == {
         "alert_id": alert_id("c1", "watch", "e100"),
         "case_id": "case-1",
@@ -76,6 +78,7 @@ def test_alerts_are_deterministic_per_trigger() -> None:
         "score": 0.7,
         "risk_level": "watch",
         "value_tier": "general",
+        "segments": SEGMENTS,
         "reason": "needs_changed",
         "reason_codes": score.reason_codes,
         "model_version": "rule-v3",

@@ -1,9 +1,11 @@
-"""cases: every alert and win-back task names the case it belongs to
+"""cases and segments: every alert and win-back task names its case and the customer's segments
 
 A case is one episode of a customer at risk: the alert raised while none is
 open opens it, and the alerts that escalate it share its ``case_id`` (the id
 of its first alert). Rows stored before cases existed are each their own case,
-as the worker reads the alert state it stored then.
+as the worker reads the alert state it stored then. ``segments`` holds the
+customer's region, industry, channel and segment as of the alert (empty in
+older rows).
 
 Revision ID: 0013
 Revises: 0012
@@ -12,6 +14,7 @@ Create Date: 2026-12-06
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0013"
 down_revision = "0012"
@@ -26,6 +29,14 @@ def upgrade() -> None:
         op.add_column(table, sa.Column("case_id", sa.String(64), nullable=True))
         op.execute(f"UPDATE {table} SET case_id = alert_id")
         op.create_index(f"ix_{table}_case_id", table, ["case_id"])
+        op.add_column(
+            table,
+            sa.Column(
+                "segments",
+                sa.JSON().with_variant(postgresql.JSONB(), "postgresql"),
+                nullable=True,
+            ),
+        )
 
 
 def downgrade() -> None:
@@ -33,3 +44,4 @@ def downgrade() -> None:
         op.drop_index(f"ix_{table}_case_id", table)
         with op.batch_alter_table(table) as batch:
             batch.drop_column("case_id")
+            batch.drop_column("segments")
