@@ -3,7 +3,7 @@
 A token is configured as ``CHURNWATCH_WEB_TOKEN`` (or ``_FILE``), which may
 read and act, and/or as ``CHURNWATCH_WEB_TOKENS`` (or ``_FILE``): entries
 ``name:role:token`` separated by commas or new lines, the role ``read`` (the
-page, alerts, tasks, customers) or ``act`` (also acknowledge). A client sends
+page, alerts, tasks, customers) or ``act`` (also acknowledge and assign). A client sends
 ``Authorization: Bearer <token>``; a browser logs in once at ``/login`` and
 carries the token in an ``HttpOnly``, ``SameSite=Strict`` cookie.
 

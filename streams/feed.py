@@ -116,6 +116,8 @@ class CaseFilter:
     levels: tuple[str, ...] = ()
     #: ``(dimension, value)`` pairs: a case passes with any value given for each dimension
     segments: tuple[tuple[str, str], ...] = ()
+    #: who works the case (:func:`assign`); :data:`UNASSIGNED` for cases nobody has
+    owners: tuple[str, ...] = ()
     #: part of a customer id
     search: str = ""
     limit: int = 200
@@ -140,6 +142,12 @@ class CaseFilter:
             raise ValueError(
                 f"unknown segment {', '.join(dimensions)}: one of {', '.join(SEGMENTS)}"
             )
+
+
+#: the owner filter's name for a case that nobody works
+UNASSIGNED = "(unassigned)"
+#: the longest owner name kept
+OWNER_MAX = 200
 
 
 def _latest_of_cases() -> sa.Subquery:
@@ -177,22 +185,23 @@ def list_cases(conn: Connection, flt: CaseFilter) -> dict[str, Any]:
     and ``alerts_in_case``. ``counts`` gives, for the filter's status, the cases
     by tier, reason and level, and, for the other filters, the cases by status.
     """
-    a, t = store.alerts, store.winback_tasks
+    a, t, o = store.alerts, store.winback_tasks, store.case_owners
     latest = _latest_of_cases()
     base = (
         sa.select(
             latest.c.case.label("case_id"),
             latest.c.opened_at,
             latest.c.alerts_in_case,
+            o.c.owner,
             *(a.c[n] for n in _ALERT_COLUMNS if n != "case_id"),
             a.c.ended_at,
             *(t.c[n] for n in _TASK_COLUMNS),
             t.c.status.label("task_status"),
         )
         .select_from(
-            latest.join(a, a.c.alert_id == latest.c.alert_id).outerjoin(
-                t, t.c.alert_id == a.c.alert_id
-            )
+            latest.join(a, a.c.alert_id == latest.c.alert_id)
+            .outerjoin(t, t.c.alert_id == a.c.alert_id)
+            .outerjoin(o, o.c.case_id == latest.c.case)
         )
         .where(latest.c.nth == 1)
     )
@@ -207,6 +216,10 @@ def list_cases(conn: Connection, flt: CaseFilter) -> dict[str, Any]:
         chosen = [value for d, value in flt.segments if d == dimension]
         if chosen:
             narrowed = narrowed.where(a.c.segments[dimension].as_string().in_(chosen))
+    if flt.owners:
+        named = [owner for owner in flt.owners if owner != UNASSIGNED]
+        nobody = o.c.owner.is_(None) if UNASSIGNED in flt.owners else sa.false()
+        narrowed = narrowed.where(sa.or_(o.c.owner.in_(named), nobody))
     if flt.search:
         narrowed = narrowed.where(a.c.customer_id.contains(flt.search, autoescape=True))
     rows = conn.execute(
@@ -222,6 +235,7 @@ def list_cases(conn: Connection, flt: CaseFilter) -> dict[str, Any]:
         ("reason", in_status.c.reason),
         ("risk_level", in_status.c.risk_level),
         *((d, in_status.c.segments[d].as_string()) for d in SEGMENTS),
+        ("owner", sa.func.coalesce(in_status.c.owner, UNASSIGNED)),
     ):
         grouped = sa.select(column, sa.func.count()).group_by(column)
         counts[name] = {str(k): int(n) for k, n in conn.execute(grouped) if k is not None}
@@ -250,13 +264,39 @@ def case_view(conn: Connection, case_id: str) -> dict[str, Any] | None:
     if not alerts:
         return None
     latest = alerts[-1]
+    o = store.case_owners
+    owner = conn.execute(sa.select(o.c.owner).where(o.c.case_id == case_id)).scalar()
     return {
         "case_id": case_id,
+        "owner": owner,
         "customer_id": latest["customer_id"],
         "opened_at": alerts[0]["ts"],
         "status": "open" if latest["ended_at"] is None else latest["status"],
         "alerts": alerts,
     }
+
+
+def assign(conn: Connection, case_id: str, owner: str, by: str, now: datetime) -> dict | None:
+    """Give ``case_id`` to ``owner`` (an empty name: to nobody), as ``by`` did at ``now``.
+
+    Returns the case's owner row (``owner`` ``None`` once unassigned), or ``None``
+    when there is no such case. A longer name than :data:`OWNER_MAX` is refused.
+    """
+    owner = owner.strip()
+    if len(owner) > OWNER_MAX:
+        raise ValueError(f"owner: at most {OWNER_MAX} characters (got {len(owner)})")
+    if owner == UNASSIGNED:
+        raise ValueError(f"owner: {UNASSIGNED!r} names no one; send an empty owner to unassign")
+    a, o = store.alerts, store.case_owners
+    case = sa.func.coalesce(a.c.case_id, a.c.alert_id)
+    if conn.execute(sa.select(a.c.alert_id).where(case == case_id).limit(1)).first() is None:
+        return None
+    conn.execute(sa.delete(o).where(o.c.case_id == case_id))
+    if owner:
+        conn.execute(
+            sa.insert(o).values(case_id=case_id, owner=owner, assigned_by=by, assigned_at=now)
+        )
+    return {"case_id": case_id, "owner": owner or None, "assigned_by": by, "assigned_at": now}
 
 
 def list_tasks(conn: Connection, status: str | None = None, limit: int = 200) -> list[dict]:

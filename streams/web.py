@@ -10,6 +10,8 @@ Routes (on ``CHURNWATCH_WEB_PORT``):
 - ``GET /api/cases?status=&tier=&reason=&level=&region=&industry=&channel=&segment=&q=&limit=``:
   one row per case (open by default), most value at risk first, with counts for the filters;
 - ``GET /api/cases/{case_id}``: a case's alerts, oldest first, with their tasks;
+- ``POST /api/cases/{case_id}/assign``: ``{"owner": "name"}`` gives the case to someone
+  (``""``: to nobody), as the caller's identity;
 - ``GET /api/tasks?status=&limit=``: newest win-back tasks;
 - ``GET /api/customers/{customer_id}``: stage, tier, score, feature row, recent alerts;
 - ``GET /api/worker``: this worker's app id, the input partitions it holds, open streams;
@@ -21,7 +23,7 @@ Routes (on ``CHURNWATCH_WEB_PORT``):
 Every route but ``/metrics`` and ``/health`` (open unless
 ``CHURNWATCH_WEB_METRICS_OPEN=false``) and the login needs a token
 (:mod:`churnwatch.streams.auth`): ``read`` for the ``GET`` routes, ``act`` for
-the acknowledgement.
+the acknowledgement and the assignment.
 
 SQL runs on a small pool and executor of the web views' own, so that neither
 the agents' event loop nor their store connections wait on a crowd of browsers.
@@ -138,6 +140,7 @@ def _case_filter(request: Request) -> CaseFilter:
             reasons=_query_list(request, "reason"),
             levels=_query_list(request, "level"),
             segments=tuple((d, v) for d in SEGMENTS for v in _query_list(request, d)),
+            owners=_query_list(request, "owner"),
             search=request.query.get("q", ""),
             limit=int(request.query.get("limit", 200)),
         )
@@ -298,6 +301,25 @@ def register_web(
             if view is None:
                 return reply(self, {"error": f"no case {case_id!r}"}, 404)
             return reply(self, view)
+
+    @app.page("/api/cases/{case_id}/assign")
+    class Assign(Guarded):
+        async def post(self, request: Request, case_id: str) -> Response:
+            try:
+                body = orjson.loads(await cast(Any, request).read() or b"{}")
+                owner = body.get("owner", "") if isinstance(body, dict) else None
+            except orjson.JSONDecodeError:
+                owner = None
+            if not isinstance(owner, str):
+                return reply(self, {"error": 'send {"owner": "name"} ("" to unassign)'}, 400)
+            by = cast(Any, request)["identity"].name
+            try:
+                done = await in_thread(alert_feed.assign, case_id, owner, by, utcnow(), write=True)
+            except ValueError as exc:
+                return reply(self, {"error": str(exc)}, 400)
+            if done is None:
+                return reply(self, {"error": f"no case {case_id!r}"}, 404)
+            return reply(self, done)
 
     @app.page("/api/tasks")
     class Tasks(Guarded):

@@ -167,6 +167,17 @@ winback_tasks = sa.Table(
 )
 
 
+#: who on the retention team works a case (set from the worklist; the case keeps it)
+case_owners = sa.Table(
+    "case_owners",
+    metadata,
+    sa.Column("case_id", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(200), nullable=False, index=True),
+    sa.Column("assigned_by", sa.String(200), nullable=False),
+    sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 winback_outcomes = sa.Table(
     "winback_outcomes",
     metadata,

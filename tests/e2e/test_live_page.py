@@ -205,7 +205,23 @@ def test_the_worklist_shows_one_open_case_per_customer_live(
         assert page.locator("aside h2", has_text="Win-back task").count() == 1
         assert page.locator("aside dt", has_text="region").count() == 1
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(ARTIFACTS / "live-page.png"))
+        # assign the case from the panel; the owner filter then finds it
+        page.fill("aside form.assign input", "ann")
+        page.click("aside form.assign button")
+        wait_for(
+            lambda: page.locator("#owner option[value=ann]").count() == 1, "ann as an owner", log
+        )
+        page.select_option("#owner", "ann")
+        wait_for(lambda: shown() == [case_id], "ann's one case", log)
+        with engine.connect() as conn:
+            owner = conn.execute(
+                sa.select(store.case_owners.c.owner, store.case_owners.c.assigned_by)
+            ).one()
+        assert tuple(owner) == ("ann", "operator")
+        assert page.url.endswith("?owner=ann")
+        page.select_option("#owner", "")
 
         # filters apply without a reload, are kept in the address, and agree with the store
         page.select_option("#tier", "high")

@@ -27,7 +27,14 @@ from tests.kafka_helpers import TEST_TOKEN, wait_for
 
 pytestmark = pytest.mark.kafka
 READER = "reader-token-0123456789abcdef"
-ROUTES = ("/api/alerts", "/api/alerts/stream", "/api/tasks", "/api/worker", "/metrics")
+ROUTES = (
+    "/api/alerts",
+    "/api/alerts/stream",
+    "/api/cases",
+    "/api/tasks",
+    "/api/worker",
+    "/metrics",
+)
 
 
 class Worker:
@@ -159,6 +166,29 @@ def test_a_reader_may_not_acknowledge_and_the_name_comes_from_the_token(worker: 
     )
     assert status == 200 and orjson.loads(body)["acknowledged_by"] == "operator"
     assert worker.acknowledged_by() == "operator"
+
+
+def test_a_case_is_read_and_assigned_as_the_token_allows(worker: Worker) -> None:
+    with worker.engine.connect() as conn:
+        case_id = conn.execute(
+            sa.select(store.alerts.c.case_id).where(store.alerts.c.alert_id == worker.alert_id)
+        ).scalar_one()
+    assert worker.call("GET", f"/api/cases/{case_id}")[0] == 401
+    status, _, body = worker.call("GET", f"/api/cases/{case_id}", Authorization=f"Bearer {READER}")
+    assert status == 200 and orjson.loads(body)["alerts"][0]["alert_id"] == worker.alert_id
+    bad = worker.call("GET", "/api/cases?status=bogus", Authorization=f"Bearer {READER}")
+    assert bad[0] == 400 and b"status must be one of" in bad[2]
+    path = f"/api/cases/{case_id}/assign"
+    forged = orjson.dumps({"owner": "ann", "by": "mallory"})
+    json = {"Content-Type": "application/json", "Host": f"127.0.0.1:{worker.port}"}
+    assert worker.call("POST", path, forged, Authorization=f"Bearer {READER}", **json)[0] == 403
+    acting = {"Authorization": f"Bearer {TEST_TOKEN}", **json}
+    status, _, body = worker.call("POST", path, forged, **acting)
+    assert status == 200 and orjson.loads(body)["assigned_by"] == "operator"
+    assert worker.call("POST", path, b'{"owner": 7}', **acting)[0] == 400
+    assert worker.call("POST", "/api/cases/nope/assign", forged, **acting)[0] == 404
+    status, _, body = worker.call("POST", path, b'{"owner": ""}', **acting)
+    assert status == 200 and orjson.loads(body)["owner"] is None
 
 
 def test_a_cross_site_post_is_refused(worker: Worker) -> None:

@@ -11,11 +11,13 @@ from churnwatch import store
 from churnwatch.engine.customer import CustomerRecord
 from churnwatch.features.state import CustomerState, apply
 from churnwatch.streams.feed import (
+    UNASSIGNED,
     AlertFilter,
     CaseFilter,
     FeedCursor,
     acknowledge,
     alerts_since,
+    assign,
     case_view,
     customer_view,
     list_alerts,
@@ -226,6 +228,7 @@ def test_cases_one_row_per_case_open_by_default_with_counts(case_engine: sa.Engi
         "industry": {},
         "channel": {"online": 2},
         "segment": {},
+        "owner": {UNASSIGNED: 2},
         "status": {"open": 2, "won_back": 1, "expired": 1},
     }
     assert opened["cases"][0]["segments"] == {"region": "south", "channel": "online"}
@@ -238,6 +241,7 @@ def test_cases_one_row_per_case_open_by_default_with_counts(case_engine: sa.Engi
     assert [c["case_id"] for c in south["cases"]] == ["y1", "y2"]
     assert [c["case_id"] for c in either["cases"]] == ["y2", "x1"]
     assert x is not None and [a["alert_id"] for a in x["alerts"]] == ["x1", "x2"]
+    assert x["owner"] is None
     assert (x["status"], x["customer_id"]) == ("open", "cust-x")
 
 
@@ -255,3 +259,30 @@ def test_cases_one_row_per_case_open_by_default_with_counts(case_engine: sa.Engi
 def test_a_case_filter_refuses_what_no_case_can_have(given: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         CaseFilter(**given)
+
+
+def test_a_case_is_assigned_kept_through_escalation_and_filtered_by_owner(
+    case_engine: sa.Engine,
+) -> None:
+    later = T0 + timedelta(hours=1)
+    with case_engine.begin() as conn:
+        given = assign(conn, "x1", " ann ", "lead", T0)
+        assign(conn, "y2", "bob", "lead", T0)
+        assign(conn, "y2", "ann", "lead", later)  # reassigned
+        assert assign(conn, "nope", "ann", "lead", T0) is None
+        with pytest.raises(ValueError, match="at most 200 characters"):
+            assign(conn, "x1", "a" * 201, "lead", T0)
+        with pytest.raises(ValueError, match="names no one"):
+            assign(conn, "x1", UNASSIGNED, "lead", T0)
+    assert given == {"case_id": "x1", "owner": "ann", "assigned_by": "lead", "assigned_at": T0}
+    with case_engine.connect() as conn:
+        anns = list_cases(conn, CaseFilter(owners=("ann",)))
+        nobody = list_cases(conn, CaseFilter(status="all", owners=(UNASSIGNED,)))
+        assert case_view(conn, "y2")["owner"] == "ann"  # type: ignore[index]
+    assert [(c["case_id"], c["owner"]) for c in anns["cases"]] == [("y2", "ann"), ("x1", "ann")]
+    assert anns["counts"]["owner"] == {"ann": 2}
+    assert [c["case_id"] for c in nobody["cases"]] == ["y1", "z1"]
+    with case_engine.begin() as conn:
+        assert assign(conn, "x1", "", "lead", later)["owner"] is None  # type: ignore[index]
+        counts = list_cases(conn, CaseFilter())["counts"]["owner"]
+    assert counts == {"ann": 1, UNASSIGNED: 1}

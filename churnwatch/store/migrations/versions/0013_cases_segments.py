@@ -1,11 +1,11 @@
-"""cases and segments: every alert and win-back task names its case and the customer's segments
+"""cases and segments: every alert and task names its case and segments; cases have owners
 
 A case is one episode of a customer at risk: the alert raised while none is
 open opens it, and the alerts that escalate it share its ``case_id`` (the id
 of its first alert). Rows stored before cases existed are each their own case,
 as the worker reads the alert state it stored then. ``segments`` holds the
 customer's region, industry, channel and segment as of the alert (empty in
-older rows).
+older rows). ``case_owners`` says who on the team works a case.
 
 Revision ID: 0013
 Revises: 0012
@@ -38,8 +38,17 @@ def upgrade() -> None:
             ),
         )
 
+    op.create_table(
+        "case_owners",
+        sa.Column("case_id", sa.String(64), primary_key=True),
+        sa.Column("owner", sa.String(200), nullable=False, index=True),
+        sa.Column("assigned_by", sa.String(200), nullable=False),
+        sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("case_owners")
     for table in ("alerts", "winback_tasks"):
         op.drop_index(f"ix_{table}_case_id", table)
         with op.batch_alter_table(table) as batch:
