@@ -8,11 +8,13 @@ names the file and every field that is wrong.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from churnwatch.features.segments import SEGMENTS
 from churnwatch.features.tier import TIERS
 from churnwatch.models.reasons import REASONS
 
@@ -54,6 +56,34 @@ class Thresholds(_Strict):
         return None
 
 
+class SegmentThresholds(Thresholds):
+    """Thresholds for the customers of one segment (one of region, industry, channel,
+    segment), in every tier or in one."""
+
+    region: str | None = None
+    industry: str | None = None
+    channel: str | None = None
+    segment: str | None = None
+    tier: Literal["high", "potential", "general"] | None = None
+
+    @model_validator(mode="after")
+    def _one_segment(self) -> SegmentThresholds:
+        named = [d for d in SEGMENTS if getattr(self, d) is not None]
+        if len(named) != 1:
+            raise ValueError(
+                f"name exactly one of {', '.join(SEGMENTS)} (got {', '.join(named) or 'none'})"
+            )
+        return self
+
+    def applies(self, tier: str, segments: Mapping[str, str | None]) -> bool:
+        """Whether a customer of ``tier`` with ``segments`` falls under this rule."""
+        if self.tier is not None and self.tier != tier:
+            return False
+        return any(
+            getattr(self, d) is not None and segments.get(d) == getattr(self, d) for d in SEGMENTS
+        )
+
+
 class Policy(_Strict):
     """When scores become alerts (see ``alerts/policy.toml``)."""
 
@@ -61,6 +91,8 @@ class Policy(_Strict):
     expire_days: float = Field(gt=0)
     winback_window_days: float = Field(gt=0)
     thresholds: dict[Literal["high", "potential", "general"], Thresholds]
+    #: per segment, over the tier's thresholds: the first rule that applies wins
+    segment_thresholds: tuple[SegmentThresholds, ...] = ()
 
     @model_validator(mode="after")
     def _every_tier(self) -> Policy:
@@ -68,6 +100,19 @@ class Policy(_Strict):
         if missing:
             raise ValueError(f"thresholds missing for tier(s): {', '.join(missing)}")
         return self
+
+    def thresholds_for(self, tier: str, segments: Mapping[str, str | None] | None) -> Thresholds:
+        """The thresholds of a customer of ``tier`` with ``segments``.
+
+        The first segment rule that applies wins over the tier's thresholds, so a
+        rule for a segment in one tier is listed before a rule for the segment in
+        every tier.
+        """
+        if segments is not None:
+            for rule in self.segment_thresholds:
+                if rule.applies(tier, segments):
+                    return rule
+        return self.thresholds[tier]  # type: ignore[index]
 
 
 class Action(_Strict):

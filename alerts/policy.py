@@ -27,7 +27,7 @@ alerts.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -124,12 +124,14 @@ def decide(
     tier: str,
     score: float,
     at: float,
+    segments: Mapping[str, str | None] | None = None,
 ) -> str | None:
     """Apply the policy to a new score; return the level to raise an alert at, if any.
 
-    The caller records the raised alert with :func:`opened`.
+    The thresholds are the tier's, or those of a segment rule that applies to
+    ``segments``. The caller records the raised alert with :func:`opened`.
     """
-    level = policy.thresholds[tier].level(score)  # type: ignore[index]
+    level = policy.thresholds_for(tier, segments).level(score)
     if level is None:
         return None
     if state.open_id is not None:
@@ -162,6 +164,7 @@ def assess(
     at: float,
     prospect: bool,
     name: Callable[[str], str],
+    segments: Mapping[str, str | None] | None = None,
 ) -> tuple[str | None, list[Ending]]:
     """One scored moment through the policy: the step the worker and the backtest share.
 
@@ -173,7 +176,7 @@ def assess(
     endings = [ending for ending in (settle(state, policy, at),) if ending is not None]
     if prospect:
         return None, endings
-    level = decide(state, policy, tier, score, at)
+    level = decide(state, policy, tier, score, at, segments)
     if level is not None:
         escalated = opened(state, name(level), level, at)
         if escalated is not None:

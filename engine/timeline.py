@@ -293,6 +293,8 @@ class Timeline:
         out = run.assessment
         values_left = iter(values)
         raised: list[tuple[Step, str, float, str]] = []
+        # segments decide thresholds only when the policy has segment rules
+        by_segment = bool(self.policy.segment_thresholds)
         for step in run.steps:
             alerts = run.touched[step.customer_id].alerts
             if step.is_purchase:
@@ -309,6 +311,7 @@ class Timeline:
                 at=step.at,
                 prospect=step.stage == "prospect",
                 name=partial(alert_id, step.customer_id, trigger=step.trigger or ""),
+                segments=segments_of(step.segments) if by_segment else None,
             )
             for ending in endings:
                 out.end(ending)

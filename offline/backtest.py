@@ -212,6 +212,7 @@ class Backtest:
                     at=at,
                     prospect=kind == ASSESS_PROSPECT,
                     name=partial(_simulated_id, customer, at),
+                    segments=trace.segment_sets[trace.segment[i]],
                 )
                 if level is not None:
                     fired.append(Fired(customer, at, level, tier))

@@ -174,6 +174,8 @@ def combine(parts: Iterable[Replayed]) -> Replayed:
         for column in ("at", "kind", "tier", "value"):
             values = getattr(source, column)
             getattr(trace, column).extend(values[i] for i in at)
+        sets, segment = source.segment_sets, source.segment
+        trace.segment.extend(trace.segment_set(sets[segment[i]]) for i in at)
     return out
 
 

@@ -29,6 +29,7 @@ from churnwatch.engine.lanes import Lanes
 from churnwatch.engine.timeline import Run
 from churnwatch.events import Event
 from churnwatch.features.row import FEATURE_NAMES
+from churnwatch.features.segments import segment_source, segments_of
 from churnwatch.features.state import DAY_S, CustomerState
 from churnwatch.features.tier import TIERS
 from churnwatch.models.reasons import primary_reason
@@ -102,7 +103,9 @@ def rows_as_of(
                 **value_fields,
                 "customer_id": cid,
                 "score": value,
-                "risk_level": policy.thresholds[tier].level(value),  # type: ignore[index]
+                "risk_level": policy.thresholds_for(
+                    tier, segments_of(segment_source(records[cid].features))
+                ).level(value),
                 "value_tier": tier,
                 "lifecycle_stage": records[cid].stage,
                 "reason": primary_reason(features),
@@ -144,9 +147,23 @@ class Trace:
     #: position in :data:`~churnwatch.features.tier.TIERS`
     tier: array = field(default_factory=lambda: array("b"))
     value: array = field(default_factory=lambda: array("d"))
+    #: position in :attr:`segment_sets` of the step's segments (the policy may set
+    #: thresholds per segment)
+    segment: array = field(default_factory=lambda: array("i"))
+    segment_sets: list[dict[str, str | None]] = field(default_factory=list)
+    _segment_index: dict[tuple[str | None, ...], int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.at)
+
+    def segment_set(self, segments: dict[str, str | None]) -> int:
+        """The position of ``segments`` in :attr:`segment_sets`, added if new."""
+        key = tuple(segments.values())
+        index = self._segment_index.get(key)
+        if index is None:
+            index = self._segment_index[key] = len(self.segment_sets)
+            self.segment_sets.append(segments)
+        return index
 
     def extend(self, run: Run) -> None:
         """Append a run's steps with their scores."""
@@ -160,6 +177,7 @@ class Trace:
             self.customer.append(cid)
             self.at.append(step.at)
             self.tier.append(tier_of[step.tier])
+            self.segment.append(self.segment_set(segments_of(step.segments)))
             if step.is_purchase:
                 self.kind.append(PURCHASE)
                 self.value.append(0.0)

@@ -16,10 +16,11 @@ import pytest
 import sqlalchemy as sa
 
 from churnwatch import store
-from churnwatch.alerts.config import load_playbook, load_policy
+from churnwatch.alerts.config import SegmentThresholds, load_playbook, load_policy
 from churnwatch.alerts.economics import economics
 from churnwatch.engine.pipeline import Pipeline
 from churnwatch.events import TOPIC_OF_TYPE, from_payload
+from churnwatch.features.segments import SEGMENTS
 from churnwatch.features.state import DAY_S
 from churnwatch.features.tier import TIERS
 from churnwatch.models.rule import RuleScorer
@@ -62,14 +63,45 @@ def _fields(alert: dict) -> tuple:
     )
 
 
+#: the default policy with thresholds for two segments: lower in the north, higher for
+#: general-tier customers who buy offline
+SEGMENTED = load_policy().model_copy(
+    update={
+        "segment_thresholds": (
+            SegmentThresholds(channel="offline", tier="general", watch=0.7, high=0.8, critical=0.9),
+            SegmentThresholds(region="north", watch=0.2, high=0.4, critical=0.6),
+        )
+    }
+)
+
+
+@pytest.mark.parametrize("segmented", [False, True], ids=["by tier", "by segment"])
 def test_replay_raises_exactly_the_alerts_of_the_pipeline_however_it_was_batched(
-    engine: sa.Engine,
+    engine: sa.Engine, segmented: bool
 ) -> None:
     events = _simulated(4000)
+    policy = SEGMENTED if segmented else load_policy()
     replayed = replay_history(
-        events, RuleScorer(), load_policy(), load_playbook(), partitions=4, chunk=997
+        events, RuleScorer(), policy, load_playbook(), partitions=4, chunk=997
     )
     assert len(replayed.alerts) > 20  # a history that alerts, or the test proves nothing
+    if segmented:
+        # the segment rules changed what was raised, and the backtest re-runs them alike
+        plain = replay_history(events, RuleScorer(), load_policy(), load_playbook(), partitions=4)
+        assert sorted(map(_fields, plain.alerts)) != sorted(map(_fields, replayed.alerts))
+        north = [a for a in replayed.alerts if a["segments"]["region"] == "north"]
+        assert north and all(
+            a["risk_level"] == SEGMENTED.segment_thresholds[1].level(a["score"])
+            for a in north
+            if not (a["value_tier"] == "general" and a["segments"]["channel"] == "offline")
+        )
+        test = Backtest(replayed, start=events[0].epoch_s, end=events[-1].epoch_s)
+        fired = sorted((round(f.at, 3), f.level) for f in test.simulate(policy))
+        raised = [
+            (round(datetime.fromisoformat(a["ts"]).timestamp(), 3), a["risk_level"])
+            for a in replayed.alerts
+        ]
+        assert fired == sorted(raised)
 
     processor = Pipeline(
         engine,
@@ -77,6 +109,7 @@ def test_replay_raises_exactly_the_alerts_of_the_pipeline_however_it_was_batched
         allowed_lateness_s=365 * DAY_S,
         clock=lambda: NOW,
         partitions=4,
+        policy=policy,
     )
     rng = random.Random(3)
     streamed, i = [], 0
@@ -192,6 +225,7 @@ def _fixed() -> Replayed:
     people.append(("late", "general", 0.8, (220,), 250))
     out = Replayed(first_s=at(0), last_s=at(300))
     trace = out.trace
+    trace.segment_sets.append(dict.fromkeys(SEGMENTS))
     for cid, tier, score, buys, scored in people:
         trace.index[cid] = len(trace.customers)
         # a purchase comes before the score it leads to, as in the worker
@@ -202,6 +236,7 @@ def _fixed() -> Replayed:
             trace.kind.append(kind)
             trace.tier.append(TIERS.index(tier))
             trace.value.append(value)
+            trace.segment.append(0)  # no segments known
         trace.customers.append(cid)
         out.purchases[cid] = [(at(day), 100.0) for day in buys]
     out.currencies = {"EUR": sum(map(len, out.purchases.values()))}

@@ -218,3 +218,60 @@ def test_a_playbook_with_a_hole_or_a_typo_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_playbook(_write(tmp_path, typo))
     assert "communication.potential.channel: Input should be" in str(caught.value)
+
+
+SEGMENT_RULES = """
+[[segment_thresholds]]
+region = "north"
+tier = "high"
+watch = 0.2
+high = 0.3
+critical = 0.4
+
+[[segment_thresholds]]
+region = "north"
+watch = 0.5
+high = 0.6
+critical = 0.7
+
+[[segment_thresholds]]
+channel = "offline"
+watch = 0.8
+high = 0.9
+critical = 0.95
+"""
+
+
+def test_segment_thresholds_win_over_the_tier_and_the_first_rule_that_applies_wins(
+    tmp_path: Path,
+) -> None:
+    policy = load_policy(_write(tmp_path, GOOD_POLICY + SEGMENT_RULES))
+    north = {"region": "north", "channel": "offline"}
+    # the rule for the north's high tier, listed first, wins over the north's and offline's
+    assert policy.thresholds_for("high", north).watch == 0.2
+    assert policy.thresholds_for("general", north).watch == 0.5
+    assert policy.thresholds_for("general", {"region": "south", "channel": "offline"}).watch == 0.8
+    # no rule applies, or no segments known: the tier's
+    assert policy.thresholds_for("general", {"region": "south"}) == policy.thresholds["general"]
+    assert policy.thresholds_for("general", None) == policy.thresholds["general"]
+    state = AlertState()
+    assert decide(state, policy, "general", 0.5, 0.0, north) == "watch"
+    assert decide(state, policy, "general", 0.5, 0.0, {"region": "south"}) == "watch"
+    assert decide(state, policy, "general", 0.46, 0.0, north) is None
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("watch = 0.5\nhigh = 0.6\ncritical = 0.7", "name exactly one of region, industry"),
+        ('region = "n"\nchannel = "x"\nwatch = 0.5\nhigh = 0.6\ncritical = 0.7', "got region, "),
+        ('region = "n"\nwatch = 0.7\nhigh = 0.6\ncritical = 0.8', "thresholds must rise"),
+        ('region = "n"\ntier = "gold"\nwatch = 0.5\nhigh = 0.6\ncritical = 0.7', "tier: Input"),
+        ('planet = "mars"\nwatch = 0.5\nhigh = 0.6\ncritical = 0.7', "planet: Extra inputs"),
+    ],
+)
+def test_a_bad_segment_rule_says_what_is_wrong(tmp_path: Path, rule: str, message: str) -> None:
+    path = _write(tmp_path, GOOD_POLICY + "\n[[segment_thresholds]]\n" + rule + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_policy(path)
+    assert "segment_thresholds.0" in str(caught.value) and message in str(caught.value)
