@@ -166,8 +166,13 @@ class Settings:
     #: Seconds every reading of the clock is moved by (negative: the past), to judge
     #: data of another day as on that day; 0: the wall clock.
     clock_offset_s: float = 0.0
+    #: The currency the amounts are in, shown beside every amount on the worklist
+    #: (ISO 4217; churnwatch sums amounts as they come and converts nothing).
+    currency: str = "EUR"
 
     def __post_init__(self) -> None:
+        if not (len(self.currency) == 3 and self.currency.isalpha() and self.currency.isupper()):
+            raise ValueError(f"currency must be an ISO 4217 code, e.g. EUR (got {self.currency!r})")
         if self.partitions < 1 or self.replication_factor < 1:
             raise ValueError("partitions and replication factor must be at least 1")
         if self.fold_timeout_s <= 0:
@@ -279,4 +284,5 @@ class Settings:
             fold_process=_env_flag("CHURNWATCH_FOLD_PROCESS", cls.fold_process),
             fold_timeout_s=_env_number("CHURNWATCH_FOLD_TIMEOUT_S", cls.fold_timeout_s, float),
             clock_offset_s=_env_number("CHURNWATCH_CLOCK_OFFSET_S", cls.clock_offset_s, float),
+            currency=os.environ.get("CHURNWATCH_CURRENCY") or cls.currency,
         )

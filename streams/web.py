@@ -346,7 +346,12 @@ def register_web(
             assigned = app.consumer.assignment() if app.consumer else set()
             # input topics are co-partitioned: one topic's partitions name them all
             partitions = sorted({tp.partition for tp in assigned if tp.topic == PURCHASES})
-            body = {"app_id": app.conf.id, "partitions": partitions, "streams": streams_open}
+            body = {
+                "app_id": app.conf.id,
+                "partitions": partitions,
+                "streams": streams_open,
+                "currency": settings.currency,
+            }
             return reply(self, body)
 
     metrics_base: type[faust.web.View] = faust.web.View if settings.web_metrics_open else Guarded

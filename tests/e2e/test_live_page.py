@@ -144,7 +144,9 @@ def test_the_worklist_shows_one_open_case_per_customer_live(
         assert alerts() > len(opened)  # closed and escalated alerts are not rows
         at_risk = [opened[c].value_at_risk for c in shown()]
         assert at_risk == sorted(at_risk, reverse=True) and len(set(at_risk)) >= 5
-        assert page.locator("tr.case td.var").all_inner_texts() == [f"{v:.2f}" for v in at_risk]
+        # in the currency the worker is told (CHURNWATCH_CURRENCY, EUR by default)
+        texts = page.locator("tr.case td.var").all_inner_texts()
+        assert texts == [f"{v:.2f} EUR" for v in at_risk]
         api = orjson.loads(_get(f"{base}/api/cases?limit=1000"))
         assert [c["case_id"] for c in api["cases"]] == shown()
         assert api["counts"]["status"]["open"] == len(opened)

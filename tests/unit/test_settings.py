@@ -81,6 +81,16 @@ def test_the_clock_offset_is_read_and_a_bad_one_named(monkeypatch: pytest.Monkey
         Settings.from_env()
 
 
+def test_the_currency_is_read_and_must_be_a_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings.from_env().currency == "EUR"
+    monkeypatch.setenv("CHURNWATCH_CURRENCY", "GBP")
+    assert Settings.from_env().currency == "GBP"
+    for bad in ("gbp", "POUND", "G1P"):
+        monkeypatch.setenv("CHURNWATCH_CURRENCY", bad)
+        with pytest.raises(ValueError, match=f"ISO 4217 code, e.g. EUR \\(got '{bad}'\\)"):
+            Settings.from_env()
+
+
 def test_a_moved_clock_reads_its_moment_and_runs_on() -> None:
     moment = datetime(2030, 12, 31, 23, 59, 59, tzinfo=UTC)
     before = times.utcnow() - datetime.now(UTC)
