@@ -303,7 +303,7 @@ def _replay_backtest(
     from churnwatch import store
     from churnwatch.offline import api
     from churnwatch.offline.parallel import ReplayError
-    from churnwatch.offline.report import notes, summary_table, write_report
+    from churnwatch.offline.report import notes, segment_table, summary_table, write_report
     from churnwatch.tables import show
 
     # refuse a bad setting in one line before the replay, which may take long
@@ -353,6 +353,8 @@ def _replay_backtest(
     # a table through a pipe is Markdown: rich would cut its cells to 80 columns
     headers, rows = summary_table(findings, brief=True)
     show(headers, rows)
+    if findings.segments:
+        show(*segment_table(findings), title="per segment (thresholds per tier)")
     for line in notes(findings):
         print(line)
     print(f"report: {path}")

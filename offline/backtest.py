@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -29,6 +29,7 @@ from typing import Any
 from churnwatch.alerts.config import Policy, Thresholds
 from churnwatch.alerts.economics import Economics, ValuePlan, choose, plan
 from churnwatch.alerts.policy import AlertState, assess
+from churnwatch.features.segments import SEGMENTS
 from churnwatch.features.state import DAY_S
 from churnwatch.features.tier import TIERS
 from churnwatch.models.dataset import dense_window
@@ -40,6 +41,8 @@ CANDIDATES = tuple(round(0.05 * i, 2) for i in range(2, 19))
 #: (or up to where ``critical`` reaches 1)
 SWEEP_STEP = 0.05
 MIN_WATCH = 0.05
+#: the values of each segment dimension the report judges, those with the most customers
+SEGMENT_VALUES = 8
 #: how often the recommendation is tightened when its alerts, replayed together, fall
 #: below the precision floor (each round replays the whole trace once)
 MAX_TIGHTENING = 8
@@ -218,16 +221,26 @@ class Backtest:
                     fired.append(Fired(customer, at, level, tier))
         return fired
 
-    def measure(self, fired: Sequence[Fired], tier: str | None = None) -> Metrics:
+    def measure(
+        self,
+        fired: Sequence[Fired],
+        tier: str | None = None,
+        customers: Collection[int] | None = None,
+    ) -> Metrics:
         """Judge the alerts in the window against what followed.
 
         With ``tier``, only the alerts raised in that tier count, and a churn is
         caught when one of them came in time: a customer who lapses usually
-        drops a tier on the way, so churns are not split by tier.
+        drops a tier on the way, so churns are not split by tier. With
+        ``customers``, only their alerts and churns count (a segment's, say).
         """
-        fired = [f for f in fired if tier is None or f.tier == tier]
+        fired = [
+            f
+            for f in fired
+            if (tier is None or f.tier == tier) and (customers is None or f.customer in customers)
+        ]
         alerts = [f for f in fired if self.start <= f.at <= self.end]
-        churns = self.churns
+        churns = [c for c in self.churns if customers is None or c.customer in customers]
         days = max((self.end - self.start) / DAY_S, 1.0)
         out = Metrics(
             alerts=len(alerts),
@@ -257,6 +270,26 @@ class Backtest:
             out.value_share = out.value_caught / out.value_at_risk
         if out.leads:
             out.median_lead_days = statistics.median(out.leads)
+        return out
+
+    def segment_members(self, top: int = SEGMENT_VALUES) -> dict[str, dict[str, set[int]]]:
+        """Per segment dimension, its ``top`` values with the most customers and those customers.
+
+        A customer counts in the segments of their last step in the trace.
+        """
+        last: dict[int, int] = {}
+        for i, customer in enumerate(self.trace.customer):
+            last[customer] = self.trace.segment[i]
+        out: dict[str, dict[str, set[int]]] = {}
+        for dimension in SEGMENTS:
+            members: dict[str, set[int]] = {}
+            for customer, index in last.items():
+                value = self.trace.segment_sets[index].get(dimension)
+                if value is not None:
+                    members.setdefault(value, set()).add(customer)
+            biggest = sorted(members.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:top]
+            if biggest:
+                out[dimension] = dict(biggest)
         return out
 
     def sweep(self, policy: Policy) -> dict[str, list[tuple[float, Metrics]]]:

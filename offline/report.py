@@ -28,6 +28,7 @@ from churnwatch.alerts.economics import economics as economics_of
 from churnwatch.features.state import DAY_S
 from churnwatch.features.tier import TIERS
 from churnwatch.offline.backtest import (
+    SEGMENT_VALUES,
     Backtest,
     Fired,
     Metrics,
@@ -86,6 +87,8 @@ class Findings:
     overall_short: str | None = None
     #: combinations passed over because, replayed together, they fell below the floor
     tightened: int = 0
+    #: dimension → value → its customers, current and recommended metrics (the biggest values)
+    segments: Mapping[str, Mapping[str, tuple[int, Metrics, Metrics]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The numbers of the report, JSON-ready."""
@@ -109,6 +112,13 @@ class Findings:
                 for tier, rows in self.sweep.items()
             },
             "unjudged": _unjudged_dict(self.unjudged_now, self.unjudged_then),
+            "segments": {
+                dimension: {
+                    value: {"customers": n, "current": now.to_dict(), "recommended": then.to_dict()}
+                    for value, (n, now, then) in values.items()
+                }
+                for dimension, values in self.segments.items()
+            },
             "strays": _strays_dict(self.span),
             **self._value_dict(),
         }
@@ -304,6 +314,34 @@ def summary_table(f: Findings, *, brief: bool = False) -> tuple[list[str], list[
     return headers, rows
 
 
+def segment_table(f: Findings) -> tuple[list[str], list[list[str]]]:
+    """Current against recommended thresholds per segment value: headers and rows."""
+    headers = ["segment", "customers", "thresholds", *_brief_headers(f)]
+    rows = [
+        [f"{dimension} {value}", f"{n:,}", name, *brief_cells(metrics)]
+        for dimension, values in f.segments.items()
+        for value, (n, now, then) in values.items()
+        for name, metrics in (("current", now), ("recommended", then))
+    ]
+    return headers, rows
+
+
+def _segment_lines(f: Findings) -> list[str]:
+    if not f.segments:
+        return []
+    return [
+        "## Per segment",
+        "",
+        "The same alerts, judged for the customers of each segment (their segments at "
+        f"their last step; the {SEGMENT_VALUES} values with the most customers of each). The "
+        "recommendation is per tier; a segment that needs its own thresholds takes a "
+        "`[[segment_thresholds]]` rule in the alert policy.",
+        "",
+        *markdown(*segment_table(f)),
+        "",
+    ]
+
+
 def sweep_table(f: Findings) -> tuple[list[str], list[list[str]]]:
     """Every candidate of every tier: headers and rows, with what each row is."""
     headers = ["tier", "watch", *_metric_headers(f), "note"]
@@ -378,6 +416,7 @@ def _markdown(f: Findings) -> str:
         "and two thresholds whose intervals overlap much are not shown to differ.",
         "",
         *_lead_summary(f),
+        *_segment_lines(f),
         "To adopt the recommendation, put these lines in the alert policy file "
         "(`CHURNWATCH_POLICY_FILE`):",
         "",
@@ -783,6 +822,18 @@ def analyse(
     def by_tier(fired: Sequence[Fired]) -> dict[str, Metrics]:
         return {**{t: test.measure(fired, t) for t in TIERS}, "all": test.measure(fired)}
 
+    segments = {
+        dimension: {
+            value: (
+                len(members),
+                test.measure(now, customers=members),
+                test.measure(then, customers=members),
+            )
+            for value, members in values.items()
+        }
+        for dimension, values in test.segment_members().items()
+    }
+
     label, note = currency_of(replayed.currencies, currency)
     return Findings(
         start=test.start,
@@ -815,4 +866,5 @@ def analyse(
         edges=tuned.edges,
         overall_short=tuned.overall_short,
         tightened=tuned.tightened,
+        segments=segments,
     )

@@ -421,3 +421,25 @@ def test_the_backtest_command_prints_tables_a_pipe_can_read(tmp_path: Path) -> N
         refused = replay(option, value)
         assert refused.returncode == 2
         assert refused.stderr == f"cannot backtest: {option}: {message}\n"
+
+
+def test_the_backtest_judges_each_segment_on_its_own_customers() -> None:
+    replayed = _fixed()
+    trace = replayed.trace
+    north = trace.segment_set({**dict.fromkeys(SEGMENTS), "region": "north"})
+    for i, customer in enumerate(trace.customer):
+        if trace.customers[customer].startswith("a"):  # the 20 general customers scored 0.8
+            trace.segment[i] = north
+    test = Backtest(replayed, start=at(0), end=at(300), horizon_days=90)
+    members = test.segment_members()
+    assert list(members) == ["region"]
+    assert {trace.customers[c] for c in members["region"]["north"]} == {f"a{i}" for i in range(20)}
+    m = test.measure(test.simulate(load_policy()), customers=members["region"]["north"])
+    # each raised one alert on day 10; 16 never came back (churned on day 90, caught), 4 did
+    assert (m.alerts, m.judged, m.confirmed, m.churns, m.caught) == (20, 20, 16, 16, 16)
+    assert (m.precision, m.recall) == (0.8, 1.0)
+    found = _analysed(replayed)
+    assert list(found.segments["region"]) == ["north"]
+    assert found.to_dict()["segments"]["region"]["north"]["customers"] == 20
+    assert "## Per segment" in _markdown(found)
+    assert "| region north | 20 | current |" in _markdown(found)
