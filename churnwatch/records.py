@@ -83,6 +83,8 @@ class CustomerChange(TypedDict):
     from_value: str | None
     to_value: str
     cause: str
+    #: the customer's segments when it changed (features/segments.py)
+    segments: dict[str, str | None]
 
 
 class AlertEnding(TypedDict):

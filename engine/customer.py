@@ -16,6 +16,7 @@ from churnwatch.alerts.policy import AlertState, Ending, iso
 from churnwatch.events import Event
 from churnwatch.features.lifecycle import changes_between, next_change, stage_at
 from churnwatch.features.row import feature_row
+from churnwatch.features.segments import segment_source, segments_of
 from churnwatch.features.state import CustomerState, apply
 from churnwatch.features.tier import RFM, Population
 from churnwatch.records import AlertEnding, ChurnAlert, CustomerChange, WinbackTask
@@ -24,7 +25,13 @@ _CHANGE_NAMESPACE = uuid.UUID("0b5f7c2e-1d4a-4f86-b3c9-6e2a8d1f0c47")
 
 
 def change_record(
-    customer_id: str, at: float, name: str, old: str | None, new: str, cause: str
+    customer_id: str,
+    at: float,
+    name: str,
+    old: str | None,
+    new: str,
+    cause: str,
+    segments: dict[str, str | None],
 ) -> CustomerChange:
     """A ``customer-changes`` record; its id is derived from what changed and when."""
     key = f"{customer_id}\x1f{name}\x1f{new}\x1f{at!r}"
@@ -36,6 +43,7 @@ def change_record(
         from_value=old,
         to_value=new,
         cause=cause,
+        segments=segments,
     )
 
 
@@ -80,6 +88,10 @@ class CustomerRecord:
             scored_at=row.get("scored_at"),
         )
 
+    def segments(self) -> dict[str, str | None]:
+        """The customer's segments now (:mod:`churnwatch.features.segments`)."""
+        return segments_of(segment_source(self.features))
+
     def row(self) -> dict[str, Any]:
         """The stored, JSON-ready form."""
         rfm = self.rfm
@@ -109,7 +121,11 @@ class CustomerRecord:
             return None
         last = None
         for at, old, new in changes_between(self.features, self.stage, self.stage_as_of, until):
-            changes.append(change_record(self.customer_id, at, "lifecycle_stage", old, new, cause))
+            changes.append(
+                change_record(
+                    self.customer_id, at, "lifecycle_stage", old, new, cause, self.segments()
+                )
+            )
             self.stage, last = new, at
         self.stage_as_of = until
         return last
@@ -126,7 +142,9 @@ class CustomerRecord:
         new = stage_at(self.features, at)
         if new != self.stage:
             changes.append(
-                change_record(self.customer_id, at, "lifecycle_stage", self.stage, new, cause)
+                change_record(
+                    self.customer_id, at, "lifecycle_stage", self.stage, new, cause, self.segments()
+                )
             )
             self.stage = new
         self.stage_as_of = at
@@ -144,7 +162,15 @@ class CustomerRecord:
         tier = population.tier(self.customer_id)
         if tier != self.value_tier:
             changes.append(
-                change_record(self.customer_id, at, "value_tier", self.value_tier, tier, trigger)
+                change_record(
+                    self.customer_id,
+                    at,
+                    "value_tier",
+                    self.value_tier,
+                    tier,
+                    trigger,
+                    self.segments(),
+                )
             )
             self.value_tier = tier
 

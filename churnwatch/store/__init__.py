@@ -103,6 +103,7 @@ customer_changes = sa.Table(
     sa.Column("from_value", sa.String(32), nullable=True),
     sa.Column("to_value", sa.String(32), nullable=False),
     sa.Column("cause", sa.String(300), nullable=False),
+    sa.Column("segments", JSONType, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     #: set once the record is on ``customer-changes``
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),

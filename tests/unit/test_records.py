@@ -49,7 +49,7 @@ def test_the_builders_make_exactly_the_defined_records() -> None:
     alert = _alert()
     assert tuple(alert) == fields_of(ChurnAlert)
     assert tuple(build_task(alert, load_playbook())) == fields_of(WinbackTask)
-    moved = change_record("c1", AT.timestamp(), "value_tier", "general", "high", "e9")
+    moved = change_record("c1", AT.timestamp(), "value_tier", "general", "high", "e9", {})
     assert tuple(moved) == fields_of(CustomerChange)
     assert fields_of(AlertEnding) == ("alert_id", "status", "ts")
 

@@ -1,11 +1,12 @@
-"""cases and segments: every alert and task names its case and segments; cases have owners
+"""cases and segments: alerts and tasks name their case, alerts, tasks and changes the
+segments; cases have owners
 
 A case is one episode of a customer at risk: the alert raised while none is
 open opens it, and the alerts that escalate it share its ``case_id`` (the id
 of its first alert). Rows stored before cases existed are each their own case,
 as the worker reads the alert state it stored then. ``segments`` holds the
-customer's region, industry, channel and segment as of the alert (empty in
-older rows). ``case_owners`` says who on the team works a case.
+customer's region, industry, channel and segment as of the alert, task or
+change (empty in older rows). ``case_owners`` says who on the team works a case.
 
 Revision ID: 0013
 Revises: 0012
@@ -29,6 +30,7 @@ def upgrade() -> None:
         op.add_column(table, sa.Column("case_id", sa.String(64), nullable=True))
         op.execute(f"UPDATE {table} SET case_id = alert_id")
         op.create_index(f"ix_{table}_case_id", table, ["case_id"])
+    for table in ("alerts", "winback_tasks", "customer_changes"):
         op.add_column(
             table,
             sa.Column(
@@ -49,6 +51,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("case_owners")
+    with op.batch_alter_table("customer_changes") as batch:
+        batch.drop_column("segments")
     for table in ("alerts", "winback_tasks"):
         op.drop_index(f"ix_{table}_case_id", table)
         with op.batch_alter_table(table) as batch:
