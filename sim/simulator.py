@@ -71,6 +71,17 @@ _ENGAGEMENT_MIX = (
     ("points_redeemed", 0.04),
     ("support_contact", 0.03),
 )
+#: Industries, and how they are spread among the customers who churn and those who stay:
+#: hospitality loses about half its customers, healthcare one in six, so one set of
+#: thresholds cannot suit them all (``[[segment_thresholds]]`` in the alert policy).
+_INDUSTRY_MIX = {
+    "retail": (0.35, 0.25),
+    "hospitality": (0.30, 0.12),
+    "healthcare": (0.15, 0.35),
+    "manufacturing": (0.20, 0.28),
+}
+#: a customer's segment by value tier: (enterprise, small business) weights
+_SEGMENT_MIX = {"high": (0.7, 0.3), "potential": (0.3, 0.7), "general": (0.1, 0.9)}
 #: Mean events per customer and day, used to size a population for N events.
 MEAN_EVENTS_PER_CUSTOMER_DAY = sum(
     share * (rate + engagement + _BASE_COMPLAINTS_PER_DAY * 2 + _SURVEYS_PER_DAY)
@@ -119,6 +130,8 @@ class _Customer:
     churn_date: datetime | None
     #: how strongly the churn reason shows in the events, from 0.3 to 1
     strength: float = 1.0
+    industry: str | None = None
+    segment: str | None = None
 
     def drift(self, day: datetime) -> float:
         """0 before the drift starts, rising to 1 at the churn date."""
@@ -181,6 +194,8 @@ class Simulation:
             raise ValueError("end must be after start")
         self.start, self.end, self.seed = start, end, seed
         self.rng = random.Random(seed)
+        # segments draw from a generator of their own: the events stay those of the seed
+        self.segment_rng = random.Random(f"{seed}-segments")
         self.customers = [self._new_customer(i, churn_share) for i in range(customers)]
         self._serial = 0
 
@@ -198,6 +213,10 @@ class Simulation:
             churn_date = self.start + timedelta(days=rng.uniform(0.2, 1.0) * span_days)
             drift_start = churn_date - timedelta(days=rng.uniform(30, 90))
             strength = rng.uniform(0.3, 1.0)
+        # drawn given the churn: the same as churn rates per industry (Bayes), see _INDUSTRY_MIX
+        pick = self.segment_rng.choices
+        industry = pick(list(_INDUSTRY_MIX), [w[reason is None] for w in _INDUSTRY_MIX.values()])[0]
+        segment = pick(("enterprise", "small_business"), _SEGMENT_MIX[tier])[0]
         return _Customer(
             customer_id=f"c{self.seed}-{index:06d}",
             tier=tier,
@@ -210,6 +229,8 @@ class Simulation:
             drift_start=drift_start,
             churn_date=churn_date,
             strength=strength,
+            industry=industry,
+            segment=segment,
         )
 
     def truth(self) -> list[Truth]:
@@ -247,6 +268,8 @@ class Simulation:
                 "profile",
                 signup_ts=signup.isoformat(timespec="seconds"),
                 region=rng.choice(("north", "south", "east", "west")),
+                industry=c.industry,
+                segment=c.segment,
             )
             out.append((when, profile))
 

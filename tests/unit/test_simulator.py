@@ -102,3 +102,18 @@ def test_valid_records_decode_and_bad_ones_are_rejected() -> None:
 def test_unkeyed_share_leaves_keys_off() -> None:
     recs = list(records(_sim(), unkeyed_share=0.5, limit=500))
     assert 100 < sum(r.key is None for r in recs) < 400
+
+
+def test_profiles_carry_segments_whose_churn_differs() -> None:
+    sim = Simulation(3000, START, END, seed=3)
+    churned = {t.customer_id: t.churns for t in sim.truth()}
+    profiles = [e for e in sim.events(until=START + timedelta(days=1)) if e["type"] == "profile"]
+    assert len(profiles) == 3000
+    by_industry: dict[str, list[bool]] = {}
+    for p in profiles:
+        assert p["segment"] in ("enterprise", "small_business") and p["region"]
+        by_industry.setdefault(p["industry"], []).append(churned[p["customer_id"]])
+    rate = {k: sum(v) / len(v) for k, v in by_industry.items()}
+    assert set(rate) == {"retail", "hospitality", "healthcare", "manufacturing"}
+    # hospitality loses about half, healthcare about one in six
+    assert rate["hospitality"] > 0.4 > 0.2 > rate["healthcare"]
