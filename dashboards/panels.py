@@ -1,10 +1,10 @@
 """Every panel of the Grafana dashboards: what it shows and the query behind it.
 
-SQL panels read the store's tables on PostgreSQL (DESIGN.md: ``alerts``,
-``winback_tasks``, ``winback_outcomes``, ``events``, ``customer_state``,
-``customer_changes`` and the ``winback_effectiveness`` view) through
-Grafana's macros (``$__timeFilter``, ``$__timeGroupAlias``, ``$__timeTo``)
-and the ``$tier`` and ``$reason`` variables. ``macros.expand`` turns a query
+SQL panels read the store's tables on PostgreSQL (``alerts``,
+``winback_tasks``, ``winback_outcomes``, ``case_owners``, ``events``,
+``customer_state``, ``customer_changes`` and the ``winback_effectiveness``
+view) through Grafana's macros (``$__timeFilter``, ``$__timeGroupAlias``,
+``$__timeTo``) and the ``$tier``, ``$reason`` and segment variables. ``macros.expand`` turns a query
 into plain SQL the way Grafana does, so each one is tested against a real
 PostgreSQL with exact results. Prometheus panels read the worker's
 ``/metrics`` (``churnwatch.streams.metrics``).
@@ -13,12 +13,22 @@ PostgreSQL with exact results. Prometheus panels read the worker's
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from churnwatch.features.segments import SEGMENTS
 from churnwatch.models.reasons import REASONS
 
 TIERS = ("high", "potential", "general")
 #: ``reason`` variable values, in the order DOMAIN.md lists them
 REASON_VALUES = tuple(REASONS)
+#: what a segment variable's "All" stands for: every customer, a segment known or not
+ALL_SEGMENTS = "__all"
+#: each segment variable's values: the ones the alerts have
+SEGMENT_VALUES_SQL = {
+    d: f"SELECT DISTINCT segments ->> '{d}' FROM alerts "
+    f"WHERE segments ->> '{d}' IS NOT NULL ORDER BY 1"
+    for d in SEGMENTS
+}
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,8 @@ class SqlPanel:
     unit: str | None = None
     width: int = 12
     height: int = 8
+    #: per column: Grafana field-config properties (``id``, value) that override the panel's
+    overrides: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,25 +66,77 @@ class PromPanel:
 
 
 # Each panel's variables filter with ``IN ($var)``: Grafana writes a multi-value
-# (or "All") selection of a SQL data source as a quoted, comma-separated list.
-LIVE_ALERTS = SqlPanel(
-    key="live_alerts",
-    title="Live alerts",
+# (or "All") selection of a SQL data source as a quoted, comma-separated list. A
+# segment variable's "All" is ``'__all'``, which lets customers of no known segment in.
+_SEGMENT_FILTER = "\n".join(
+    f"  AND ('{ALL_SEGMENTS}' IN (${d}) OR a.segments ->> '{d}' IN (${d}))" for d in SEGMENTS
+)
+#: value at risk from green to red, as the worklist ranks it; risk levels by colour
+_COLOURED = (
+    (
+        "value_at_risk",
+        (
+            ("custom.cellOptions", {"type": "color-background"}),
+            (
+                "thresholds",
+                {
+                    "mode": "absolute",
+                    "steps": [
+                        {"color": "green", "value": None},
+                        {"color": "orange", "value": 100},
+                        {"color": "red", "value": 500},
+                    ],
+                },
+            ),
+        ),
+    ),
+    (
+        "level",
+        (
+            ("custom.cellOptions", {"type": "color-text"}),
+            (
+                "mappings",
+                [
+                    {
+                        "type": "value",
+                        "options": {
+                            "critical": {"color": "red", "index": 0},
+                            "high": {"color": "orange", "index": 1},
+                            "watch": {"color": "yellow", "index": 2},
+                        },
+                    }
+                ],
+            ),
+        ),
+    ),
+)
+OPEN_CASES = SqlPanel(
+    key="open_cases",
+    title="Open cases by value at risk",
     kind="table",
-    description="Newest alerts first: who is leaving, their value tier, why, and the win-back "
-    "action assigned. Age is measured to the end of the time range.",
-    sql="""SELECT a.ts AS "time", a.customer_id AS customer, a.value_tier AS tier,
-       round(a.score::numeric, 3) AS score, a.risk_level AS level, a.reason, t.action,
-       round((extract(epoch FROM $__timeTo()::timestamptz - a.ts) / 3600.0)::numeric, 1)
-         AS age_hours,
+    description="One row per open case (its latest alert), most value at risk first, as the "
+    "worklist ranks them: who is leaving, their tier, segments and owner, why, and the "
+    "win-back action. 'opened' is the event time of the case's first alert.",
+    sql=f"""SELECT a.customer_id AS customer, a.value_tier AS tier, a.risk_level AS level,
+       a.reason, round(a.value_at_risk::numeric, 2) AS value_at_risk,
+       round(a.clv::numeric, 2) AS clv, round(a.score::numeric, 3) AS score, t.action,
+       o.owner, a.segments ->> 'region' AS region, a.segments ->> 'industry' AS industry,
+       a.segments ->> 'channel' AS channel, a.segments ->> 'segment' AS segment,
+       c.opened,
        CASE WHEN a.acknowledged_at IS NOT NULL THEN 'acknowledged' ELSE a.status END AS status
 FROM alerts a
+JOIN (SELECT coalesce(case_id, alert_id) AS case_id, min(ts) AS opened
+      FROM alerts GROUP BY 1) c ON c.case_id = coalesce(a.case_id, a.alert_id)
 LEFT JOIN winback_tasks t ON t.alert_id = a.alert_id
-WHERE $__timeFilter(a.ts) AND a.value_tier IN ($tier) AND a.reason IN ($reason)
-ORDER BY a.ts DESC, a.alert_id
+LEFT JOIN case_owners o ON o.case_id = c.case_id
+WHERE a.ended_at IS NULL AND $__timeFilter(a.ts)
+  AND a.value_tier IN ($tier) AND a.reason IN ($reason)
+{_SEGMENT_FILTER}
+ORDER BY a.value_at_risk DESC NULLS LAST, a.ts DESC, a.alert_id
 LIMIT 500""",
     width=24,
     height=12,
+    overrides=_COLOURED,
 )
 
 ALERTS_OVER_TIME = SqlPanel(
@@ -268,9 +332,9 @@ class DashboardSpec:
 DASHBOARDS = (
     DashboardSpec(
         uid="churnwatch-alerts",
-        title="churnwatch · live alerts",
-        description="For retention teams: the alerts to act on, their reasons and risk.",
-        panels=(LIVE_ALERTS, ALERTS_OVER_TIME, RISK_BY_TIER),
+        title="churnwatch · open cases",
+        description="For retention teams: the cases to act on, their value, reasons and risk.",
+        panels=(OPEN_CASES, ALERTS_OVER_TIME, RISK_BY_TIER),
     ),
     DashboardSpec(
         uid="churnwatch-trends",

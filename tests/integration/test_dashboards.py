@@ -24,11 +24,16 @@ from churnwatch.dashboards import panels
 from churnwatch.dashboards.build import POSTGRES, PROMETHEUS, build_all
 from churnwatch.dashboards.macros import QueryContext, expand
 from churnwatch.dashboards.push import export
+from churnwatch.features.segments import SEGMENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "deploy" / "grafana"
 FROM, TO = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 31, tzinfo=UTC)
-ALL = {"tier": list(panels.TIERS), "reason": list(panels.REASON_VALUES)}
+ALL = {
+    "tier": list(panels.TIERS),
+    "reason": list(panels.REASON_VALUES),
+    **{d: [panels.ALL_SEGMENTS] for d in SEGMENTS},
+}
 
 
 def at(day: int, hour: int = 0) -> datetime:
@@ -75,9 +80,19 @@ def _seed(conn: sa.Connection) -> None:
         reason: str,
         status: str = "open",
         ack: datetime | None = None,
+        *,
+        case: str,
+        ended: datetime | None = None,
+        value: tuple[float, float] = (0.0, 0.0),
+        segments: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         return {
             "alert_id": aid,
+            "case_id": case,
+            "ended_at": ended,
+            "value_at_risk": value[0],
+            "clv": value[1],
+            "segments": segments or {},
             "customer_id": cid,
             "ts": ts,
             "score": score,
@@ -95,9 +110,46 @@ def _seed(conn: sa.Connection) -> None:
     conn.execute(
         sa.insert(store.alerts),
         [
-            alert("a1", "c1", at(10, 12), 0.85, "high", "critical", "service_quality", "won_back"),
-            alert("a2", "c3", at(10, 18), 0.55, "general", "watch", "competitor", ack=at(11)),
-            alert("a3", "c2", at(20, 6), 0.6249, "potential", "high", "service_quality"),
+            alert(
+                "a1",
+                "c1",
+                at(10, 12),
+                0.85,
+                "high",
+                "critical",
+                "service_quality",
+                "won_back",
+                case="a1",
+                ended=at(12),
+                value=(120.0, 141.18),
+                segments={"region": "north", "industry": "retail"},
+            ),
+            # c3's case opened in February (a4) and was escalated by a2
+            alert(
+                "a2",
+                "c3",
+                at(10, 18),
+                0.55,
+                "general",
+                "watch",
+                "competitor",
+                ack=at(11),
+                case="a4",
+                value=(30.25, 55.0),
+                segments={"region": "south"},
+            ),
+            alert(
+                "a3",
+                "c2",
+                at(20, 6),
+                0.6249,
+                "potential",
+                "high",
+                "service_quality",
+                case="a3",
+                value=(62.49, 100.0),
+                segments={"region": "north", "channel": "online"},
+            ),
             alert(
                 "a4",
                 "c3",
@@ -107,6 +159,9 @@ def _seed(conn: sa.Connection) -> None:
                 "watch",
                 "competitor",
                 "escalated",
+                case="a4",
+                ended=at(10, 18),
+                value=(10.0, 20.0),
             ),
         ],
     )
@@ -152,6 +207,10 @@ def _seed(conn: sa.Connection) -> None:
                 "escalated",
             ),
         ],
+    )
+    conn.execute(
+        sa.insert(store.case_owners),
+        [{"case_id": "a3", "owner": "ann", "assigned_by": "lead", "assigned_at": at(21)}],
     )
     conn.execute(
         sa.insert(store.winback_outcomes),
@@ -254,22 +313,80 @@ def _plain(value: Any) -> Any:
 @pytest.mark.postgres
 def test_every_sql_panel_returns_exact_rows_on_postgresql(seeded_pg: sa.Engine) -> None:
     e = seeded_pg
-    live = _run(e, panels.LIVE_ALERTS)
-    assert [row[:7] for row in live] == [
-        ("time", "customer", "tier", "score", "level", "reason", "action"),
-        (at(20, 6), "c2", "potential", 0.625, "high", "service_quality", "personal call"),
-        (at(10, 18), "c3", "general", 0.55, "watch", "competitor", "coupon"),
-        (at(10, 12), "c1", "high", 0.85, "critical", "service_quality", "personal call"),
+    cases = _run(e, panels.OPEN_CASES)
+    assert cases == [
+        (
+            "customer",
+            "tier",
+            "level",
+            "reason",
+            "value_at_risk",
+            "clv",
+            "score",
+            "action",
+            "owner",
+            "region",
+            "industry",
+            "channel",
+            "segment",
+            "opened",
+            "status",
+        ),
+        # open cases only (c1's was won back), most value at risk first; c3's case opened
+        # with its February alert
+        (
+            "c2",
+            "potential",
+            "high",
+            "service_quality",
+            62.49,
+            100.0,
+            0.625,
+            "personal call",
+            "ann",
+            "north",
+            None,
+            "online",
+            None,
+            at(20, 6),
+            "open",
+        ),
+        (
+            "c3",
+            "general",
+            "watch",
+            "competitor",
+            30.25,
+            55.0,
+            0.55,
+            "coupon",
+            None,
+            "south",
+            None,
+            None,
+            None,
+            datetime(2026, 2, 10, tzinfo=UTC),
+            "acknowledged",
+        ),
     ]
-    assert [row[7:] for row in live[1:]] == [
-        (258.0, "open"),
-        (486.0, "acknowledged"),
-        (492.0, "won_back"),
-    ]
-    assert live[0][7:] == ("age_hours", "status")
     # Grafana's "All" and a single choice are both lists of quoted values
-    only_high = _run(e, panels.LIVE_ALERTS, tier=["high"])
-    assert [row[1] for row in only_high[1:]] == ["c1"]
+    only_high = _run(e, panels.OPEN_CASES, tier=["high", "potential"])
+    assert [row[0] for row in only_high[1:]] == ["c2"]
+    south = _run(e, panels.OPEN_CASES, region=["south"])
+    assert [row[0] for row in south[1:]] == ["c3"]
+    assert [row[0] for row in _run(e, panels.OPEN_CASES, channel=["offline"])[1:]] == []
+    for name, sql in panels.SEGMENT_VALUES_SQL.items():
+        with e.connect() as conn:
+            values = [r[0] for r in conn.execute(sa.text(sql))]
+        assert (
+            values
+            == {
+                "region": ["north", "south"],
+                "industry": ["retail"],
+                "channel": ["online"],
+                "segment": [],
+            }[name]
+        )
 
     assert _run(e, panels.ALERTS_OVER_TIME) == [
         ("time", "metric", "alerts"),
@@ -358,7 +475,7 @@ def test_exported_json_is_committed_and_valid_for_the_sdk(tmp_path: Path) -> Non
                 assert target["datasource"] == panel["datasource"]
         names = {v["name"] for v in model["templating"].get("list", [])}
         text = json.dumps(model)
-        for used in set(re.findall(r"\$\{?(tier|reason)\b", text)):
+        for used in set(re.findall(r"\$\{?(tier|reason|region|industry|channel|segment)\b", text)):
             assert used in names
     assert set(build_all()) == {"churnwatch-alerts", "churnwatch-trends", "churnwatch-worker"}
 
@@ -370,14 +487,69 @@ def test_provisioning_references_the_exported_dashboards_and_their_sources() -> 
     assert by_uid[PROMETHEUS.uid]["type"] == PROMETHEUS.type_val
     used = set()
     for path in (GRAFANA / "dashboards").glob("*.json"):
-        for panel in json.loads(path.read_text())["panels"]:
-            used.add((panel["datasource"]["uid"], panel["datasource"]["type"]))
+        model = json.loads(path.read_text())
+        # every panel reads through a data source variable, so that an import by hand
+        # into another Grafana can choose its own; each defaults to a provisioned source
+        chosen = {
+            v["name"]: (v["current"]["value"], v["query"])
+            for v in model["templating"]["list"]
+            if v["type"] == "datasource"
+        }
+        assert chosen == {
+            "postgres": (POSTGRES.uid, POSTGRES.type_val),
+            "prometheus": (PROMETHEUS.uid, PROMETHEUS.type_val),
+        }
+        for panel in model["panels"]:
+            name = panel["datasource"]["uid"].removeprefix("${").removesuffix("}")
+            assert chosen[name][1] == panel["datasource"]["type"]
+            used.add(chosen[name])
     assert used == {(uid, s["type"]) for uid, s in by_uid.items()}
 
     providers = yaml.safe_load((GRAFANA / "provisioning/dashboards/churnwatch.yaml").read_text())
     (provider,) = providers["providers"]
     assert provider["type"] == "file"
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards/churnwatch"
+
+
+def _alerting() -> dict[str, Any]:
+    return yaml.safe_load((GRAFANA / "provisioning/alerting/churnwatch.yaml").read_text())
+
+
+def test_the_alert_rules_read_provisioned_sources_and_their_conditions_exist() -> None:
+    sources = yaml.safe_load((GRAFANA / "provisioning/datasources/churnwatch.yaml").read_text())
+    uids = {s["uid"] for s in sources["datasources"]} | {"__expr__"}
+    config = _alerting()
+    assert config["apiVersion"] == 1
+    (group,) = config["groups"]
+    titles = set()
+    for rule in group["rules"]:
+        refs = {query["refId"] for query in rule["data"]}
+        assert rule["condition"] in refs, rule["uid"]
+        for query in rule["data"]:
+            assert query["datasourceUid"] in uids and query["model"]["refId"] == query["refId"]
+            expression = query["model"].get("expression")
+            assert expression is None or expression in refs  # a step reads an earlier one
+        titles.add(rule["title"])
+    assert titles == {"Value at risk of open critical cases", "Records dead-lettered"}
+    (point,) = config["contactPoints"]
+    assert point["receivers"][0]["settings"]["url"] == "${CHURNWATCH_ALERT_WEBHOOK_URL}"
+    # Grafana reads the folder the compose file mounts, and gets the webhook's address
+    compose = yaml.safe_load((ROOT / "deploy/compose.yaml").read_text())
+    grafana = compose["services"]["grafana"]
+    assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in grafana["volumes"]
+    assert "CHURNWATCH_ALERT_WEBHOOK_URL" in grafana["environment"]
+
+
+@pytest.mark.postgres
+def test_the_value_at_risk_rule_sums_the_open_critical_cases(seeded_pg: sa.Engine) -> None:
+    (group,) = _alerting()["groups"]
+    rule = next(r for r in group["rules"] if r["uid"] == "churnwatch-critical-value-at-risk")
+    sql = rule["data"][0]["model"]["rawSql"]
+    with seeded_pg.connect() as conn:
+        assert conn.execute(sa.text(sql)).scalar_one() == 0  # c1's critical case was won back
+        conn.execute(sa.text("UPDATE alerts SET risk_level = 'critical' WHERE alert_id = 'a3'"))
+        assert conn.execute(sa.text(sql)).scalar_one() == 62.49
+        conn.rollback()
 
 
 class _Grafana(BaseHTTPRequestHandler):
