@@ -530,7 +530,24 @@ def test_the_alert_rules_read_provisioned_sources_and_their_conditions_exist() -
             expression = query["model"].get("expression")
             assert expression is None or expression in refs  # a step reads an earlier one
         titles.add(rule["title"])
-    assert titles == {"Value at risk of open critical cases", "Records dead-lettered"}
+    assert titles == {
+        "Value at risk of open critical cases",
+        "Records dead-lettered",
+        "No churnwatch worker is up",
+        "Consumer lag above 10,000 records",
+    }
+    # the Prometheus rules read metrics the worker exports and the job Prometheus scrapes
+    exported = (ROOT / "streams/metrics.py").read_text()
+    jobs = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    scraped = {job["job_name"] for job in jobs["scrape_configs"]}
+    for rule in group["rules"]:
+        expr = rule["data"][0]["model"].get("expr")
+        if expr is None:
+            continue
+        for metric in re.findall(r"churnwatch_\w+", expr):
+            assert f'"{metric}"' in exported or f'"{metric.removesuffix("_total")}"' in exported
+        for job in re.findall(r'job="([^"]+)"', expr):
+            assert job in scraped
     (point,) = config["contactPoints"]
     assert point["receivers"][0]["settings"]["url"] == "${CHURNWATCH_ALERT_WEBHOOK_URL}"
     # Grafana reads the folder the compose file mounts, and gets the webhook's address
