@@ -37,7 +37,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from churnwatch import store
-from churnwatch.events import TOPIC_OF_TYPE, Event, InvalidEvent, parse_object, payload_of
+from churnwatch.events import (
+    TOPIC_OF_TYPE,
+    Event,
+    InvalidEvent,
+    not_ahead,
+    parse_object,
+    payload_of,
+)
 from churnwatch.features.state import DAY_S
 from churnwatch.models.dataset import dense_window
 
@@ -429,11 +436,7 @@ def _event_of(
         content = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS, default=str)
         fields["event_id"] = event_id_for(content, identical[content])
         identical[content] += 1
-    event = parse_object(topic, fields)
-    ahead = (event.ts - now).total_seconds()
-    if ahead > max_future_s:
-        raise InvalidEvent(f"ts: {event.ts.isoformat()} is {ahead / 3600:.1f} h in the future")
-    return event
+    return not_ahead(parse_object(topic, fields), now, max_future_s)
 
 
 def _reject(
