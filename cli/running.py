@@ -120,37 +120,57 @@ def demo(
         bool, typer.Option("--json", help="Print the summary as JSON on the last line.")
     ] = False,
     days: Annotated[int, typer.Option(help="Days of simulated history.")] = 365,
+    customers: Annotated[
+        int | None, typer.Option(help="Population size (default: sized for --events).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the population.")] = 7,
     bad_share: Annotated[float, typer.Option(help="Share of bad records mixed in.")] = 0.01,
     rate: Annotated[
         float | None, typer.Option(help="Records per second (default: 500 without --events).")
     ] = None,
 ) -> None:
-    """Run broker, worker and simulator together on embedded defaults."""
-    from churnwatch.sim.demo import DemoError, run_demo
+    """Run broker, worker and simulator together on embedded defaults.
+
+    Without ``--events`` it plays a year of history, says when that is done,
+    and goes on live, serving the worklist, until Ctrl-C.
+    """
+    from churnwatch.sim.demo import DemoError, check_port, run_demo
 
     settings = common.settings()
     if events is None and rate is None:
         rate = 500.0
     progress = None if json_out else common.progress(events)
-    if settings.web_port:
-        if not settings.web_credentials:
-            # the web server needs a token: one for this run, in the printed link
-            import secrets
-            from dataclasses import replace
-
-            settings = replace(settings, web_token=secrets.token_urlsafe(24))
-        link = f"http://127.0.0.1:{settings.web_port}/login?token={settings.web_token or ''}"
-        typer.echo(f"retention worklist: {link}", err=True)
+    link = None
     try:
+        if settings.web_port:
+            check_port(settings.web_host, settings.web_port)
+            if not settings.web_credentials:
+                # the web server needs a token: one for this run, in the printed link
+                import secrets
+                from dataclasses import replace
+
+                settings = replace(settings, web_token=secrets.token_urlsafe(24))
+            link = f"http://127.0.0.1:{settings.web_port}/login?token={settings.web_token or ''}"
+            typer.echo(f"retention worklist: {link}", err=True)
+
+        def live(played: int) -> None:
+            where = f" at {link}" if link else ""
+            typer.echo(
+                f"\nthe simulated history is played ({played:,} records); customers go on live "
+                f"at the pace of the clock, and the worklist stays open{where} until Ctrl-C",
+                err=True,
+            )
+
         summary = run_demo(
             settings,
             events=events,
             days=days,
+            customers=customers,
             seed=seed,
             bad_share=bad_share,
             rate=rate,
             on_record=progress,
+            on_live=live,
         )
     except DemoError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -90,13 +91,25 @@ class TopicCounter(threading.Thread):
         self.join(timeout=5)
 
 
-def _paced(items: Iterator[SimRecord]) -> Iterator[SimRecord]:
-    """Hold back each record until the wall clock reaches its event time."""
-    for record in items:
-        if record.at is not None:
-            ahead = (record.at - utcnow()).total_seconds()
-            if ahead > 0:
-                time.sleep(ahead)
+def _paced(
+    items: Iterator[SimRecord],
+    on_live: Callable[[int], None] | None,
+    alive: Callable[[], bool],
+) -> Iterator[SimRecord]:
+    """Hold back each record until the wall clock reaches its event time.
+
+    ``on_live`` is told once, with the number of records before it, when the
+    first record has to wait: the history is played and the rest comes live.
+    While waiting, a worker that is no longer ``alive`` ends the demo.
+    """
+    for sent, record in enumerate(items):
+        while record.at is not None and (ahead := (record.at - utcnow()).total_seconds()) > 0:
+            if on_live is not None:
+                on_live(sent)
+                on_live = None
+            if not alive():
+                raise DemoError("the worker stopped while the demo ran live")
+            time.sleep(min(ahead, 1.0))
         yield record
 
 
@@ -164,8 +177,14 @@ def run_demo(
     rate: float | None = None,
     stall_timeout_s: float = 60.0,
     on_record: Callable[[SimRecord], None] | None = None,
+    on_live: Callable[[int], None] | None = None,
 ) -> DemoSummary:
-    """Run the whole system; with ``events`` stop once all of them are processed."""
+    """Run the whole system; with ``events`` stop once all of them are processed.
+
+    Without ``events`` the history is played, ``on_live`` is told how many
+    records it held, and customers go on with their habits at the pace of the
+    clock until the user interrupts (``KeyboardInterrupt``).
+    """
     data_dir = DEFAULT_DATA_DIR
     if "CHURNWATCH_DB_URL" not in os.environ:
         demo_db = data_dir / "demo.db"
@@ -185,7 +204,7 @@ def run_demo(
         customers = customers_for(events or 20_000, days)
     sim = Simulation(customers, start, now, seed=seed)
     if events is None:
-        stream = _paced(records(sim, bad_share=bad_share, until=now + timedelta(days=3650)))
+        stream = records(sim, bad_share=bad_share, until=now + timedelta(days=3650))
     else:
         stream = records(sim, bad_share=bad_share, limit=events)
 
@@ -206,6 +225,8 @@ def run_demo(
         stack.callback(dead.stop)
         worker_log = data_dir / "worker.log"
         worker = stack.enter_context(worker_process(settings, bootstrap, worker_log))
+        if events is None:
+            stream = _paced(stream, on_live, lambda: worker.poll() is None)
 
         started = time.monotonic()
         counts = produce(stream, bootstrap, rate=rate, on_record=on_record, client=client)
@@ -238,3 +259,17 @@ def run_demo(
             seconds=round(seconds, 3),
             events_per_s=round(events_in / seconds, 1) if seconds > 0 else 0.0,
         )
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise :class:`DemoError` when the web server could not listen on ``host:port``."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # as the web server binds: a port left in TIME_WAIT is free to take
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise DemoError(
+                f"port {port} on {host} is taken ({exc.strerror}): another demo or worker may "
+                "be running; stop it, or choose another port with CHURNWATCH_WEB_PORT"
+            ) from None
