@@ -20,7 +20,14 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, TypeAdapter
 
 from churnwatch.alerts.config import LEVELS, Action
-from churnwatch.events import COMPLAINTS, CUSTOMERS, ENGAGEMENT, PURCHASES, event_models
+from churnwatch.events import (
+    COMPLAINTS,
+    CUSTOMERS,
+    ENGAGEMENT,
+    INPUT_TOPICS,
+    PURCHASES,
+    event_models,
+)
 from churnwatch.features.lifecycle import STAGES
 from churnwatch.features.tier import TIERS
 from churnwatch.models.reasons import REASONS
@@ -36,8 +43,9 @@ from churnwatch.topics import (
 )
 from churnwatch.winback.outcomes import Outcome
 
-#: the JSON Schema dialect pydantic writes
-DIALECT = "https://json-schema.org/draft/2020-12/schema"
+#: the JSON Schema dialect of the files: draft-07, the one every AsyncAPI 3 tool must read
+#: (pydantic writes 2020-12; its output here differs only in where definitions live)
+DIALECT = "http://json-schema.org/draft-07/schema#"
 #: where the generated schemas live, relative to the repository's root
 SCHEMAS_DIR = Path("docs") / "schemas"
 #: the command that regenerates them
@@ -66,8 +74,6 @@ def _by_type(topic: str, *topics: str) -> Any:
     return Annotated[Union[tuple(models)], Field(discriminator="type")]  # noqa: UP007
 
 
-_INPUTS = (PURCHASES, COMPLAINTS, ENGAGEMENT, CUSTOMERS)
-
 #: every topic in :data:`churnwatch.topics.ALL_TOPICS`, with its records
 TOPIC_RECORDS: dict[str, TopicRecords] = {
     t.topic: t
@@ -95,7 +101,7 @@ TOPIC_RECORDS: dict[str, TopicRecords] = {
         ),
         TopicRecords(
             REKEYED,
-            _by_type(*_INPUTS),
+            _by_type(*INPUT_TOPICS),
             "validation",
             "Internal: input records whose key was not their customer_id, unchanged, "
             "re-keyed by customer_id.",
@@ -131,6 +137,13 @@ TOPIC_RECORDS: dict[str, TopicRecords] = {
 }
 assert tuple(TOPIC_RECORDS) == ALL_TOPICS, "every topic has its records, in ALL_TOPICS' order"
 
+#: the topics the worker reads (streams/app.py: its input agent and the outcomes agent)
+RECEIVED: tuple[str, ...] = (*INPUT_TOPICS, REKEYED, WINBACK_OUTCOMES)
+#: the topics the worker writes (streams/publisher.py)
+SENT: tuple[str, ...] = (REKEYED, DEAD_LETTERS, CHURN_ALERTS, CUSTOMER_CHANGES, WINBACK_TASKS)
+#: the topics whose records carry no key; every other one is keyed by customer_id
+UNKEYED: tuple[str, ...] = (DEAD_LETTERS,)
+
 #: the value sets the code defines for fields of the output records
 _action = Action.model_json_schema()["properties"]
 _ENUMS: dict[str, dict[str, Any]] = {
@@ -149,7 +162,11 @@ _NARROWED = (CHURN_ALERTS, CUSTOMER_CHANGES, WINBACK_TASKS)
 def schema_of(topic: str) -> dict[str, Any]:
     """The JSON Schema of the record values on ``topic``."""
     records = TOPIC_RECORDS[topic]
-    schema = TypeAdapter(records.record).json_schema(mode=records.mode)
+    schema = TypeAdapter(records.record).json_schema(
+        mode=records.mode, ref_template="#/definitions/{model}"
+    )
+    if "$defs" in schema:
+        schema["definitions"] = schema.pop("$defs")
     if topic in _NARROWED:
         for name, field in schema["properties"].items():
             field.update(_ENUMS.get(name, {}))

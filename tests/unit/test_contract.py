@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft7Validator, FormatChecker
 from typer.testing import CliRunner
 
 from churnwatch import contract
@@ -65,14 +65,14 @@ def _utc_time(value: object) -> bool:
 
 
 @cache
-def _validator(topic: str) -> Draft202012Validator:
+def _validator(topic: str) -> Draft7Validator:
     """A validator of ``topic``'s committed schema that checks date-time fields too."""
     checker = FormatChecker(formats=())
     output = contract.TOPIC_RECORDS[topic].mode == "serialization"
     checker.checks("date-time")(_utc_time if output else _offset_time)
     schema = json.loads((SCHEMAS / contract.file_name(topic)).read_text())
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=checker)
+    Draft7Validator.check_schema(schema)
+    return Draft7Validator(schema, format_checker=checker)
 
 
 def _errors(topic: str, record: Any) -> list[str]:
@@ -91,7 +91,7 @@ def test_the_committed_schemas_are_what_the_code_makes() -> None:
 def test_every_topic_has_its_records_and_each_schema_is_valid() -> None:
     assert tuple(contract.TOPIC_RECORDS) == ALL_TOPICS
     for topic, schema in contract.schemas():
-        Draft202012Validator.check_schema(schema)
+        Draft7Validator.check_schema(schema)
         assert schema["title"] == topic
         assert schema["$schema"] == contract.DIALECT
 
