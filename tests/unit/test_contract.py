@@ -9,7 +9,9 @@ code does.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -27,7 +29,9 @@ from churnwatch.cli import app
 from churnwatch.engine.customer import change_record
 from churnwatch.events import INPUT_TOPICS, InvalidEvent, parse_object
 from churnwatch.models.scoring import Score
+from churnwatch.offline.replay import CONTRACT_COLUMNS
 from churnwatch.records import RAW_KEEP_BYTES, DeadLetter, RawRecord
+from churnwatch.sim.demo import DemoSummary
 from churnwatch.sim.simulator import Simulation, records
 from churnwatch.topics import (
     ALL_TOPICS,
@@ -44,6 +48,7 @@ from churnwatch.winback.tasks import build_task
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / contract.SCHEMAS_DIR
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
+PAGE = ROOT / "docs" / "contract.md"
 HOW = f"regenerate them with `{contract.REGENERATE}` from the repository's root and commit"
 
 
@@ -189,3 +194,75 @@ def test_the_schema_command_prints_and_writes_the_schemas(tmp_path: Path) -> Non
         assert (tmp_path / name).read_text() == (SCHEMAS / name).read_text()
     unknown = runner.invoke(app, ["schema", "nope"])
     assert unknown.exit_code == 2 and "unknown topic" in unknown.output
+
+
+def _sections() -> dict[str, str]:
+    """docs/contract.md's ``###`` sections by heading, backticks dropped."""
+    parts = re.split(r"^### (.+)$", PAGE.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    return {
+        heading.replace("`", "").strip(): body
+        for heading, body in zip(parts[1::2], parts[2::2], strict=True)
+    }
+
+
+def _first_column(section: str, header: str) -> list[str]:
+    """The names in the first column of the tables whose first header cell is ``header``."""
+    names: list[str] = []
+    inside = False
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if not line.startswith("|"):
+            inside = False
+        elif cells[0] == header:
+            inside = True
+        elif inside and not set(cells[0]) <= {"-"}:
+            names.append(cells[0].strip("`"))
+    return names
+
+
+def _properties(schema: dict[str, Any]) -> list[str]:
+    """Every field a topic's schema names, in order, the union's members' included."""
+    found = list(schema.get("properties", {}))
+    for member in schema.get("definitions", {}).values():
+        found += [name for name in member.get("properties", {}) if name not in found]
+    return found
+
+
+def test_the_contract_page_describes_every_field_of_every_topic() -> None:
+    sections = _sections()
+    common = _first_column(sections["Every input event"], "field")
+    assert common == ["event_id", "customer_id", "ts", "type"]
+    for topic, schema in contract.schemas():
+        assert topic in sections, f"docs/contract.md has no section on {topic}"
+        if topic == REKEYED:
+            continue  # its records are the input topics'
+        listed = _first_column(sections[topic], "field")
+        if topic in INPUT_TOPICS:
+            assert set(common) | set(listed) == set(_properties(schema)), topic
+        else:
+            assert listed == _properties(schema), f"docs/contract.md's {topic} table"
+
+
+def test_the_contract_page_examples_fit_their_schemas() -> None:
+    sections = _sections()
+    examples = 0
+    for topic in ALL_TOPICS:
+        for block in re.findall(r"```json\n(.*?)```", sections[topic], flags=re.DOTALL):
+            assert _errors(topic, json.loads(block)) == [], f"{topic} example {block}"
+            examples += 1
+    assert examples >= 8
+
+
+def test_the_contract_page_links_the_schemas_and_the_asyncapi_document() -> None:
+    text = PAGE.read_text(encoding="utf-8")
+    for topic in ALL_TOPICS:
+        assert f"(schemas/{contract.file_name(topic)})" in text
+    assert "(asyncapi.yaml)" in text and "`churnwatch schema --write`" in text
+
+
+def test_the_command_outputs_on_the_contract_page_are_the_code_s() -> None:
+    sections = _sections()
+    replay = next(body for heading, body in sections.items() if "--scores-out" in heading)
+    assert tuple(_first_column(replay, "column")) == CONTRACT_COLUMNS
+    demo = next(body for heading, body in sections.items() if heading.startswith("churnwatch demo"))
+    assert _first_column(demo, "field") == [f.name for f in dataclasses.fields(DemoSummary)]
