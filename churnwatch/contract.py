@@ -11,6 +11,7 @@ for integrators; ``tests/unit/test_contract.py`` fails when they drift apart.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -169,7 +170,8 @@ def schema_of(topic: str) -> dict[str, Any]:
         schema["definitions"] = schema.pop("$defs")
     if topic in _NARROWED:
         for name, field in schema["properties"].items():
-            field.update(_ENUMS.get(name, {}))
+            # a copy: a caller may change the schema it is given
+            field.update(copy.deepcopy(_ENUMS.get(name, {})))
     _one_line_descriptions(schema)
     body = {k: v for k, v in schema.items() if k not in ("title", "description")}
     # a union has no title or description of its own: the topic names every schema

@@ -44,6 +44,7 @@ from churnwatch.topics import (
 )
 from churnwatch.winback.outcomes import decode_outcome
 from churnwatch.winback.tasks import build_task
+from examples.crm_client import outcomes_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / contract.SCHEMAS_DIR
@@ -174,6 +175,10 @@ def test_the_worker_s_records_fit_their_schemas() -> None:
 def test_crm_outcomes_fit_their_schema() -> None:
     outcome = {"task_id": "t1", "status": "declined", "ts": "2026-03-02T09:00:00Z", "note": "no"}
     assert _errors(WINBACK_OUTCOMES, outcome) == []
+    # the example CRM of examples/ reads tasks and writes reports by the contract alone
+    task = {"task_id": "t2", "customer_id": "c1", "ts": "2026-03-01T12:00:00+00:00"}
+    for report in outcomes_for(task, accept_share=0.5, contact_hours=6.0):
+        assert _errors(WINBACK_OUTCOMES, report) == []
     decode_outcome(orjson.dumps(outcome))
     assert _errors(WINBACK_OUTCOMES, {**outcome, "status": "ignored"})
     with pytest.raises(InvalidEvent):
