@@ -13,13 +13,12 @@ import dataclasses
 import json
 import re
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from jsonschema import Draft7Validator, FormatChecker
+from jsonschema import Draft7Validator
 from typer.testing import CliRunner
 
 from churnwatch import contract
@@ -45,44 +44,12 @@ from churnwatch.topics import (
 from churnwatch.winback.outcomes import decode_outcome
 from churnwatch.winback.tasks import build_task
 from examples.crm_client import outcomes_for
+from tests.contract_helpers import SCHEMAS, schema_errors
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = ROOT / contract.SCHEMAS_DIR
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
 PAGE = ROOT / "docs" / "contract.md"
 HOW = f"regenerate them with `{contract.REGENERATE}` from the repository's root and commit"
-
-
-def _offset_time(value: object) -> bool:
-    """An input's date-time: ISO 8601 with a UTC offset."""
-    if not isinstance(value, str):
-        return True
-    try:
-        return datetime.fromisoformat(value).tzinfo is not None
-    except ValueError:
-        return False
-
-
-def _utc_time(value: object) -> bool:
-    """An output's date-time: ISO 8601 in UTC."""
-    return not isinstance(value, str) or (
-        _offset_time(value) and datetime.fromisoformat(value).utcoffset() == UTC.utcoffset(None)
-    )
-
-
-@cache
-def _validator(topic: str) -> Draft7Validator:
-    """A validator of ``topic``'s committed schema that checks date-time fields too."""
-    checker = FormatChecker(formats=())
-    output = contract.TOPIC_RECORDS[topic].mode == "serialization"
-    checker.checks("date-time")(_utc_time if output else _offset_time)
-    schema = json.loads((SCHEMAS / contract.file_name(topic)).read_text())
-    Draft7Validator.check_schema(schema)
-    return Draft7Validator(schema, format_checker=checker)
-
-
-def _errors(topic: str, record: Any) -> list[str]:
-    return [e.message for e in _validator(topic).iter_errors(record)]
 
 
 def test_the_committed_schemas_are_what_the_code_makes() -> None:
@@ -109,12 +76,12 @@ def test_simulated_records_fit_their_schemas_and_the_bad_ones_do_not() -> None:
     for record in records(sim, bad_share=0.2, limit=800):
         value = orjson.loads(record.value) if record.kind != "not_json" else None
         if record.kind == "valid":
-            assert _errors(record.topic, value) == [], value
-            assert _errors(REKEYED, value) == [], value
+            assert schema_errors(record.topic, value) == [], value
+            assert schema_errors(REKEYED, value) == [], value
             seen[record.topic] = seen.get(record.topic, 0) + 1
         elif record.kind in ("not_object", "missing_customer_id", "wrong_type", "negative_amount"):
             # what the schema alone can tell (a duplicate id or a late event needs history)
-            assert _errors(record.topic, value), (record.kind, value)
+            assert schema_errors(record.topic, value), (record.kind, value)
             with pytest.raises(InvalidEvent):
                 parse_object(record.topic, value)
             refused += 1
@@ -141,10 +108,10 @@ def test_the_schemas_hold_what_the_models_hold() -> None:
         ("customers", {**base, "type": "profile", "region": "n" * 201}),
     ]
     for topic, value in valid:
-        assert _errors(topic, value) == [], value
+        assert schema_errors(topic, value) == [], value
         parse_object(topic, value)
     for topic, value in invalid:
-        assert _errors(topic, value), value
+        assert schema_errors(topic, value), value
         with pytest.raises(InvalidEvent):
             parse_object(topic, value)
 
@@ -160,27 +127,27 @@ def test_the_worker_s_records_fit_their_schemas() -> None:
         DeadLetter.of(RawRecord("purchases", 0, 1, None, b"x" * (RAW_KEEP_BYTES + 1)), "big", AT),
         DeadLetter.of(RawRecord(REKEYED, 0, 3, b"c1", b"{}", "purchases", "purchases/1/9"), "", AT),
     ]
-    assert _errors(CHURN_ALERTS, alert) == []
-    assert _errors(WINBACK_TASKS, task) == []
-    assert _errors(CUSTOMER_CHANGES, change) == []
+    assert schema_errors(CHURN_ALERTS, alert) == []
+    assert schema_errors(WINBACK_TASKS, task) == []
+    assert schema_errors(CUSTOMER_CHANGES, change) == []
     for letter in letters:
-        assert _errors(DEAD_LETTERS, letter.to_json()) == []
+        assert schema_errors(DEAD_LETTERS, letter.to_json()) == []
     # and the schemas are no blank cheques
-    assert _errors(CHURN_ALERTS, {**alert, "risk_level": "severe"})
-    assert _errors(WINBACK_TASKS, {**task, "due_by": "2026-03-01T13:00:00+01:00"})
-    assert _errors(CUSTOMER_CHANGES, {k: v for k, v in change.items() if k != "to_value"})
-    assert _errors(DEAD_LETTERS, {**letters[0].to_json(), "raw_encoding": "hex"})
+    assert schema_errors(CHURN_ALERTS, {**alert, "risk_level": "severe"})
+    assert schema_errors(WINBACK_TASKS, {**task, "due_by": "2026-03-01T13:00:00+01:00"})
+    assert schema_errors(CUSTOMER_CHANGES, {k: v for k, v in change.items() if k != "to_value"})
+    assert schema_errors(DEAD_LETTERS, {**letters[0].to_json(), "raw_encoding": "hex"})
 
 
 def test_crm_outcomes_fit_their_schema() -> None:
     outcome = {"task_id": "t1", "status": "declined", "ts": "2026-03-02T09:00:00Z", "note": "no"}
-    assert _errors(WINBACK_OUTCOMES, outcome) == []
+    assert schema_errors(WINBACK_OUTCOMES, outcome) == []
     # the example CRM of examples/ reads tasks and writes reports by the contract alone
     task = {"task_id": "t2", "customer_id": "c1", "ts": "2026-03-01T12:00:00+00:00"}
     for report in outcomes_for(task, accept_share=0.5, contact_hours=6.0):
-        assert _errors(WINBACK_OUTCOMES, report) == []
+        assert schema_errors(WINBACK_OUTCOMES, report) == []
     decode_outcome(orjson.dumps(outcome))
-    assert _errors(WINBACK_OUTCOMES, {**outcome, "status": "ignored"})
+    assert schema_errors(WINBACK_OUTCOMES, {**outcome, "status": "ignored"})
     with pytest.raises(InvalidEvent):
         decode_outcome(orjson.dumps({**outcome, "status": "ignored"}))
 
@@ -253,7 +220,7 @@ def test_the_contract_page_examples_fit_their_schemas() -> None:
     examples = 0
     for topic in ALL_TOPICS:
         for block in re.findall(r"```json\n(.*?)```", sections[topic], flags=re.DOTALL):
-            assert _errors(topic, json.loads(block)) == [], f"{topic} example {block}"
+            assert schema_errors(topic, json.loads(block)) == [], f"{topic} example {block}"
             examples += 1
     assert examples >= 8
 
