@@ -37,13 +37,13 @@ class ChurnAlert(TypedDict):
     alert_id: str
     """Deterministic: the same customer, level and trigger give the same id."""
     case_id: str
-    """The customer's case: the ``alert_id`` of the alert that opened it."""
+    """The customer's case: the ``alert_id`` of the alert that opened it (alerts/policy.py)."""
     customer_id: str
     """The customer, as on the input topics; also the record's key."""
     ts: IsoTime
     """Event time of the assessment that raised the alert (UTC)."""
     score: float
-    """Churn probability, 0 to 1."""
+    """Churn score, 0 to 1: a calibrated probability from a trained model."""
     risk_level: str
     """``watch``, ``high`` or ``critical``: the level of the value tier's thresholds crossed."""
     value_tier: str
@@ -72,7 +72,8 @@ class ChurnAlert(TypedDict):
     clv_horizon_days: float | None
     """The horizon of ``clv``, in days."""
     value_at_risk: float | None
-    """Churn probability times CLV, in the purchases' currency: what alerts are ranked by."""
+    """``score`` times ``clv``, in the purchases' currency: what the page and the API rank
+    alerts by."""
 
 
 @with_config(use_attribute_docstrings=True)
