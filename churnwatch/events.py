@@ -1,7 +1,8 @@
 """Input event records and their validation.
 
 Every input event has ``event_id``, ``customer_id``, ``ts`` and ``type`` plus the
-fields of its type (DESIGN.md, "Topics and records"). Unknown extra fields are
+fields of its type (docs/contract.md; the JSON Schemas in docs/schemas/ are
+generated from these models, field docstrings included). Unknown extra fields are
 kept. :func:`decode` turns the raw bytes of a Kafka record (or a line of a file)
 into a validated event, or raises :class:`InvalidEvent` with a reason a person
 can act on; that reason is what lands on the ``dead-letters`` topic.
@@ -22,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -123,20 +125,43 @@ def _clean_id(value: str) -> str:
     return value
 
 
-EventTime = Annotated[datetime, BeforeValidator(_parse_ts)]
-# the raw bound keeps the work of normalising a huge string away
-Text = Annotated[str, Field(min_length=1, max_length=4 * MAX_ID_CHARS), AfterValidator(_clean_id)]
+#: what producers may send as an event time: ISO 8601 text with an offset, or epoch ms
+EVENT_TIME_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "format": "date-time", "description": "ISO 8601 with a UTC offset"},
+        {
+            "type": "number",
+            "minimum": _MIN_EPOCH_MS,
+            "description": "epoch milliseconds (a smaller number is taken for seconds: rejected)",
+        },
+    ]
+}
+EventTime = Annotated[datetime, BeforeValidator(_parse_ts), WithJsonSchema(EVENT_TIME_SCHEMA)]
+# the raw bound keeps the work of normalising a huge string away; the schema gives the
+# bound after normalisation, the one that holds
+Text = Annotated[
+    str,
+    Field(min_length=1, max_length=4 * MAX_ID_CHARS, json_schema_extra={"maxLength": MAX_ID_CHARS}),
+    AfterValidator(_clean_id),
+]
 
 
 class Event(BaseModel):
     """Fields common to every input event."""
 
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+    # field docstrings become the descriptions of the JSON Schemas (churnwatch/contract.py)
+    model_config = ConfigDict(
+        extra="allow", strict=True, frozen=True, use_attribute_docstrings=True
+    )
 
     event_id: Text
+    """Unique per event: the idempotency key (a record sent again with it counts once)."""
     customer_id: Text
+    """The customer; also the record's key (a record keyed otherwise is re-keyed)."""
     ts: EventTime
+    """Event time: when it happened, not when it was sent."""
     type: str
+    """The kind of event; it decides the other fields."""
 
     @property
     def epoch_s(self) -> float:
@@ -148,34 +173,48 @@ class PurchaseEvent(Event):
     """A purchase or a refund on the ``purchases`` topic."""
 
     type: Literal["purchase", "refund"]
+    """``purchase``, or ``refund`` of an earlier purchase."""
     amount: Annotated[float, Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+    """The money paid or refunded, in ``currency`` (positive for both)."""
     currency: Annotated[str, Field(min_length=3, max_length=3)]
+    """ISO 4217 code, e.g. ``EUR``."""
     order_id: Text
+    """The order in the producer's system."""
     channel: Text
+    """Where it was bought, e.g. ``web``, ``store``, ``app``."""
     category: Text | None = None
+    """Product category, when known."""
 
 
 class ComplaintOpened(Event):
     """A complaint raised by the customer."""
 
     type: Literal["complaint_opened"]
+    """Always ``complaint_opened``."""
     complaint_id: Text
+    """The complaint, as its resolution will name it."""
     category: Literal[COMPLAINT_CATEGORIES]  # type: ignore[valid-type]
+    """What the complaint is about."""
     severity: Annotated[int, Field(ge=1, le=3)]
+    """1 (minor) to 3 (severe)."""
 
 
 class ComplaintResolved(Event):
     """A complaint closed by the company, with an optional rating."""
 
     type: Literal["complaint_resolved"]
+    """Always ``complaint_resolved``."""
     complaint_id: Text
+    """The complaint that was opened."""
     satisfaction: Annotated[int, Field(ge=1, le=5)] | None = None
+    """The customer's rating of the resolution, 1 (poor) to 5 (excellent), when asked."""
 
 
 class EngagementEvent(Event):
     """Logins, email, campaigns, member events, points and support contacts."""
 
     type: Literal[ENGAGEMENT_TYPES]  # type: ignore[valid-type]
+    """The kind of contact; points events may carry ``points`` (at most 1e9 in size)."""
 
     @model_validator(mode="after")
     def _bounded_points(self) -> EngagementEvent:
@@ -193,8 +232,11 @@ class SurveyResponse(Event):
     """A survey answer: satisfaction 1-5 or NPS 0-10 (at least one)."""
 
     type: Literal["survey_response"]
+    """Always ``survey_response``."""
     satisfaction: Annotated[int, Field(ge=1, le=5)] | None = None
+    """Satisfaction, 1 (poor) to 5 (excellent)."""
     nps: Annotated[int, Field(ge=0, le=10)] | None = None
+    """Net-promoter answer, 0 to 10."""
 
     @model_validator(mode="after")
     def _has_an_answer(self) -> SurveyResponse:
@@ -207,10 +249,15 @@ class CustomerProfile(Event):
     """A profile upsert on the ``customers`` topic; the newest one (by ``ts``) wins."""
 
     type: Literal["profile"]
+    """Always ``profile``."""
     signup_ts: EventTime | None = None
+    """When the customer signed up."""
     region: Text | None = None
+    """The customer's region."""
     industry: Text | None = None
+    """The customer's industry."""
     segment: Text | None = None
+    """The customer's segment, as the business defines them."""
 
 
 _MODELS_BY_TOPIC: dict[str, dict[str, type[Event]]] = {
@@ -222,6 +269,12 @@ _MODELS_BY_TOPIC: dict[str, dict[str, type[Event]]] = {
     },
     CUSTOMERS: {"profile": CustomerProfile},
 }
+
+
+def event_models(topic: str) -> tuple[type[Event], ...]:
+    """The event models of input topic ``topic``, once each, in the order of their types."""
+    return tuple(dict.fromkeys(_MODELS_BY_TOPIC[topic].values()))
+
 
 #: Which topic each event ``type`` belongs to.
 TOPIC_OF_TYPE: dict[str, str] = {

@@ -4,7 +4,9 @@ The output records that travel as JSON — through the store, the outbox, the to
 and the web views — are ``TypedDict``s: checked by mypy, free at run time (a
 dataclass converted to a dict for every record cost several times as much on the
 hot path; docs/architecture.md). Their keys, in order, are :func:`fields_of`.
-The dead letter, built with some care from the original bytes, is a dataclass.
+The dead letter, built with some care from the original bytes, is a dataclass
+whose topic record is :class:`DeadLetterRecord`. The JSON Schemas of the topic
+records (``churnwatch schema``, docs/contract.md) are generated from these types.
 """
 
 from __future__ import annotations
@@ -13,86 +15,132 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypedDict, get_type_hints
+from typing import Annotated, Any, Literal, NotRequired, get_type_hints
+
+from pydantic import WithJsonSchema, with_config
+
+# pydantic reads a TypedDict's fields (for the JSON Schemas of docs/schemas/) only
+# from typing_extensions' TypedDict before Python 3.12
+from typing_extensions import TypedDict
+
+#: a moment as ISO 8601 text in UTC, e.g. ``2026-03-01T12:00:00+00:00``
+IsoTime = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+# Each field's docstring is its description in the record's JSON Schema
+# (churnwatch/contract.py, docs/contract.md).
 
 
+@with_config(use_attribute_docstrings=True)
 class ChurnAlert(TypedDict):
-    """A ``churn-alerts`` record (DESIGN.md)."""
+    """A ``churn-alerts`` record: a customer's churn risk crossed a level (docs/contract.md)."""
 
-    #: deterministic: the same customer, level and trigger give the same id
     alert_id: str
-    #: the customer's case: the ``alert_id`` of the alert that opened it (alerts/policy.py)
+    """Deterministic: the same customer, level and trigger give the same id."""
     case_id: str
+    """The customer's case: the ``alert_id`` of the alert that opened it (alerts/policy.py)."""
     customer_id: str
-    #: event time of the assessment that raised it (ISO 8601)
-    ts: str
+    """The customer, as on the input topics; also the record's key."""
+    ts: IsoTime
+    """Event time of the assessment that raised the alert (UTC)."""
     score: float
-    #: watch, high or critical
+    """Churn score, 0 to 1: a calibrated probability from a trained model."""
     risk_level: str
-    #: high, potential or general
+    """``watch``, ``high`` or ``critical``: the level of the value tier's thresholds crossed."""
     value_tier: str
-    #: region, industry, channel and segment (``None`` while unknown)
+    """``high``, ``potential`` or ``general``: the customer's value relative to the population."""
     segments: dict[str, str | None]
-    #: service_quality, competitor, needs_changed or communication
+    """The customer's ``region``, ``industry``, ``channel`` and ``segment`` (null while unknown)."""
     reason: str
-    #: top contributing indicators with their values
+    """The likely churn reason: ``service_quality``, ``competitor``, ``needs_changed`` or
+    ``communication``."""
     reason_codes: list[dict[str, Any]]
+    """The indicators that raised the score most, strongest first, each with its value."""
     model_version: str
+    """The scorer that produced ``score``: a trained model's version, or the rule's name."""
     lifecycle_stage: str
-    #: the event id, or ``stage@time`` for silence
+    """The customer's lifecycle stage when the alert was raised."""
     trigger: str
-    #: the purchase model's chance that the customer is still active (``None`` without one)
+    """What raised the alert: the ``event_id`` of an event, or ``stage@time`` for silence."""
     p_alive: float | None
-    #: purchases the purchase model expects over ``clv_horizon_days``
+    """The purchase model's chance, 0 to 1, that the customer is still active (null without
+    one)."""
     expected_purchases: float | None
-    #: the customer's expected value over ``clv_horizon_days`` (run-rate spend without a model)
+    """Purchases the purchase model expects over ``clv_horizon_days`` (null without one)."""
     clv: float | None
+    """The customer's expected value over ``clv_horizon_days``, in the purchases' currency
+    (run-rate spend without a purchase model)."""
     clv_horizon_days: float | None
-    #: churn probability x CLV: what the page and the API rank alerts by
+    """The horizon of ``clv``, in days."""
     value_at_risk: float | None
+    """``score`` times ``clv``, in the purchases' currency: what the page and the API rank
+    alerts by."""
 
 
+@with_config(use_attribute_docstrings=True)
 class WinbackTask(TypedDict):
-    """A ``winback-tasks`` record for the CRM (DESIGN.md)."""
+    """A ``winback-tasks`` record: the playbook's action for an alert, for the CRM."""
 
     task_id: str
+    """Deterministic: one task per alert; the CRM reports on it by this id."""
     alert_id: str
-    #: the case of the alert: a case has at most one open task
+    """The alert the task answers."""
     case_id: str
+    """The case of the alert: a case has at most one open task."""
     customer_id: str
-    ts: str
+    """The customer; also the record's key."""
+    ts: IsoTime
+    """Event time of the alert (UTC)."""
     action: str
+    """What to do, in the playbook's words."""
     channel: str
+    """How to reach the customer: ``phone``, ``email``, ``sms``, ``visit``, ``chat`` or
+    ``letter``."""
     priority: int
-    due_by: str
+    """1 (most urgent) to 5."""
+    due_by: IsoTime
+    """When the action should be done: ``ts`` plus the playbook's due hours (UTC)."""
     owner_queue: str
+    """The CRM queue that owns the task."""
     reason: str
+    """The alert's churn reason."""
     value_tier: str
+    """The alert's value tier."""
     segments: dict[str, str | None]
+    """The customer's segments, as in the alert."""
     risk_level: str
+    """The alert's risk level."""
 
 
+@with_config(use_attribute_docstrings=True)
 class CustomerChange(TypedDict):
     """A ``customer-changes`` record: a lifecycle stage or value tier moved."""
 
     change_id: str
+    """Deterministic: derived from the customer, the field, the new value and the time."""
     customer_id: str
-    ts: str
-    #: ``lifecycle_stage`` or ``value_tier``
+    """The customer; also the record's key."""
+    ts: IsoTime
+    """Event time of the move (UTC)."""
     field: str
+    """What moved: ``lifecycle_stage`` or ``value_tier``."""
     from_value: str | None
+    """The value before (null for the customer's first)."""
     to_value: str
+    """The value after."""
     cause: str
-    #: the customer's segments when it changed (features/segments.py)
+    """What moved it: the ``event_id`` of an event, or ``silence`` when time without events
+    did."""
     segments: dict[str, str | None]
+    """The customer's segments when it changed."""
 
 
+@with_config(use_attribute_docstrings=True)
 class AlertEnding(TypedDict):
-    """An alert (and its task) that ended: won back, expired or escalated."""
+    """An alert (and its task) that ended: won back, expired or escalated (store only)."""
 
     alert_id: str
     status: str
-    ts: str
+    ts: IsoTime
 
 
 def fields_of(record: type) -> tuple[str, ...]:
@@ -130,6 +178,34 @@ class RawRecord:
 #: the most of a record's value a dead letter carries, and the longest reason
 RAW_KEEP_BYTES = 4096
 ERROR_KEEP_CHARS = 1000
+
+
+@with_config(use_attribute_docstrings=True)
+class DeadLetterRecord(TypedDict):
+    """A ``dead-letters`` record: a rejected input record, where it came from and why."""
+
+    source_topic: str
+    """The input topic the record was produced to (for a re-keyed record, its first topic)."""
+    partition: int
+    """The partition it was read from (for a re-keyed record: of ``churnwatch-rekeyed``)."""
+    offset: int
+    """Its offset there, where the whole original value stays while retention keeps it."""
+    error: str
+    """Why it was rejected, in words a person can act on (at most 1000 characters)."""
+    ts: IsoTime
+    """When it was rejected (wall clock, UTC)."""
+    raw: str
+    """The original value's first 4096 bytes: UTF-8 text, or base64 (see ``raw_encoding``)."""
+    raw_bytes: int
+    """The length of the whole original value, in bytes."""
+    raw_sha256: str
+    """The SHA-256 of the whole original value, as hex."""
+    origin: NotRequired[str]
+    """Where a re-keyed record was first seen, as ``topic/partition/offset``."""
+    raw_encoding: NotRequired[Literal["base64"]]
+    """``base64`` when the original value was not UTF-8; absent for text."""
+    raw_truncated: NotRequired[Literal[True]]
+    """Present (true) only when ``raw`` holds less than the whole value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,22 +262,22 @@ class DeadLetter:
             origin=record.origin,
         )
 
-    def to_json(self) -> dict[str, Any]:
-        """The topic record (DESIGN.md shape); optional fields only when set."""
-        letter: dict[str, Any] = {
-            "source_topic": self.source_topic,
-            "partition": self.partition,
-            "offset": self.offset,
-            "error": self.error,
-            "ts": self.ts,
-        }
+    def to_json(self) -> DeadLetterRecord:
+        """The ``dead-letters`` record; its optional fields only when set."""
+        letter = DeadLetterRecord(
+            source_topic=self.source_topic,
+            partition=self.partition,
+            offset=self.offset,
+            error=self.error,
+            ts=self.ts,
+            raw=self.raw,
+            raw_bytes=self.raw_bytes,
+            raw_sha256=self.raw_sha256,
+        )
         if self.origin:
             letter["origin"] = self.origin
-        letter["raw"] = self.raw
         if self.raw_encoding:
-            letter["raw_encoding"] = self.raw_encoding
-        letter["raw_bytes"] = self.raw_bytes
-        letter["raw_sha256"] = self.raw_sha256
+            letter["raw_encoding"] = "base64"
         if self.raw_truncated:
             letter["raw_truncated"] = True
         return letter

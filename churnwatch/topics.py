@@ -1,4 +1,4 @@
-"""Topic names (DESIGN.md, "Topics and records") and their creation."""
+"""Topic names (their records: docs/contract.md) and their creation."""
 
 from __future__ import annotations
 

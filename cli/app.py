@@ -11,6 +11,7 @@ from churnwatch.cli.common import app
 from churnwatch.cli import running  # noqa: F401
 from churnwatch.cli import history  # noqa: F401
 from churnwatch.cli import admin  # noqa: F401
+from churnwatch.cli import schema  # noqa: F401
 
 __all__ = ["app", "main"]
 

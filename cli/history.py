@@ -139,7 +139,7 @@ def replay(
     ] = None,
     scores_out: Annotated[
         Path | None,
-        typer.Option(help="With --as-of: CSV file, one row per customer, DESIGN.md's columns."),
+        typer.Option(help="With --as-of: CSV file, one row per customer (docs/contract.md)."),
     ] = None,
     since: Annotated[
         str | None,

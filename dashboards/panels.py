@@ -19,7 +19,7 @@ from churnwatch.features.segments import SEGMENTS
 from churnwatch.models.reasons import REASONS
 
 TIERS = ("high", "potential", "general")
-#: ``reason`` variable values, in the order DOMAIN.md lists them
+#: ``reason`` variable values, in the order of ``REASONS`` (docs/alerts.md)
 REASON_VALUES = tuple(REASONS)
 #: what a segment variable's "All" stands for: every customer, a segment known or not
 ALL_SEGMENTS = "__all"
@@ -191,7 +191,7 @@ STAGES = SqlPanel(
     key="lifecycle_stages",
     title="Customers by lifecycle stage",
     kind="piechart",
-    description="Where the population stands now (DOMAIN.md lifecycle).",
+    description="Where the population stands now (lifecycle stages: docs/features.md).",
     sql="""SELECT lifecycle_stage AS stage, count(*) AS customers
 FROM customer_state
 WHERE value_tier IN ($tier)

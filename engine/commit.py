@@ -4,7 +4,7 @@ Plain Python, no Faust: the stream agent hands in what its intake accepted and
 publishes the :class:`Committed` result. Everything a batch changes in SQL — new
 events, the state of the customers they touched, the alerts they raised — is
 written in one transaction, and only events that were new to the store are
-folded, so a redelivered batch changes nothing (DESIGN.md, "the store decides").
+folded, so a redelivered batch changes nothing (docs/architecture.md, "The store decides").
 """
 
 from __future__ import annotations

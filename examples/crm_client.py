@@ -11,8 +11,8 @@ write; this one "works" every task at once: it reports ``contacted``
 stops after ``--idle-exit`` seconds without a new task (0: never) and prints
 one JSON line: tasks seen and outcomes sent by status.
 
-Plain kafka-python, to show that nothing but the topics and DESIGN.md's record
-shapes is needed to integrate.
+Plain kafka-python, to show that nothing but the topics and their record shapes
+(docs/contract.md) is needed to integrate.
 """
 
 from __future__ import annotations

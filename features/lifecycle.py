@@ -1,4 +1,4 @@
-"""Lifecycle stage of a customer (DOMAIN.md §2), a pure function of state and time.
+"""Lifecycle stage of a customer (docs/features.md), a pure function of state and time.
 
     prospect  no purchase yet
     new       first purchase less than NEW_DAYS ago

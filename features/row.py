@@ -3,7 +3,7 @@
 A window of N days holds the day buckets ``b(T) - N < b <= b(T)``: N whole days
 ending with the day of ``T``. When ``T`` lies on a bucket edge (midnight UTC for
 the worker; replay aligns the edges to its ``--as-of``), that is exactly
-DESIGN.md's ``T - N days < ts <= T``. :data:`FEATURES` documents every column;
+the ``T - N days < ts <= T`` of docs/contract.md. :data:`FEATURES` documents every column;
 docs/features.md's table is checked against it.
 """
 

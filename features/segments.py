@@ -1,9 +1,9 @@
 """A customer's segments: where they are, what they do, how they buy.
 
-DOMAIN.md §1 asks that customers be served by segment as well as by value
-tier. Region, industry and segment come from the newest profile on the
-``customers`` topic; the channel (online or offline) from the newest purchase.
-Each is ``None`` while unknown.
+Customers are served by segment as well as by value tier (docs/alerts.md).
+Region, industry and segment come from the newest profile on the ``customers``
+topic; the channel (online or offline) from the newest purchase. Each is
+``None`` while unknown.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Value tier (DOMAIN.md §1), relative to the current customer population.
+"""Value tier (docs/features.md), relative to the current customer population.
 
 Each buying customer is ranked against the others on **R** (time of the last
 purchase: later is better), **F** (purchases in 365 days) and **M** (net spend

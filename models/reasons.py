@@ -1,7 +1,7 @@
-"""Why a customer is leaving: evidence for each of DOMAIN.md's four reasons.
+"""Why a customer is leaving: evidence for each of the four reasons (docs/alerts.md).
 
-Every reason has a scorecard of the warning indicators that DOMAIN.md §3 says
-it looks like in events; each indicator adds evidence points, capped so that
+Every reason has a scorecard of the warning indicators it shows in events
+(docs/features.md's catalogue); each indicator adds evidence points, capped so that
 one noisy count cannot decide alone. The primary reason is the one with the
 most evidence; with none at all, a customer drifting away has changed needs.
 
@@ -144,7 +144,7 @@ def evidence(row: Mapping[str, Any]) -> dict[str, float]:
 
 
 def primary_reason(row: Mapping[str, Any]) -> str:
-    """The reason with the most evidence (ties: DOMAIN.md order); none: needs_changed."""
+    """The reason with the most evidence (ties: ``REASONS`` order); none: needs_changed."""
     points = evidence(row)
     best = max(REASONS, key=lambda reason: points[reason])
     return best if points[best] > 0 else "needs_changed"

@@ -105,7 +105,7 @@ _FALLING = (
 def direction(feature: str) -> int:
     """+1 when more of ``feature`` can only mean more churn risk, -1 less, 0 either.
 
-    The directions are DOMAIN.md's warning indicators. Constraining the trees
+    The directions are those of the warning indicators (docs/features.md). Constraining the trees
     to them keeps the model from learning noise that does not hold over time
     (churn rates move between periods) and makes every contribution readable.
     """

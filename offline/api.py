@@ -159,7 +159,7 @@ def rows_as_of(
     policy: Policy | None = None,
     partitions: int = 1,
 ) -> pd.DataFrame:
-    """Every customer's row as of ``when`` (DESIGN.md's columns; missing values are NaN)."""
+    """Every customer's row as of ``when`` (docs/contract.md's columns; missing values: NaN)."""
     records = records_as_of(engine, when, scorer=scorer, policy=policy, partitions=partitions)
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 

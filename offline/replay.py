@@ -7,7 +7,7 @@ Two uses, both on the code the worker runs:
   fired, plus a compact :class:`Trace` of every purchase and scored assessment
   from which the backtest re-runs the alert policy under other thresholds;
 - :func:`rows_as_of` gives every customer's row as of a time ``T``. Day buckets
-  end at ``T``'s time of day, so every window is exactly DESIGN.md's
+  end at ``T``'s time of day, so every window is exactly docs/contract.md's
   ``T - N days < ts <= T``.
 
 Both need the worker's partition count: a value tier ranks a customer among
@@ -37,8 +37,8 @@ from churnwatch.models.scoring import Scorer
 from churnwatch.models.value import VALUE_FIELDS, customer_values
 from churnwatch.records import ChurnAlert, CustomerChange, WinbackTask
 
-#: DESIGN.md's columns of ``replay --as-of``; every other feature follows them.
-DESIGN_COLUMNS = (
+#: the first columns of ``replay --as-of`` (docs/contract.md); every other feature follows.
+CONTRACT_COLUMNS = (
     "customer_id",
     "score",
     "risk_level",
@@ -56,9 +56,9 @@ DESIGN_COLUMNS = (
     "engagement_30d",
 )
 COLUMNS = (
-    *DESIGN_COLUMNS,
+    *CONTRACT_COLUMNS,
     *VALUE_FIELDS,
-    *(name for name in FEATURE_NAMES if name not in DESIGN_COLUMNS),
+    *(name for name in FEATURE_NAMES if name not in CONTRACT_COLUMNS),
     "model_version",
 )
 

@@ -39,7 +39,7 @@ class DemoError(RuntimeError):
 
 @dataclass(frozen=True)
 class DemoSummary:
-    """The closing JSON object of ``churnwatch demo --json`` (DESIGN.md)."""
+    """The closing JSON object of ``churnwatch demo --json`` (docs/contract.md)."""
 
     events_in: int
     events_stored: int

@@ -4,7 +4,7 @@ Customers have a value tier and habits (purchase rate, basket, engagement,
 complaints). Within a tier, purchase and engagement rates vary from customer to
 customer as a Gamma distribution (as the BTYD models assume), so some loyal
 customers buy rarely and fall silent for months. A share of them drifts toward
-churn for one of the four reasons of DOMAIN.md §3; their lifetimes end at any
+churn for one of the four reasons (docs/alerts.md); their lifetimes end at any
 time from the first fifth of the history on, so the churn rate is about
 constant over time and the calendar alone predicts nothing. Each reason leaves
 its own trace in the events, at a strength that differs from one churner to the

@@ -131,8 +131,8 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> _OrderedAp
     # The hot copy of customer state lives in the committer and is reloaded from
     # the store on every assignment: the store decides. A changelog-backed Faust
     # table is deliberately not used: on the embedded broker its recovery after
-    # a restart stalls the input stream (measured; DESIGN.md's high-watermark
-    # bug), and a miss in the copy is read from the store anyway.
+    # a restart stalls the input stream (measured; its end offsets are too low,
+    # README.md "Limits"), and a miss in the copy is read from the store anyway.
     # Faust types the receiver as a plain function, not a coroutine function
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def load_state_from_store(sender: Any, assigned: set[TP], **_: Any) -> None:

@@ -17,7 +17,7 @@ has reached that fetch's high watermark), so nothing earlier is pending for
 it. One fetch asks for every partition at once, so that watermark is no older
 than the fetch that brought the records it would hold back. (The fetch
 response's watermark is exact on the embedded broker too; only its ListOffsets
-answer is not, see DESIGN.md.) A topic partition that is behind, or whose
+answer is not: README.md, "Limits".) A topic partition that is behind, or whose
 watermark is not known yet, holds the others until it has delivered nothing
 for ``idle_s`` seconds: it has nothing to say, or is too slow to wait for.
 Those seconds are :class:`IdleClock` seconds, which stand still while the

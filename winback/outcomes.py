@@ -27,14 +27,20 @@ STATUS_OF_OUTCOME = {
 
 
 class Outcome(BaseModel):
-    """One CRM report on a win-back task (DESIGN.md shape)."""
+    """One CRM report on a win-back task: a ``winback-outcomes`` record (docs/contract.md)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    # field docstrings become the descriptions of its JSON Schema (churnwatch/contract.py)
+    model_config = ConfigDict(extra="allow", frozen=True, use_attribute_docstrings=True)
 
     task_id: str = Field(min_length=1)
+    """The ``task_id`` of a ``winback-tasks`` record (an unknown one is a dead letter)."""
     status: Literal["contacted", "accepted", "declined", "failed", "done"]
+    """What happened: ``contacted``, ``accepted`` and ``done`` keep the task in progress;
+    ``declined`` and ``failed`` end it and its alert as lost."""
     ts: EventTime
+    """When it happened."""
     note: str | None = None
+    """Free text from the CRM, kept as sent."""
 
     @property
     def outcome_id(self) -> str:

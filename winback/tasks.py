@@ -17,7 +17,7 @@ def task_id(alert_id: str) -> str:
 
 
 def build_task(alert: ChurnAlert, playbook: Playbook) -> WinbackTask:
-    """The ``winback-tasks`` record (DESIGN.md) for ``alert``."""
+    """The ``winback-tasks`` record (docs/contract.md) for ``alert``."""
     action = playbook.action_for(alert["reason"], alert["value_tier"])
     raised = datetime.fromisoformat(alert["ts"])
     return WinbackTask(

@@ -1,4 +1,4 @@
-"""The win-back evaluation (DOMAIN.md §5) as SQL views for the dashboard and the report.
+"""The win-back evaluation (docs/alerts.md) as SQL views for the dashboard and the report.
 
 ``winback_effectiveness``, one row per reason, action and value tier:
     tasks        tasks issued (escalated ones, superseded by a stronger task, left out)

@@ -5,7 +5,7 @@ store position, in the order the worker folded the events; ``customer_state``
 holds the folded state of every customer; ``customer_changes`` every lifecycle
 stage and value tier move; ``alerts`` every churn alert.
 A worker writes all three for one batch in a single transaction, so a crash
-leaves either the whole batch or none of it (DESIGN.md, "the store decides").
+leaves either the whole batch or none of it (docs/architecture.md, "The store decides").
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from churnwatch.sim.broker import EmbeddedBroker
 from churnwatch.sim.demo import worker_process
 from churnwatch.streams.wire import ORIGIN_HEADER, ORIGIN_TOPIC_HEADER
 from churnwatch.topics import DEAD_LETTERS, REKEYED, ensure_topics
+from tests.contract_helpers import assert_fit
 from tests.kafka_helpers import read_topic, values, wait_for
 from tests.parity import assert_stored_exactly_once
 from tests.reference import REFERENCE
@@ -204,6 +205,7 @@ def test_every_poison_is_a_dead_letter_and_every_valid_event_is_stored(
 
     assert_stored_exactly_once(engine, valid)  # type: ignore[arg-type]
     assert len(letters) == len(poisons)
+    assert_fit(DEAD_LETTERS, letters)  # the shape of docs/schemas/dead-letters.json
     found = {}
     for letter in letters:
         where = (letter["source_topic"], letter["partition"], letter["offset"])

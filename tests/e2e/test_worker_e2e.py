@@ -39,6 +39,7 @@ from churnwatch.topics import (
     ensure_topics,
 )
 from churnwatch.winback.report import fetch
+from tests.contract_helpers import assert_fit
 from tests.kafka_helpers import read_topic, values, wait_for
 from tests.parity import assert_same_features, plain_fold
 from tests.reference import REFERENCE
@@ -144,6 +145,11 @@ def test_ten_thousand_simulated_events(
 
     # Every lifecycle and tier move is on the topic and in the store, once.
     changes = values(read_topic(kafka_broker.bootstrap, CUSTOMER_CHANGES, change_count))
+    # What the worker sent is what docs/contract.md and docs/schemas/ promise.
+    assert_fit(DEAD_LETTERS, dead)
+    assert_fit(CHURN_ALERTS, topic_alerts)
+    assert_fit(WINBACK_TASKS, topic_tasks)
+    assert_fit(CUSTOMER_CHANGES, changes)
     assert len({c["change_id"] for c in changes}) == change_count > len(expected)
     # Customers who went silent were alerted by the lifecycle change that time
     # alone brought, scored as of that moment.

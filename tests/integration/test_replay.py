@@ -1,4 +1,4 @@
-"""``replay --as-of``: every customer's row exactly as DESIGN.md defines it."""
+"""``replay --as-of``: every customer's row exactly as docs/contract.md defines it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from churnwatch.alerts.config import load_policy
 from churnwatch.events import ENGAGEMENT, TOPIC_OF_TYPE
 from churnwatch.features.state import DAY_S
 from churnwatch.models.rule import RuleScorer
-from churnwatch.offline.replay import COLUMNS, DESIGN_COLUMNS, rows_as_of
+from churnwatch.offline.replay import COLUMNS, CONTRACT_COLUMNS, rows_as_of
 from churnwatch.sim.broker import EmbeddedBroker
 from tests.builders import at, ev, store_rows
 from tests.kafka_helpers import read_topic
@@ -56,8 +56,8 @@ HISTORY = sorted(
 )
 
 
-def design_row(events: list, customer: str) -> dict:
-    """DESIGN.md's definitions, computed straight from the events."""
+def contract_row(events: list, customer: str) -> dict:
+    """docs/contract.md's definitions, computed straight from the events."""
     mine = [e for e in events if e.customer_id == customer and e.epoch_s <= T]
 
     def within(e, days: int) -> bool:
@@ -90,14 +90,14 @@ def design_row(events: list, customer: str) -> dict:
     }
 
 
-def test_rows_follow_the_design_definitions_at_any_time_of_day() -> None:
+def test_rows_follow_the_contract_definitions_at_any_time_of_day() -> None:
     rows = {
         r["customer_id"]: r
         for r in rows_as_of(HISTORY, T, RuleScorer(), load_policy(), partitions=1)
     }
     assert sorted(rows) == ["a", "b", "c"]
     for cid, row in rows.items():
-        expected = design_row(HISTORY, cid)
+        expected = contract_row(HISTORY, cid)
         assert {k: row[k] for k in expected} == expected, cid
     a = rows["a"]
     assert (a["frequency_30d"], a["frequency_90d"], a["monetary_30d"]) == (2, 4, -75.0)
@@ -136,7 +136,7 @@ def test_replay_command_writes_the_csv(tmp_path: Path) -> None:
     assert "3 customers as of 2026-04-11T12:00:00+00:00 scored by rule-v3" in done.stdout
     with out_file.open() as f:
         reader = csv.DictReader(f)
-        assert tuple(reader.fieldnames[: len(DESIGN_COLUMNS)]) == DESIGN_COLUMNS
+        assert tuple(reader.fieldnames[: len(CONTRACT_COLUMNS)]) == CONTRACT_COLUMNS
         rows = {r["customer_id"]: r for r in reader}
     expected = {
         k: str(v)

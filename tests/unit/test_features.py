@@ -1,6 +1,6 @@
 """Exact feature values for hand-built histories, edge cases included.
 
-T is T0 + 100 days, a midnight, so every window is DESIGN.md's
+T is T0 + 100 days, a midnight, so every window is docs/contract.md's
 ``T - N days < ts <= T`` exactly; each history puts events on the edges.
 """
 

@@ -1,4 +1,4 @@
-"""The reason scorecard: each of DOMAIN.md's four reasons from its own evidence."""
+"""The reason scorecard: each of the four reasons from its own evidence."""
 
 from __future__ import annotations
 

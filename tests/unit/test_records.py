@@ -1,4 +1,4 @@
-"""The output records are defined once, and carry every field DESIGN.md names."""
+"""The output records are defined once, and carry every field integrators were promised."""
 
 from __future__ import annotations
 
@@ -20,16 +20,16 @@ from churnwatch.records import (
 )
 from churnwatch.winback.tasks import build_task
 
-# DESIGN.md's topic table, field by field
-DESIGN_ALERT = {
+# the fields of the first topic contract, which no record may drop (docs/contract.md)
+CONTRACT_ALERT = {
     "alert_id", "customer_id", "ts", "score", "risk_level", "value_tier", "reason",
     "reason_codes", "model_version",
 }  # fmt: skip
-DESIGN_TASK = {
+CONTRACT_TASK = {
     "task_id", "alert_id", "customer_id", "action", "channel", "priority", "due_by",
     "owner_queue", "reason", "value_tier",
 }  # fmt: skip
-DESIGN_DEAD_LETTER = {"source_topic", "partition", "offset", "error", "raw", "ts"}
+CONTRACT_DEAD_LETTER = {"source_topic", "partition", "offset", "error", "raw", "ts"}
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 
@@ -38,11 +38,11 @@ def _alert() -> ChurnAlert:
     return build_alert("c1", "e9", AT, "high", score, "potential", "at_risk", "case-1", {})
 
 
-def test_every_design_field_is_in_its_record() -> None:
-    assert set(fields_of(ChurnAlert)) >= DESIGN_ALERT
-    assert set(fields_of(WinbackTask)) >= DESIGN_TASK
+def test_every_contract_field_is_in_its_record() -> None:
+    assert set(fields_of(ChurnAlert)) >= CONTRACT_ALERT
+    assert set(fields_of(WinbackTask)) >= CONTRACT_TASK
     record = RawRecord("purchases", 2, 17, b"c1", b"\xff\xfe")
-    assert set(DeadLetter.of(record, "not UTF-8", AT).to_json()) >= DESIGN_DEAD_LETTER
+    assert set(DeadLetter.of(record, "not UTF-8", AT).to_json()) >= CONTRACT_DEAD_LETTER
 
 
 def test_the_builders_make_exactly_the_defined_records() -> None:
