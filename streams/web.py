@@ -30,7 +30,8 @@ filter value or a malformed number or time a 400 naming the parameter (and
 the values it takes), each as JSON ``{"error": ...}`` (:func:`edge_middleware`,
 :class:`~churnwatch.streams.feed.BadParameter`). Faust's own pages, its index
 at ``/`` among them, answer 404, and a malformed request is one warning line
-in the log (:class:`QuietRefusals`).
+in the log (:class:`QuietRefusals`). ``docs/openapi.yaml`` is the routes'
+contract; ``tests/unit/test_openapi.py`` fails when it and this module differ.
 
 SQL runs on a small pool and executor of the web views' own, so that neither
 the agents' event loop nor their store connections wait on a crowd of browsers.
@@ -321,7 +322,10 @@ def register_web(
         async def post(self, request: Request) -> Any:
             if not guard.host_allowed(request.headers.get("Host")):
                 return reply(self, {"error": "this Host is not allowed"}, 403)
-            form = await request.post()
+            try:
+                form = await request.post()
+            except ValueError as exc:  # a malformed form (a multipart body without a boundary)
+                return reply(self, {"error": f"not a form: {exc}"}, 400)
             return self._login(str(form.get("token", "")))
 
         def _login(self, presented: str) -> Any:
