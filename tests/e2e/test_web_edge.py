@@ -7,10 +7,14 @@ refuses a NUL in text, where SQLite stores it).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
+import sqlalchemy as sa
+import yaml
 
+from churnwatch import store
 from churnwatch.alerts.config import LEVELS
 from churnwatch.features.tier import TIERS
 from churnwatch.models.reasons import REASONS
@@ -22,6 +26,7 @@ from tests.web_helpers import READER, Worker, live_worker
 pytestmark = pytest.mark.kafka
 ACT = {"Authorization": f"Bearer {TEST_TOKEN}"}
 READ = {"Authorization": f"Bearer {READER}"}
+OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -58,31 +63,43 @@ def test_a_token_that_is_not_utf8_is_refused(worker: Worker) -> None:
         assert reply.startswith(b"HTTP/1.1 401 "), reply[:200]
 
 
-def test_a_nul_in_a_path_or_query_is_a_bad_request(worker: Worker) -> None:
+def _nul_requests(worker: Worker) -> list[tuple[str, str]]:
+    """``(method, path)``: each parameter of each documented operation with a NUL in it."""
+    spec = yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))
+    ids = {"alert_id": worker.alert_id, "case_id": "c", "customer_id": worker.customer_id}
+    out = []
+    for template, item in spec["paths"].items():
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                if "$ref" in parameter:
+                    parameter = spec["components"]["parameters"][parameter["$ref"].split("/")[-1]]
+                name, where = parameter["name"], parameter["in"]
+                if where == "path":
+                    out.append((method.upper(), template.format(**{**ids, name: "a%00b"})))
+                elif where == "query":
+                    out.append((method.upper(), f"{template.format(**ids)}?{name}=a%00b"))
+    return out
+
+
+def test_a_nul_in_any_path_or_query_parameter_is_a_bad_request(worker: Worker) -> None:
     post = {**ACT, "Content-Type": "application/json", "Host": f"127.0.0.1:{worker.port}"}
-    gets = (
-        "/api/customers/v1%00",
-        "/api/cases/a%00b",
-        "/api/alerts?status=a%00b",
-        "/api/alerts?tier=a%00b",
-        "/api/alerts/stream?since=a%00b",
-        "/api/cases?status=a%00b",
-        "/api/cases?q=a%00b",
-        "/api/cases?owner=a%00b",
-        "/api/cases?region=a%00b",
-        "/api/cases?industry=a%00b",
-        "/api/tasks?status=a%00b",
-        "/api/tasks?limit=1%00",
-        "/api/worker?a%00b=1",
-    )
-    for path in gets:
-        reply = worker.call("GET", path, **ACT)
-        assert reply[0] == 400, (path, reply)
+    sent = _nul_requests(worker)
+    # a parameter no route reads, and a NUL in a key
+    sent += [("GET", "/api/worker?x=a%00b"), ("GET", "/api/alerts?a%00b=1")]
+    assert len(sent) >= 25  # every path and query parameter of the document
+    for method, path in sent:
+        reply = worker.call(method, path, b"{}" if method == "POST" else None, **post)
+        assert reply[0] == 400, (method, path, reply)
         assert "NUL" in _json_error(reply)["error"], path
-    for path in ("/api/alerts/a%00b/ack", "/api/cases/a%00b/assign"):
-        reply = worker.call("POST", path, b'{"owner": "ann"}', **post)
-        assert reply[0] == 400, (path, reply)
-        assert "NUL" in _json_error(reply)["error"], path
+
+
+def test_an_owner_with_a_nul_is_a_bad_request(worker: Worker) -> None:
+    post = {**ACT, "Content-Type": "application/json", "Host": f"127.0.0.1:{worker.port}"}
+    with worker.engine.connect() as conn:
+        case_id = conn.execute(sa.select(store.alerts.c.case_id)).scalars().first()
+    body = orjson.dumps({"owner": "a\x00b"})
+    reply = worker.call("POST", f"/api/cases/{case_id}/assign", body, **post)
+    assert reply[0] == 400 and "NUL" in _json_error(reply)["error"], reply
 
 
 def test_faust_s_own_index_is_closed(worker: Worker) -> None:
@@ -136,6 +153,18 @@ def test_a_malformed_number_or_time_names_the_parameter(worker: Worker, path: st
     assert reply[0] == 400, reply
     parameter = path.split("?")[1].split("=")[0]
     assert _json_error(reply)["error"].startswith(f"{parameter}: ")
+
+
+@pytest.mark.parametrize(
+    "since",
+    ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2026-01-01T00:00:00-23:59"],
+)
+def test_a_stream_from_any_valid_time_starts(worker: Worker, since: str) -> None:
+    status, headers, body = worker.call(
+        "GET", f"/api/alerts/stream?since={since.replace('+', '%2B')}", **READ
+    )
+    assert status == 200 and headers["Content-Type"] == "text/event-stream", body
+    assert body.startswith(b"retry: 1000")
 
 
 def test_a_huge_header_is_refused_with_one_warning_line(worker: Worker) -> None:
