@@ -141,6 +141,14 @@ def _since(raw: str | None) -> datetime | None:
     return moment
 
 
+#: the query parameters of the alert list and stream (:func:`_filter`)
+ALERT_QUERY = ("tier", "reason", "status", "limit")
+#: the query parameters of the case list (:func:`_case_filter`)
+CASE_QUERY = ("status", "tier", "reason", "level", *SEGMENTS, "owner", "q", "limit")
+#: the page keeps its filters in its address (live.html) and passes them on to the case list
+PAGE_QUERY = tuple(name for name in CASE_QUERY if name != "limit")
+
+
 def _filter(request: Request) -> AlertFilter:
     return AlertFilter(
         tiers=_query_list(request, "tier"),
@@ -183,14 +191,21 @@ def _nul_in(request: aiohttp_web.Request) -> str | None:
     return None
 
 
-def edge_middleware(
-    ours: set[str],
-) -> Callable[[aiohttp_web.Request, Any], Awaitable[aiohttp_web.StreamResponse]]:
-    """The checks every request passes before a view: NULs, routes not ours, JSON 404s.
+#: where :func:`register_web` records its routes on the aiohttp app: each path
+#: and the query parameters it takes (tests/unit/test_openapi.py reads them)
+ROUTES = aiohttp_web.AppKey("churnwatch_routes", dict)
 
-    ``ours`` holds the paths :func:`register_web` serves; any other route on the
-    server (Faust's index page at ``/``, say) answers 404, so that nothing is
-    served without the token check.
+
+def edge_middleware(
+    ours: dict[str, tuple[str, ...]],
+) -> Callable[[aiohttp_web.Request, Any], Awaitable[aiohttp_web.StreamResponse]]:
+    """The checks every request passes before a view: NULs, routes and parameters, JSON 404s.
+
+    ``ours`` maps the paths :func:`register_web` serves to the query parameters
+    each takes. Any other route on the server (Faust's index page at ``/``, say)
+    answers 404, so that nothing is served without the token check; a parameter
+    the route does not take is a 400, so that a misspelt filter (``?teir=high``)
+    is not silently ignored.
     """
 
     @aiohttp_web.middleware
@@ -198,8 +213,18 @@ def edge_middleware(
         if where := _nul_in(request):
             return _error(400, f"a NUL character is not allowed in the {where}")
         resource = request.match_info.route.resource
-        if resource is not None and resource.canonical not in ours:
-            return _error(404, f"no such route: {request.path[:200]}")
+        if resource is not None:
+            if resource.canonical not in ours:
+                return _error(404, f"no such route: {request.path[:200]}")
+            takes = ours[resource.canonical]
+            if unknown := sorted(set(request.query) - set(takes)):
+                listed = ", ".join(takes) or "no query parameters"
+                return _error(
+                    400,
+                    f"{unknown[0][:50]}: not a parameter of this route; it takes {listed}",
+                    parameter=unknown[0][:50],
+                    allowed=list(takes),
+                )
         try:
             return cast(aiohttp_web.StreamResponse, await handler(request))
         except aiohttp_web.HTTPNotFound:
@@ -259,15 +284,18 @@ def register_web(
     )
     executor = ThreadPoolExecutor(max_workers=WEB_POOL, thread_name_prefix="web")
     streams_open = 0
-    # the paths served here; the edge answers 404 on any other route (Faust's own)
-    ours: set[str] = set()
+    # the paths served here and their query parameters; the edge answers 404 on
+    # any other route (Faust's own) and 400 on a parameter a route does not take
+    ours: dict[str, tuple[str, ...]] = {}
 
-    def route(path: str) -> Callable[[type[faust.web.View]], type[faust.web.View]]:
-        ours.add(path)
+    def route(path: str, *query: str) -> Callable[[type[faust.web.View]], type[faust.web.View]]:
+        ours[path] = query
         return app.page(path)
 
     # Faust types its web driver abstractly; the worker's is aiohttp's (web_app)
-    cast(Any, app.web).web_app.middlewares.append(edge_middleware(ours))
+    web_app = cast(Any, app.web).web_app
+    web_app[ROUTES] = ours
+    web_app.middlewares.append(edge_middleware(ours))
     _quiet_refusals()
 
     async def in_thread(work: Callable[..., T], *args: Any, write: bool = False) -> T:
@@ -311,7 +339,7 @@ def register_web(
                     400,
                 )
 
-    @route("/login")
+    @route("/login", "token")
     class Login(faust.web.View):
         async def get(self, request: Request) -> Any:
             presented = request.query.get("token")
@@ -335,21 +363,21 @@ def register_web(
             response.set_cookie(auth.COOKIE, presented, httponly=True, samesite="Strict", path="/")
             return response
 
-    @route("/alerts")
+    @route("/alerts", *PAGE_QUERY)
     class LivePage(Guarded):
         login_redirect = True
 
         async def get(self, request: Request) -> Response:
             return self.html(page)
 
-    @route("/api/alerts")
+    @route("/api/alerts", *ALERT_QUERY)
     class Alerts(Guarded):
         async def get(self, request: Request) -> Response:
             flt = _filter(request)
             rows = await in_thread(alert_feed.list_alerts, flt)
             return reply(self, rows)
 
-    @route("/api/alerts/stream")
+    @route("/api/alerts/stream", *ALERT_QUERY, "since")
     class AlertStream(Guarded):
         async def get(self, request: Request) -> aiohttp_web.StreamResponse | Response:
             nonlocal streams_open
@@ -400,7 +428,7 @@ def register_web(
                 return reply(self, {"error": f"no alert {alert_id!r}"}, 404)
             return reply(self, ack)
 
-    @route("/api/cases")
+    @route("/api/cases", *CASE_QUERY)
     class Cases(Guarded):
         async def get(self, request: Request) -> Response:
             flt = _case_filter(request)
@@ -433,7 +461,7 @@ def register_web(
                 return reply(self, {"error": f"no case {case_id!r}"}, 404)
             return reply(self, done)
 
-    @route("/api/tasks")
+    @route("/api/tasks", "status", "limit")
     class Tasks(Guarded):
         async def get(self, request: Request) -> Response:
             status = request.query.get("status") or None

@@ -137,6 +137,25 @@ def test_an_unknown_filter_value_names_the_parameter_and_the_allowed_values(
 
 
 @pytest.mark.parametrize(
+    ("path", "parameter", "takes"),
+    [
+        ("/api/alerts?teir=high", "teir", ("tier", "reason", "status", "limit")),
+        ("/api/cases?tier=high&regoin=north", "regoin", ("region", "owner", "q")),
+        ("/api/tasks?limit=5&order=asc", "order", ("status", "limit")),
+        ("/api/worker?verbose=1", "verbose", ()),
+    ],
+)
+def test_a_parameter_the_route_does_not_take_is_named(
+    worker: Worker, path: str, parameter: str, takes: tuple[str, ...]
+) -> None:
+    reply = worker.call("GET", path, **READ)
+    assert reply[0] == 400, reply
+    error = _json_error(reply)
+    assert error["parameter"] == parameter and set(takes) <= set(error["allowed"])
+    assert error["error"].startswith(f"{parameter}: not a parameter of this route")
+
+
+@pytest.mark.parametrize(
     "path",
     [
         "/api/alerts?limit=many",

@@ -8,6 +8,7 @@ the document (or the other way round) fails here.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from churnwatch.streams.feed import (
 )
 from churnwatch.streams.health import Health
 from churnwatch.streams.metrics import WorkerMetrics
-from churnwatch.streams.web import register_web
+from churnwatch.streams.web import ROUTES, register_web
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -44,21 +45,25 @@ def spec() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str]]:
-    """``(METHOD, path)`` of every route the worker's web server serves (HEAD aside)."""
+def web_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The aiohttp app of a worker's web server, as :func:`register_web` builds it."""
     settings = Settings(web_port=6066, web_token="drift-token-0123456789abcdef")
     app = faust.App("openapi-drift", **app_options(settings, "127.0.0.1:9092"))
     # a file, as the worker's: the web views' pool options do not fit an in-memory one
     engine = store.make_engine(f"sqlite:///{tmp_path_factory.mktemp('drift') / 'store.db'}")
     register_web(app, engine, WorkerMetrics(), settings, Health(stall_s=60.0))
-    router = app.web.web_app.router  # type: ignore[attr-defined]
-    routes = {
+    yield app.web.web_app  # type: ignore[attr-defined]
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def served(web_app: Any) -> set[tuple[str, str]]:
+    """``(METHOD, path)`` of every route the worker's web server serves (HEAD aside)."""
+    return {
         (route.method, route.resource.canonical)
-        for route in router.routes()
+        for route in web_app.router.routes()
         if route.method != "HEAD" and route.resource is not None
     }
-    engine.dispose()
-    return routes
 
 
 def _documented(spec: dict[str, Any]) -> set[tuple[str, str]]:
@@ -117,6 +122,22 @@ def test_path_parameters_match_the_routes(spec: dict[str, Any]) -> None:
             declared = {name for name, p in params.items() if p["in"] == "path"}
             assert declared == in_path, (method, path)
             assert all(params[name]["required"] for name in declared), (method, path)
+
+
+def test_each_route_takes_the_query_parameters_documented(
+    spec: dict[str, Any], web_app: Any
+) -> None:
+    taken: dict[str, tuple[str, ...]] = web_app[ROUTES]
+    assert set(taken) == set(spec["paths"])
+    for path, item in spec["paths"].items():
+        documented = {
+            name
+            for method in METHODS
+            if method in item
+            for name, p in _parameters(spec, path, method).items()
+            if p["in"] == "query"
+        }
+        assert set(taken[path]) == documented, path
 
 
 @pytest.mark.parametrize(
