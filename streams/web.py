@@ -25,9 +25,10 @@ Every route but ``/metrics`` and ``/health`` (open unless
 (:mod:`churnwatch.streams.auth`): ``read`` for the ``GET`` routes, ``act`` for
 the acknowledgement and the assignment.
 
-Client input never gets a 500: a NUL in a path or query is a 400, an unknown
-filter value or a malformed number or time a 400 naming the parameter (and
-the values it takes), each as JSON ``{"error": ...}`` (:func:`edge_middleware`,
+Client input never gets a 500: a NUL in a path or query is a 400; a query
+parameter the route does not take, an unknown filter value or a malformed
+number or time is a 400 naming the parameter (and the values it takes), each
+as JSON ``{"error": ...}`` (:func:`edge_middleware`,
 :class:`~churnwatch.streams.feed.BadParameter`). Faust's own pages, its index
 at ``/`` among them, answer 404, and a malformed request is one warning line
 in the log (:class:`QuietRefusals`). ``docs/openapi.yaml`` is the routes'
