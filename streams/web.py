@@ -5,7 +5,8 @@ Routes (on ``CHURNWATCH_WEB_PORT``):
 - ``GET /alerts``: the retention worklist, one row per case (``live.html``);
 - ``GET /api/alerts?tier=&reason=&status=&limit=``: alerts, most value at risk first, with
   their task's action;
-- ``GET /api/alerts/stream?since=``: server-sent events, one ``alert`` event per new alert;
+- ``GET /api/alerts/stream?since=&tier=&reason=&status=&limit=``: server-sent events, one
+  ``alert`` event per new alert;
 - ``POST /api/alerts/{alert_id}/ack``: acknowledge an alert, as the caller's identity;
 - ``GET /api/cases?status=&tier=&reason=&level=&region=&industry=&channel=&segment=&q=&limit=``:
   one row per case (open by default), most value at risk first, with counts for the filters;
