@@ -61,6 +61,14 @@ def test_a_token_that_is_not_utf8_is_refused(worker: Worker) -> None:
         request = b"GET /api/alerts HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header + b"\r\n\r\n"
         reply = worker.raw(request)
         assert reply.startswith(b"HTTP/1.1 401 "), reply[:200]
+    # a valid token, and a reconnecting stream's time that is not UTF-8
+    request = (
+        b"GET /api/alerts/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+        + TEST_TOKEN.encode()
+        + b"\r\nLast-Event-ID: \xff\xfe2026\r\n\r\n"
+    )
+    reply = worker.raw(request)
+    assert reply.startswith(b"HTTP/1.1 400 "), reply[:200]
 
 
 def _nul_requests(worker: Worker) -> list[tuple[str, str]]:
