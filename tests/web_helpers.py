@@ -6,9 +6,7 @@ import http.client
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -83,7 +81,7 @@ class Worker:
 
 
 @contextmanager
-def socket_to(port: int) -> Iterator[Any]:
+def socket_to(port: int) -> Iterator[socket.socket]:
     """A TCP connection to the worker's web port."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
@@ -93,7 +91,7 @@ def socket_to(port: int) -> Iterator[Any]:
 
 
 @contextmanager
-def live_worker(tmp: Path, db_url: str, **overrides: object) -> Iterator[Worker]:
+def live_worker(tmp: Path, db_url: str) -> Iterator[Worker]:
     """A worker with its web server on, over a migrated store holding one alert."""
     engine = store.make_engine(db_url)
     store.upgrade(engine)
@@ -114,7 +112,6 @@ def live_worker(tmp: Path, db_url: str, **overrides: object) -> Iterator[Worker]
                 web_tokens=f"rita:read:{READER}",
                 web_metrics_open=False,
             )
-            settings = replace(settings, **overrides)  # type: ignore[arg-type]
             with worker_process(settings, broker.bootstrap, log):
                 w = Worker(port, engine, alert["alert_id"], customer, log)
                 bearer = {"Authorization": f"Bearer {TEST_TOKEN}"}
