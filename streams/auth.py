@@ -68,12 +68,14 @@ class Guard:
             return None
         name = credential.name
         if self.user_header and (user := headers.get(self.user_header, "").strip()):
+            if not _is_text(user):
+                return None  # a name the store could not record: no identity to act as
             name = user[:200]
         return Identity(name, credential.role)
 
     def match(self, presented: str | None) -> Credential | None:
         """The credential whose token is ``presented`` (compared in constant time)."""
-        if not presented:
+        if not presented or not _is_text(presented):
             return None
         found = None
         given = presented.encode()
@@ -108,6 +110,19 @@ class Guard:
         if by_cookie and headers.get(CSRF_HEADER) != "1":
             return f"a browser request needs the {CSRF_HEADER} header"
         return None
+
+
+def _is_text(value: str) -> bool:
+    """Whether ``value`` is UTF-8 text without NULs.
+
+    aiohttp hands over a header's bytes that are not UTF-8 as lone surrogates
+    (``surrogateescape``); such a value is no token and no name.
+    """
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
 
 
 def bearer(headers: Mapping[str, str]) -> str | None:

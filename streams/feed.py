@@ -51,6 +51,42 @@ def _aware(row: Any) -> dict[str, Any]:
     return out
 
 
+class BadParameter(ValueError):
+    """A request's parameter has a value the API does not take.
+
+    ``parameter`` names it; ``allowed`` lists the values it takes, when they are a
+    closed set. The web views answer 400 with both.
+    """
+
+    def __init__(self, parameter: str, message: str, allowed: tuple[str, ...] = ()) -> None:
+        super().__init__(f"{parameter}: {message}")
+        self.parameter, self.allowed = parameter, allowed
+
+
+def check_known(parameter: str, given: Iterable[str], allowed: tuple[str, ...]) -> None:
+    """Refuse any of ``given`` that is not in ``allowed``, naming both."""
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        values = ", ".join(repr(value) for value in unknown)
+        raise BadParameter(
+            parameter, f"unknown value {values}; one of {', '.join(allowed)}", allowed
+        )
+
+
+def check_limit(limit: int) -> None:
+    """Refuse a ``limit`` outside 1 to :data:`LIMIT_MAX`."""
+    if not 1 <= limit <= LIMIT_MAX:
+        raise BadParameter("limit", f"must lie between 1 and {LIMIT_MAX} (got {limit})")
+
+
+#: the statuses an alert, and its task, can have (alerts/policy.py, winback/outcomes.py)
+ALERT_STATUSES = ("open", "in_progress", "won_back", "expired", "escalated", "lost")
+#: what the alerts' status filter takes: a status, or whether someone acknowledged it
+ALERT_FILTER_STATUSES = (*ALERT_STATUSES, "acknowledged", "unacknowledged")
+#: what the tasks' status filter takes
+TASK_STATUSES = ALERT_STATUSES
+
+
 @dataclass(frozen=True)
 class AlertFilter:
     """Which alerts to list: tiers and reasons (empty: all), an optional status."""
@@ -61,8 +97,11 @@ class AlertFilter:
     limit: int = 200
 
     def __post_init__(self) -> None:
-        if not 1 <= self.limit <= LIMIT_MAX:
-            raise ValueError(f"limit must lie between 1 and {LIMIT_MAX} (got {self.limit})")
+        check_limit(self.limit)
+        check_known("tier", self.tiers, TIERS)
+        check_known("reason", self.reasons, REASONS)
+        if self.status is not None:
+            check_known("status", (self.status,), ALERT_FILTER_STATUSES)
 
 
 def _alerts_query(flt: AlertFilter) -> sa.Select:
@@ -123,25 +162,14 @@ class CaseFilter:
     limit: int = 200
 
     def __post_init__(self) -> None:
-        if not 1 <= self.limit <= LIMIT_MAX:
-            raise ValueError(f"limit must lie between 1 and {LIMIT_MAX} (got {self.limit})")
-        if self.status not in CASE_STATUSES:
-            raise ValueError(
-                f"status must be one of {', '.join(CASE_STATUSES)} (got {self.status!r})"
-            )
-        for name, given, known in (
-            ("tier", self.tiers, TIERS),
-            ("reason", self.reasons, REASONS),
-            ("level", self.levels, LEVELS),
-        ):
-            unknown = sorted(set(given) - set(known))
-            if unknown:
-                raise ValueError(f"unknown {name} {', '.join(unknown)}: one of {', '.join(known)}")
-        dimensions = sorted({d for d, _ in self.segments} - set(SEGMENTS))
-        if dimensions:
-            raise ValueError(
-                f"unknown segment {', '.join(dimensions)}: one of {', '.join(SEGMENTS)}"
-            )
+        check_limit(self.limit)
+        check_known("status", (self.status,), CASE_STATUSES)
+        check_known("tier", self.tiers, TIERS)
+        check_known("reason", self.reasons, REASONS)
+        check_known("level", self.levels, LEVELS)
+        # segment values are free text (profiles name them); their dimensions are known
+        for dimension, _ in self.segments:
+            check_known("segment dimension", (dimension,), SEGMENTS)
 
 
 #: the owner filter's name for a case that nobody works
@@ -283,6 +311,8 @@ def assign(conn: Connection, case_id: str, owner: str, by: str, now: datetime) -
     when there is no such case. A longer name than :data:`OWNER_MAX` is refused.
     """
     owner = owner.strip()
+    if "\x00" in owner:
+        raise ValueError("owner: a NUL character is not allowed")
     if len(owner) > OWNER_MAX:
         raise ValueError(f"owner: at most {OWNER_MAX} characters (got {len(owner)})")
     if owner == UNASSIGNED:
@@ -301,8 +331,9 @@ def assign(conn: Connection, case_id: str, owner: str, by: str, now: datetime) -
 
 def list_tasks(conn: Connection, status: str | None = None, limit: int = 200) -> list[dict]:
     """The newest win-back tasks, optionally of one status."""
-    if not 1 <= limit <= LIMIT_MAX:
-        raise ValueError(f"limit must lie between 1 and {LIMIT_MAX} (got {limit})")
+    check_limit(limit)
+    if status is not None:
+        check_known("status", (status,), TASK_STATUSES)
     t = store.winback_tasks
     query = sa.select(t).order_by(t.c.created_at.desc(), t.c.task_id).limit(limit)
     if status is not None:

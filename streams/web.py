@@ -5,7 +5,8 @@ Routes (on ``CHURNWATCH_WEB_PORT``):
 - ``GET /alerts``: the retention worklist, one row per case (``live.html``);
 - ``GET /api/alerts?tier=&reason=&status=&limit=``: alerts, most value at risk first, with
   their task's action;
-- ``GET /api/alerts/stream?since=``: server-sent events, one ``alert`` event per new alert;
+- ``GET /api/alerts/stream?since=&tier=&reason=&status=&limit=``: server-sent events, one
+  ``alert`` event per new alert;
 - ``POST /api/alerts/{alert_id}/ack``: acknowledge an alert, as the caller's identity;
 - ``GET /api/cases?status=&tier=&reason=&level=&region=&industry=&channel=&segment=&q=&limit=``:
   one row per case (open by default), most value at risk first, with counts for the filters;
@@ -25,6 +26,15 @@ Every route but ``/metrics`` and ``/health`` (open unless
 (:mod:`churnwatch.streams.auth`): ``read`` for the ``GET`` routes, ``act`` for
 the acknowledgement and the assignment.
 
+Client input never gets a 500: a NUL in a path or query is a 400; a query
+parameter the route does not take, an unknown filter value or a malformed
+number or time is a 400 naming the parameter (and the values it takes), each
+as JSON ``{"error": ...}`` (:func:`edge_middleware`,
+:class:`~churnwatch.streams.feed.BadParameter`). Faust's own pages, its index
+at ``/`` among them, answer 404, and a malformed request is one warning line
+in the log (:class:`QuietRefusals`). ``docs/openapi.yaml`` is the routes'
+contract; ``tests/unit/test_openapi.py`` fails when it and this module differ.
+
 SQL runs on a small pool and executor of the web views' own, so that neither
 the agents' event loop nor their store connections wait on a crowd of browsers.
 """
@@ -32,8 +42,9 @@ the agents' event loop nor their store connections wait on a crowd of browsers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from importlib.resources import files
@@ -42,6 +53,7 @@ from typing import Any, TypeVar, cast
 import faust
 import orjson
 from aiohttp import web as aiohttp_web
+from aiohttp.http_exceptions import HttpProcessingError
 from faust.web import Request, Response
 from sqlalchemy.engine import Engine
 
@@ -52,7 +64,7 @@ from churnwatch.settings import Settings
 from churnwatch.store import utcnow
 from churnwatch.streams import auth
 from churnwatch.streams import feed as alert_feed
-from churnwatch.streams.feed import AlertFilter, CaseFilter, FeedCursor
+from churnwatch.streams.feed import AlertFilter, BadParameter, CaseFilter, FeedCursor
 from churnwatch.streams.health import Health
 from churnwatch.streams.metrics import CONTENT_TYPE_LATEST, WorkerMetrics
 
@@ -108,44 +120,151 @@ def _query_list(request: Request, name: str) -> tuple[str, ...]:
     return tuple(values)
 
 
+def _limit(request: Request) -> int:
+    """``?limit=``, 200 when absent; its range is the filter's to check."""
+    raw = request.query.get("limit")
+    if raw is None or raw == "":
+        return 200
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadParameter("limit", f"not a whole number: {raw[:50]!r}") from None
+
+
 def _since(raw: str | None) -> datetime | None:
     if not raw:
         return None
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
-        raise faust.web.exceptions.ParseError(f"since: not an ISO-8601 time: {raw!r}") from None
+        raise BadParameter("since", f"not an ISO-8601 time: {raw[:50]!r}") from None
     if moment.tzinfo is None:
-        raise faust.web.exceptions.ParseError(f"since: needs a UTC offset: {raw!r}")
+        raise BadParameter("since", f"needs a UTC offset: {raw[:50]!r}")
     return moment
 
 
+#: the query parameters of the alert list and stream (:func:`_filter`)
+ALERT_QUERY = ("tier", "reason", "status", "limit")
+#: the query parameters of the case list (:func:`_case_filter`)
+CASE_QUERY = ("status", "tier", "reason", "level", *SEGMENTS, "owner", "q", "limit")
+#: the page keeps its filters in its address (live.html) and passes them on to the case list
+PAGE_QUERY = tuple(name for name in CASE_QUERY if name != "limit")
+
+
 def _filter(request: Request) -> AlertFilter:
-    try:
-        return AlertFilter(
-            tiers=_query_list(request, "tier"),
-            reasons=_query_list(request, "reason"),
-            status=request.query.get("status") or None,
-            limit=int(request.query.get("limit", 200)),
-        )
-    except ValueError as exc:
-        raise faust.web.exceptions.ParseError(str(exc)) from None
+    return AlertFilter(
+        tiers=_query_list(request, "tier"),
+        reasons=_query_list(request, "reason"),
+        status=request.query.get("status") or None,
+        limit=_limit(request),
+    )
 
 
 def _case_filter(request: Request) -> CaseFilter:
-    try:
-        return CaseFilter(
-            status=request.query.get("status") or "open",
-            tiers=_query_list(request, "tier"),
-            reasons=_query_list(request, "reason"),
-            levels=_query_list(request, "level"),
-            segments=tuple((d, v) for d in SEGMENTS for v in _query_list(request, d)),
-            owners=_query_list(request, "owner"),
-            search=request.query.get("q", ""),
-            limit=int(request.query.get("limit", 200)),
-        )
-    except ValueError as exc:
-        raise faust.web.exceptions.ParseError(str(exc)) from None
+    return CaseFilter(
+        status=request.query.get("status") or "open",
+        tiers=_query_list(request, "tier"),
+        reasons=_query_list(request, "reason"),
+        levels=_query_list(request, "level"),
+        segments=tuple((d, v) for d in SEGMENTS for v in _query_list(request, d)),
+        owners=_query_list(request, "owner"),
+        search=request.query.get("q", ""),
+        limit=_limit(request),
+    )
+
+
+def _error(status: int, message: str, **more: Any) -> aiohttp_web.Response:
+    """A JSON error answer: ``{"error": message, ...more}``."""
+    return aiohttp_web.Response(
+        body=orjson.dumps({"error": message, **more}), status=status, content_type=JSON
+    )
+
+
+def _nul_in(request: aiohttp_web.Request) -> str | None:
+    """Where a request carries a NUL character (``path`` or ``query``), or ``None``.
+
+    No stored text holds a NUL (PostgreSQL refuses one outright), so no route can
+    want one; refusing it at the edge keeps it away from SQL.
+    """
+    if "\x00" in request.path:
+        return "path"
+    if any("\x00" in key or "\x00" in value for key, value in request.query.items()):
+        return "query"
+    return None
+
+
+#: where :func:`register_web` records its routes on the aiohttp app: each path
+#: and the query parameters it takes (tests/unit/test_openapi.py reads them)
+ROUTES = aiohttp_web.AppKey("churnwatch_routes", dict)
+
+
+def edge_middleware(
+    ours: dict[str, tuple[str, ...]],
+) -> Callable[[aiohttp_web.Request, Any], Awaitable[aiohttp_web.StreamResponse]]:
+    """The checks every request passes before a view: NULs, routes and parameters, JSON 404s.
+
+    ``ours`` maps the paths :func:`register_web` serves to the query parameters
+    each takes. Any other route on the server (Faust's index page at ``/``, say)
+    answers 404, so that nothing is served without the token check; a parameter
+    the route does not take is a 400, so that a misspelt filter (``?teir=high``)
+    is not silently ignored.
+    """
+
+    @aiohttp_web.middleware
+    async def edge(request: aiohttp_web.Request, handler: Any) -> aiohttp_web.StreamResponse:
+        if where := _nul_in(request):
+            return _error(400, f"a NUL character is not allowed in the {where}")
+        resource = request.match_info.route.resource
+        if resource is not None:
+            if resource.canonical not in ours:
+                return _error(404, f"no such route: {request.path[:200]}")
+            takes = ours[resource.canonical]
+            if unknown := sorted(set(request.query) - set(takes)):
+                listed = ", ".join(takes) or "no query parameters"
+                return _error(
+                    400,
+                    f"{unknown[0][:50]}: not a parameter of this route; it takes {listed}",
+                    parameter=unknown[0][:50],
+                    allowed=list(takes),
+                )
+        try:
+            return cast(aiohttp_web.StreamResponse, await handler(request))
+        except aiohttp_web.HTTPNotFound:
+            return _error(404, f"no such route: {request.path[:200]}")
+        except aiohttp_web.HTTPMethodNotAllowed as exc:
+            allow = ", ".join(sorted(exc.allowed_methods))
+            answer = _error(405, f"{request.method} is not allowed here; use {allow}")
+            answer.headers["Allow"] = allow
+            return answer
+
+    return edge
+
+
+class QuietRefusals(logging.Filter):
+    """Turns aiohttp's ERROR and traceback for a malformed request into one WARNING line.
+
+    A client that sends a 100 KB header or a broken request line gets its 400
+    (431) from aiohttp; that is the client's mistake, not the worker's, and is
+    not worth a traceback. Nothing of the request itself is logged: it may hold a token.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite a client's parse error in place; let every other record through as it is."""
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and (exc.code or 400) < 500:
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg = "refused a malformed request from %s: %s %s"
+            record.args = (remote, exc.code or 400, type(exc).__name__)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _quiet_refusals() -> None:
+    """Install :class:`QuietRefusals` on aiohttp's server logger, once."""
+    logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, QuietRefusals) for f in logger.filters):
+        logger.addFilter(QuietRefusals())
 
 
 def register_web(
@@ -167,6 +286,19 @@ def register_web(
     )
     executor = ThreadPoolExecutor(max_workers=WEB_POOL, thread_name_prefix="web")
     streams_open = 0
+    # the paths served here and their query parameters; the edge answers 404 on
+    # any other route (Faust's own) and 400 on a parameter a route does not take
+    ours: dict[str, tuple[str, ...]] = {}
+
+    def route(path: str, *query: str) -> Callable[[type[faust.web.View]], type[faust.web.View]]:
+        ours[path] = query
+        return app.page(path)
+
+    # Faust types its web driver abstractly; the worker's is aiohttp's (web_app)
+    web_app = cast(Any, app.web).web_app
+    web_app[ROUTES] = ours
+    web_app.middlewares.append(edge_middleware(ours))
+    _quiet_refusals()
 
     async def in_thread(work: Callable[..., T], *args: Any, write: bool = False) -> T:
         """``work(conn, *args)`` in a web thread, in a transaction when it writes."""
@@ -200,9 +332,16 @@ def register_web(
             if not identity.may(needs):
                 return reply(self, {"error": f"the {identity.role!r} role may not do this"}, 403)
             request["identity"] = identity
-            return await super().dispatch(request)
+            try:
+                return await super().dispatch(request)
+            except BadParameter as exc:
+                return reply(
+                    self,
+                    {"error": str(exc), "parameter": exc.parameter, "allowed": list(exc.allowed)},
+                    400,
+                )
 
-    @app.page("/login")
+    @route("/login", "token")
     class Login(faust.web.View):
         async def get(self, request: Request) -> Any:
             presented = request.query.get("token")
@@ -213,7 +352,10 @@ def register_web(
         async def post(self, request: Request) -> Any:
             if not guard.host_allowed(request.headers.get("Host")):
                 return reply(self, {"error": "this Host is not allowed"}, 403)
-            form = await request.post()
+            try:
+                form = await request.post()
+            except ValueError as exc:  # a malformed form (a multipart body without a boundary)
+                return reply(self, {"error": f"not a form: {exc}"}, 400)
             return self._login(str(form.get("token", "")))
 
         def _login(self, presented: str) -> Any:
@@ -223,21 +365,21 @@ def register_web(
             response.set_cookie(auth.COOKIE, presented, httponly=True, samesite="Strict", path="/")
             return response
 
-    @app.page("/alerts")
+    @route("/alerts", *PAGE_QUERY)
     class LivePage(Guarded):
         login_redirect = True
 
         async def get(self, request: Request) -> Response:
             return self.html(page)
 
-    @app.page("/api/alerts")
+    @route("/api/alerts", *ALERT_QUERY)
     class Alerts(Guarded):
         async def get(self, request: Request) -> Response:
             flt = _filter(request)
             rows = await in_thread(alert_feed.list_alerts, flt)
             return reply(self, rows)
 
-    @app.page("/api/alerts/stream")
+    @route("/api/alerts/stream", *ALERT_QUERY, "since")
     class AlertStream(Guarded):
         async def get(self, request: Request) -> aiohttp_web.StreamResponse | Response:
             nonlocal streams_open
@@ -277,7 +419,7 @@ def register_web(
                 pass  # the page was closed
             return response
 
-    @app.page("/api/alerts/{alert_id}/ack")
+    @route("/api/alerts/{alert_id}/ack")
     class Acknowledge(Guarded):
         async def post(self, request: Request, alert_id: str) -> Response:
             # who acknowledges is who authenticated; a ``by`` in the body is ignored
@@ -288,13 +430,13 @@ def register_web(
                 return reply(self, {"error": f"no alert {alert_id!r}"}, 404)
             return reply(self, ack)
 
-    @app.page("/api/cases")
+    @route("/api/cases", *CASE_QUERY)
     class Cases(Guarded):
         async def get(self, request: Request) -> Response:
             flt = _case_filter(request)
             return reply(self, await in_thread(alert_feed.list_cases, flt))
 
-    @app.page("/api/cases/{case_id}")
+    @route("/api/cases/{case_id}")
     class Case(Guarded):
         async def get(self, request: Request, case_id: str) -> Response:
             view = await in_thread(alert_feed.case_view, case_id)
@@ -302,7 +444,7 @@ def register_web(
                 return reply(self, {"error": f"no case {case_id!r}"}, 404)
             return reply(self, view)
 
-    @app.page("/api/cases/{case_id}/assign")
+    @route("/api/cases/{case_id}/assign")
     class Assign(Guarded):
         async def post(self, request: Request, case_id: str) -> Response:
             try:
@@ -321,18 +463,14 @@ def register_web(
                 return reply(self, {"error": f"no case {case_id!r}"}, 404)
             return reply(self, done)
 
-    @app.page("/api/tasks")
+    @route("/api/tasks", "status", "limit")
     class Tasks(Guarded):
         async def get(self, request: Request) -> Response:
             status = request.query.get("status") or None
-            try:
-                limit = int(request.query.get("limit", 200))
-                rows = await in_thread(alert_feed.list_tasks, status, limit)
-            except ValueError as exc:
-                return reply(self, {"error": str(exc)}, 400)
+            rows = await in_thread(alert_feed.list_tasks, status, _limit(request))
             return reply(self, rows)
 
-    @app.page("/api/customers/{customer_id}")
+    @route("/api/customers/{customer_id}")
     class Customer(Guarded):
         async def get(self, request: Request, customer_id: str) -> Response:
             view = await in_thread(alert_feed.customer_view, customer_id)
@@ -340,7 +478,7 @@ def register_web(
                 return reply(self, {"error": f"no customer {customer_id!r}"}, 404)
             return reply(self, view)
 
-    @app.page("/api/worker")
+    @route("/api/worker")
     class Worker(Guarded):
         async def get(self, request: Request) -> Response:
             assigned = app.consumer.assignment() if app.consumer else set()
@@ -359,13 +497,13 @@ def register_web(
     if health is not None:
         progress = health
 
-        @app.page("/health")
+        @route("/health")
         class HealthCheck(metrics_base):  # type: ignore[valid-type,misc]
             async def get(self, request: Request) -> Response:
                 status, body = progress.report()
                 return reply(self, body, status)
 
-    @app.page("/metrics")
+    @route("/metrics")
     class Metrics(metrics_base):  # type: ignore[valid-type,misc]
         async def get(self, request: Request) -> Response:
             # aiohttp refuses a charset in ``content_type``; Prometheus's type carries one

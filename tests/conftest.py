@@ -10,7 +10,6 @@ Clocks read the reference time as the suite begins (``tests/reference.py``).
 from __future__ import annotations
 
 import os
-import uuid
 
 # One OpenMP thread for scikit-learn, here and in every process a test starts:
 # on a shared 2-core machine its idle threads spin and slow training many times
@@ -25,6 +24,7 @@ from churnwatch import store
 from churnwatch.sim.broker import EmbeddedBroker
 from churnwatch.times import offset_to, set_clock_offset
 from tests.fault_proxy import CuttableProxy
+from tests.pg import pg_schema
 from tests.reference import REFERENCE
 
 # Every test, and every process one starts, runs on one clock that read the
@@ -32,10 +32,6 @@ from tests.reference import REFERENCE
 CLOCK_OFFSET_S = offset_to(REFERENCE)
 os.environ["CHURNWATCH_CLOCK_OFFSET_S"] = repr(CLOCK_OFFSET_S)
 set_clock_offset(CLOCK_OFFSET_S)
-
-PG_URL = os.environ.get(
-    "CHURNWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 @pytest.fixture
@@ -45,30 +41,11 @@ def kafka_broker() -> Iterator[EmbeddedBroker]:
         yield broker
 
 
-def _pg_unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
-    pytest.skip(f"PostgreSQL unavailable: {reason}")
-
-
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """URL of a fresh PostgreSQL schema (the search path points at it)."""
-    schema = f"cw_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        _pg_unavailable(str(exc).splitlines()[0])
-    url = sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with pg_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -13,6 +13,7 @@ from churnwatch.features.state import CustomerState, apply
 from churnwatch.streams.feed import (
     UNASSIGNED,
     AlertFilter,
+    BadParameter,
     CaseFilter,
     FeedCursor,
     acknowledge,
@@ -22,6 +23,7 @@ from churnwatch.streams.feed import (
     customer_view,
     list_alerts,
     list_cases,
+    list_tasks,
 )
 from tests.builders import ev, store_rows
 
@@ -69,7 +71,7 @@ def test_filters_newest_first_and_limits(feed_engine: sa.Engine) -> None:
     assert [a["alert_id"] for a in one] == ["a3"]
     assert high[0]["created_at"] == T0 + timedelta(seconds=2)  # aware, on both stores
     assert high[0]["reason_codes"] == [{"indicator": "days_since_purchase", "value": 40.0}]
-    with pytest.raises(ValueError, match="limit must lie between 1 and 1000"):
+    with pytest.raises(BadParameter, match="limit: must lie between 1 and 1000"):
         AlertFilter(limit=0)
 
 
@@ -248,17 +250,39 @@ def test_cases_one_row_per_case_open_by_default_with_counts(case_engine: sa.Engi
 @pytest.mark.parametrize(
     ("given", "message"),
     [
-        ({"status": "bogus"}, "status must be one of open, closed, all"),
-        ({"tiers": ("nosuch",)}, "unknown tier nosuch: one of high, potential, general"),
-        ({"levels": ("severe",)}, "unknown level severe"),
-        ({"reasons": ("price",)}, "unknown reason price"),
-        ({"segments": (("planet", "mars"),)}, "unknown segment planet: one of region, industry"),
-        ({"limit": 0}, "limit must lie between 1 and 1000"),
+        ({"status": "bogus"}, "status: unknown value 'bogus'; one of open, closed, all"),
+        ({"tiers": ("nosuch",)}, "tier: unknown value 'nosuch'; one of high, potential, general"),
+        ({"levels": ("severe",)}, "level: unknown value 'severe'"),
+        ({"reasons": ("price",)}, "reason: unknown value 'price'"),
+        ({"segments": (("planet", "mars"),)}, "segment dimension: unknown value 'planet'"),
+        ({"limit": 0}, "limit: must lie between 1 and 1000"),
     ],
 )
 def test_a_case_filter_refuses_what_no_case_can_have(given: dict, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(BadParameter, match=message):
         CaseFilter(**given)
+
+
+@pytest.mark.parametrize(
+    ("given", "parameter"),
+    [
+        ({"status": "bogus"}, "status"),
+        ({"tiers": ("high", "nosuch")}, "tier"),
+        ({"reasons": ("price",)}, "reason"),
+        ({"limit": 1001}, "limit"),
+    ],
+)
+def test_an_alert_filter_refuses_what_no_alert_can_have(given: dict, parameter: str) -> None:
+    with pytest.raises(BadParameter) as refused:
+        AlertFilter(**given)
+    assert refused.value.parameter == parameter
+    assert str(refused.value).startswith(f"{parameter}: ")
+
+
+def test_a_task_list_refuses_an_unknown_status(feed_engine: sa.Engine) -> None:
+    with feed_engine.connect() as conn, pytest.raises(BadParameter) as refused:
+        list_tasks(conn, "bogus")
+    assert refused.value.parameter == "status" and "in_progress" in refused.value.allowed
 
 
 def test_a_case_is_assigned_kept_through_escalation_and_filtered_by_owner(
