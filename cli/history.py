@@ -27,9 +27,10 @@ def train(
         ),
     ] = None,
     horizon_days: Annotated[
-        float, typer.Option(help="Churned = no purchase within this many days after a cutoff.")
+        float,
+        typer.Option(help="Churned = no purchase within this many days after a cutoff (above 0)."),
     ] = 90.0,
-    every_days: Annotated[int, typer.Option(help="Days between snapshot cutoffs.")] = 7,
+    every_days: Annotated[int, typer.Option(help="Days between snapshot cutoffs (1 or more).")] = 7,
     seed: Annotated[int, typer.Option(help="Random seed (training is deterministic).")] = 0,
     models_dir: Annotated[
         Path | None,
@@ -64,7 +65,6 @@ def train(
     """
     from rich.console import Console
 
-    from churnwatch import store
     from churnwatch.models.training import TrainingError
     from churnwatch.offline.training import PromotionRefused, train_from_store
 
@@ -73,16 +73,17 @@ def train(
             f"--candidate {candidate!r}: choose one of {', '.join(DESCRIPTIONS)}"
         )
     console = Console(stderr=True)
-    engine = store.make_engine(common.settings().db_url)
-    store.upgrade(engine)
+    # the range, the horizon and the step are checked by train_from_store, in one line
+    since_at, until_at = common.parse_date(since, "--from"), common.parse_date(until, "--to")
+    engine = common.store_engine()
     refused = None
     try:
         with console.status("training") as status:
             card, folder = train_from_store(
                 engine,
                 models_dir or common.settings().models_dir,
-                since=common.parse_date(since),
-                until=common.parse_date(until),
+                since=since_at,
+                until=until_at,
                 horizon_days=horizon_days,
                 every_days=every_days,
                 seed=seed,
@@ -157,7 +158,11 @@ def replay(
         str, typer.Option(help="Backtest: alerts the team can work, e.g. 50/day or 200/week.")
     ] = "50/day",
     horizon_days: Annotated[
-        float, typer.Option(help="Backtest: churned = no purchase within this many days.")
+        float,
+        typer.Option(
+            callback=common.positive,
+            help="Backtest: churned = no purchase within this many days (above 0).",
+        ),
     ] = 90.0,
     contact_cost: Annotated[
         float,
@@ -174,7 +179,9 @@ def replay(
     ] = 0.25,
     winback_rate: Annotated[
         float,
-        typer.Option(help="Backtest: win-back rate assumed until 20 tasks of a tier are settled."),
+        typer.Option(
+            help="Backtest: win-back rate assumed until 20 tasks of a tier are settled (0-1)."
+        ),
     ] = 0.2,
     min_evidence: Annotated[
         int,
@@ -204,7 +211,11 @@ def replay(
         typer.Option(help="Re-publish the stored events to CHURNWATCH_BROKER in event-time order."),
     ] = False,
     rate: Annotated[
-        float | None, typer.Option(help="With --publish: events per second (default: unlimited).")
+        float | None,
+        typer.Option(
+            callback=common.positive,
+            help="With --publish: events per second (default: unlimited).",
+        ),
     ] = None,
     model: Annotated[
         Path | None,
@@ -235,30 +246,36 @@ def replay(
     churnwatch replay --as-of 2026-06-30 --scores-out s.csv   every customer's row as of T
     churnwatch replay --publish --rate 2000                   rebuild a fresh deployment
     """
-    from churnwatch import store
-
-    engine = store.make_engine(common.settings().db_url)
-    store.upgrade(engine)
+    # every option is checked before the store is opened or a replay starts
+    since_at, until_at = common.date_range(since, until)
+    when = common.parse_date(as_of, "--as-of")
+    if when is not None and scores_out is None:
+        raise typer.BadParameter("--as-of needs --scores-out FILE.csv")
+    capacity_per_day = common.per_day(capacity)
+    economics = _checked_economics(
+        {
+            "contact_cost": contact_cost,
+            "precision_floor": precision_floor,
+            "winback_prior": winback_rate,
+            "min_evidence": min_evidence,
+            "currency": currency,
+        }
+    )
+    if publish and common.settings().broker is None:
+        raise typer.BadParameter("--publish needs CHURNWATCH_BROKER: the broker to rebuild from")
+    engine = common.store_engine()
     if publish:
-        _replay_publish(engine, common.parse_date(since), common.parse_date(until), rate)
-    elif as_of is not None:
-        if scores_out is None:
-            raise typer.BadParameter("--as-of needs --scores-out FILE.csv")
-        _replay_as_of(engine, common.parse_date(as_of), scores_out, model)  # type: ignore[arg-type]
+        _replay_publish(engine, since_at, until_at, rate)
+    elif when is not None:
+        _replay_as_of(engine, when, scores_out, model)  # type: ignore[arg-type]
     else:
         _replay_backtest(
             engine,
-            since=common.parse_date(since),
-            until=common.parse_date(until),
-            capacity_per_day=common.per_day(capacity),
+            since=since_at,
+            until=until_at,
+            capacity_per_day=capacity_per_day,
             horizon_days=horizon_days,
-            economics={
-                "contact_cost": contact_cost,
-                "precision_floor": precision_floor,
-                "winback_prior": winback_rate,
-                "min_evidence": min_evidence,
-                "currency": currency,
-            },
+            economics=economics,
             report=report,
             alerts_out=alerts_out,
             json_out=json_out,
@@ -306,8 +323,6 @@ def _replay_backtest(
     from churnwatch.offline.report import notes, segment_table, summary_table, write_report
     from churnwatch.tables import show
 
-    # refuse a bad setting in one line before the replay, which may take long
-    economics = _checked_economics(economics)
     scorer = common.scorer_for(engine, model)
     with engine.connect() as conn:
         total = store.count_events(conn, until=until)
