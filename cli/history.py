@@ -466,13 +466,25 @@ def import_(
     far_margin: Annotated[
         float,
         typer.Option(
+            min=0.0,
             help="A row is far out when it lies more than this share of the length of the "
-            "file's dense history before or after it (and more than 7 days)."
+            "file's dense history before or after it (and more than 7 days).",
         ),
     ] = 0.25,
     strict: Annotated[
         bool, typer.Option(help="Reject far-out rows instead of storing and flagging them.")
     ] = False,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            help="Text encoding of a CSV or JSONL file, e.g. cp1252 or latin-1 "
+            "(default: UTF-8 if the file is, else detected)."
+        ),
+    ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(help="Delimiter of a CSV file, e.g. ';' or tab (default: detected)."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Load historic events into the event store (one transaction; re-importing adds nothing).
@@ -483,9 +495,10 @@ def import_(
     """
     from rich.progress import Progress
 
+    from churnwatch import store
     from churnwatch.events import INPUT_TOPICS
-    from churnwatch.offline import api
-    from churnwatch.offline.importing import ImportFailed
+    from churnwatch.offline.importing import ImportFailed, RowMapping, import_file
+    from churnwatch.offline.sniffing import checked_delimiter, checked_encoding
 
     if not file.is_file():
         raise typer.BadParameter(f"{file} is not a file")
@@ -493,23 +506,34 @@ def import_(
         raise typer.BadParameter(f"--far-margin {far_margin:g}: give a share of 0 or more")
     if topic is not None and topic not in INPUT_TOPICS:
         raise typer.BadParameter(f"--topic {topic!r}: one of {', '.join(INPUT_TOPICS)}")
-    columns, constants = common.pairs(map_, "--map"), common.pairs(set_, "--set")
+    try:
+        encoding = None if encoding is None else checked_encoding(encoding)
+        delimiter = None if delimiter is None else checked_delimiter(delimiter)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    mapping = RowMapping(
+        columns=common.pairs(map_, "--map"),
+        constants=common.pairs(set_, "--set"),
+        topic=topic,
+        default_type=event_type,
+        date_format=date_format,
+        negative_as_refund=negative_as_refund,
+        encoding=encoding,
+        delimiter=delimiter,
+    )
     settings = common.settings()
-    engine = api.open_store(settings.db_url)
+    engine = common.store_engine()
     rejects = rejects or file.with_name(file.name + ".rejects.jsonl")
     try:
         with rejects.open("wb") as out, Progress(transient=True, disable=json_out) as progress:
             task = progress.add_task(f"importing {file.name}", total=None)
-            summary = api.import_events(
+            # import_file, not the notebook's api.import_events: it takes the text format
+            summary = import_file(
                 engine,
                 file,
-                columns=columns,
-                constants=constants,
-                topic=topic,
-                default_type=event_type,
-                date_format=date_format,
-                negative_as_refund=negative_as_refund,
+                mapping,
                 rejects=out,
+                now=store.utcnow(),
                 max_future_s=settings.max_future_s,
                 far_margin=far_margin,
                 strict=strict,
@@ -528,15 +552,32 @@ def import_(
     if summary.all_rejected:
         print(
             f"cannot import {file}: every one of its {summary.rows:,} rows was rejected "
-            f"({'; '.join(summary.reasons)}); nothing was stored. Check --map, --set, "
-            "--type and --date-format against the file's columns",
+            f"({_counted(summary)}); nothing was stored. Check --map, --set, "
+            "--type, --date-format, --encoding and --delimiter against the file's columns",
             file=sys.stderr,
         )
         raise typer.Exit(2)
 
 
+def _counted(summary: Any) -> str:
+    """Why rows were rejected: every failing field with its rows, then reasons of no field."""
+    counted = list(summary.fields.most_common())
+    counted += [
+        (reason, count)
+        for reason, count in summary.reasons.most_common()
+        if not any(f in summary.fields for f in reason.split(", "))
+    ]
+    return "; ".join(f"{what}: {n:,} row{'' if n == 1 else 's'}" for what, n in counted)
+
+
 def _print_import(summary: Any, rejects: Path) -> None:
     """The import summary: counts, each reason with its first row, the far-out rows."""
+    from churnwatch.offline.sniffing import shown
+
+    text = summary.text
+    if text is not None and text.detected:
+        delimiter = "" if text.delimiter is None else f", delimiter {text.delimiter!r}"
+        print(f"read as {shown(text.encoding)}{delimiter} (--encoding, --delimiter to change)")
     print(
         f"{summary.rows:,} rows: {summary.stored:,} stored, "
         f"{summary.already_stored:,} already stored, {summary.rejected:,} rejected"
@@ -557,5 +598,8 @@ def _print_import(summary: Any, rejects: Path) -> None:
             examples = summary.examples[reason]
             rows = ", ".join(str(e["row"]) for e in examples)
             print(f"  {count:,}: {reason} (rows {rows}{', …' if count > len(examples) else ''})")
+    if summary.fields:
+        fields = ", ".join(f"{name} {count:,}" for name, count in summary.fields.most_common())
+        print(f"rejected rows per failing field: {fields}")
     if summary.rejected:
         print(f"rejected rows and their reasons: {rejects}")
