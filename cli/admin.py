@@ -10,6 +10,7 @@ import typer
 
 from churnwatch.cli import common
 from churnwatch.cli.common import app
+from churnwatch.cli.failures import Code, Failure, explain
 
 winback_app = typer.Typer(help="Win-back evaluation: effectiveness and failure analysis.")
 app.add_typer(winback_app, name="winback")
@@ -50,8 +51,10 @@ def db_upgrade() -> None:
             revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     except sa.exc.SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc  # the driver's own message, when there is one
-        typer.secho(f"error: cannot upgrade {shown}: {cause}", err=True, fg="red")
-        raise typer.Exit(1) from None
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        # a Failure, not an Exit: --verbose shows the traceback; the hint of its kind
+        hint = explain(exc).hint
+        raise Failure(f"cannot upgrade {shown}: {first}", Code.UNAVAILABLE, hint) from exc
     finally:
         engine.dispose()
     typer.echo(f"{shown} is at schema revision {revision}")
@@ -105,7 +108,6 @@ def dashboard_export(
     ] = Path("deploy/grafana/dashboards"),
 ) -> None:
     """Write every dashboard's JSON model, as Grafana's file provisioning loads it."""
-    from churnwatch.cli.failures import Code, Failure
     from churnwatch.dashboards.push import export
 
     try:

@@ -104,6 +104,14 @@ def store_engine(upgrade: bool = True) -> Engine:
     return engine
 
 
+def producer_config(read: Settings) -> dict[str, Any]:
+    """kafka-python's arguments for a producer: security, and a bounded wait for a broker."""
+    return {
+        **read.kafka_security.client_config(),
+        "bootstrap_timeout_ms": int(read.connect_timeout_s * 1000),
+    }
+
+
 def date_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
     """``--from`` and ``--to`` as times; exit 2 unless ``--from`` comes before ``--to``."""
     start, end = parse_date(since, "--from"), parse_date(until, "--to")

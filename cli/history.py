@@ -426,7 +426,7 @@ def _replay_publish(
             settings.broker,
             rate=rate,
             on_record=progress,
-            client=settings.kafka_security.client_config(),
+            client=common.producer_config(settings),
         )
     print(f"\npublished {sent:,} stored events to {settings.broker} in event-time order")
 

@@ -113,7 +113,7 @@ def simulate(
         if settings.broker is None:
             raise typer.BadParameter("set CHURNWATCH_BROKER, or write to a file with --out")
         ensure_topics_for(settings, settings.broker)
-        client = settings.kafka_security.client_config()
+        client = common.producer_config(settings)
         counts = produce(stream, settings.broker, rate=rate, client=client)
         where = settings.broker
         truth = truth or DEFAULT_DATA_DIR / f"truth-seed{seed}.jsonl"
