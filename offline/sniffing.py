@@ -1,9 +1,10 @@
 """What kind of text a file to import is: binary or not, its encoding, its CSV delimiter.
 
 The encoding is UTF-8 when the file's first part decodes as UTF-8, else what
-charset-normalizer finds; the delimiter is what :class:`csv.Sniffer` finds among
-``, ; TAB |``. A file with NUL bytes (and no UTF-16/32 byte-order mark) is binary:
-a gzip, ZIP (Excel) or Parquet file named ``.csv``, say, and is named as such.
+charset-normalizer finds (cp1252 when it is among the likeliest); the delimiter
+is what :class:`csv.Sniffer` finds in the first lines among ``, ; TAB |``. A
+file with NUL bytes (and no UTF-16/32 byte-order mark) is binary: a gzip, ZIP
+(Excel) or Parquet file named ``.csv``, say, and is named as such.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 
 #: bytes read to judge a file: enough for many rows, little for a large file
 SAMPLE_BYTES = 256 * 1024
+#: lines csv.Sniffer judges the delimiter by
+SNIFF_LINES = 50
 #: the delimiters a CSV export uses in practice
 DELIMITERS = ",;\t|"
 #: what the first bytes of a binary file say it is, to name it
@@ -76,7 +79,9 @@ def sniff(
         return TextFormat(encoding, None, detected)
     if delimiter is None:
         text = sample.decode(encoding, errors="replace")
-        delimiter = _sniffed_delimiter(text if whole else text.rpartition("\n")[0])
+        lines = (text if whole else text.rpartition("\n")[0]).splitlines()
+        # csv.Sniffer's regular expressions take seconds on a large sample: a few lines
+        delimiter = _sniffed_delimiter("\n".join(lines[:SNIFF_LINES]))
     return TextFormat(encoding, delimiter, detected)
 
 
@@ -93,11 +98,14 @@ def _detected_encoding(path: Path, sample: bytes, whole: bool) -> str:
         return "utf-8-sig"  # UTF-8, with or without a byte-order mark
     from charset_normalizer import from_bytes
 
-    best = from_bytes(judged).best()
+    matches = from_bytes(judged)
+    best = matches.best()
     if best is None:
         raise NotText(_binary(path, sample))
-    # Western text reads the same in several code pages: name the commonest of them
-    if "cp1252" in best.could_be_from_charset:
+    # Western text is often as likely in several code pages (é is é in cp1250 too):
+    # among the equally likely ones, Windows' Western code page, Excel's usual export
+    ties = (m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence))
+    if any("cp1252" in m.could_be_from_charset for m in ties):
         return "cp1252"
     return checked_encoding(best.encoding)
 

@@ -21,6 +21,14 @@ def test_the_delimiter_and_the_encoding_are_found(tmp_path: Path) -> None:
     assert (given.encoding, given.delimiter, given.detected) == ("iso8859-1", ",", False)
 
 
+def test_western_text_as_likely_in_several_code_pages_is_cp1252(tmp_path: Path) -> None:
+    # Œ is a byte that cp1250 reads as Ś: charset-normalizer finds both equally likely
+    export = tmp_path / "e.csv"
+    rows = "".join(f"c{i};C\u0152UR \u00e9t\u00e9;{i}\n" for i in range(300))
+    export.write_bytes(("customer_id;product;amount\n" + rows).encode("cp1252"))
+    assert sniff(export, csv_file=True).encoding == "cp1252"
+
+
 def test_a_binary_file_is_named_by_its_first_bytes(tmp_path: Path) -> None:
     workbook = tmp_path / "sales.csv"
     workbook.write_bytes(b"PK\x03\x04" + bytes(512))
