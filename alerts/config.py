@@ -56,9 +56,9 @@ class Thresholds(_Strict):
         return None
 
 
-class SegmentThresholds(Thresholds):
-    """Thresholds for the customers of one segment (one of region, industry, channel,
-    segment), in every tier or in one."""
+class _Scope(_Strict):
+    """Which customers a rule is for: one segment (region, industry, channel or segment),
+    one tier, or both."""
 
     region: str | None = None
     industry: str | None = None
@@ -66,22 +66,51 @@ class SegmentThresholds(Thresholds):
     segment: str | None = None
     tier: Literal["high", "potential", "general"] | None = None
 
+    def named(self) -> list[str]:
+        """The segment dimensions the rule names."""
+        return [d for d in SEGMENTS if getattr(self, d) is not None]
+
+    def scope(self) -> tuple[str | None, str | None, str | None]:
+        """(dimension, value, tier) of the rule; ``None`` where it names none."""
+        named = self.named()
+        dimension = named[0] if named else None
+        return dimension, getattr(self, dimension) if dimension else None, self.tier
+
+    def applies(self, tier: str, segments: Mapping[str, str | None]) -> bool:
+        """Whether a customer of ``tier`` with ``segments`` falls under this rule."""
+        if self.tier is not None and self.tier != tier:
+            return False
+        return any(segments.get(d) == getattr(self, d) for d in self.named())
+
+
+class SegmentThresholds(Thresholds, _Scope):
+    """Thresholds for the customers of one segment, in every tier or in one."""
+
     @model_validator(mode="after")
     def _one_segment(self) -> SegmentThresholds:
-        named = [d for d in SEGMENTS if getattr(self, d) is not None]
+        named = self.named()
         if len(named) != 1:
             raise ValueError(
                 f"name exactly one of {', '.join(SEGMENTS)} (got {', '.join(named) or 'none'})"
             )
         return self
 
-    def applies(self, tier: str, segments: Mapping[str, str | None]) -> bool:
-        """Whether a customer of ``tier`` with ``segments`` falls under this rule."""
-        if self.tier is not None and self.tier != tier:
-            return False
-        return any(
-            getattr(self, d) is not None and segments.get(d) == getattr(self, d) for d in SEGMENTS
-        )
+
+class Capacity(_Scope):
+    """Alerts a day the retention team can work for one tier, one segment, or one segment
+    in one tier. ``replay --capacity`` recommends thresholds within it."""
+
+    per_day: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _scoped(self) -> Capacity:
+        named = self.named()
+        if len(named) > 1 or (not named and self.tier is None):
+            raise ValueError(
+                f"name a tier, one of {', '.join(SEGMENTS)}, or both "
+                f"(got {', '.join(named) or 'neither'})"
+            )
+        return self
 
 
 class Policy(_Strict):
@@ -93,13 +122,28 @@ class Policy(_Strict):
     thresholds: dict[Literal["high", "potential", "general"], Thresholds]
     #: per segment, over the tier's thresholds: the first rule that applies wins
     segment_thresholds: tuple[SegmentThresholds, ...] = ()
+    #: alerts a day per tier, segment, or segment in a tier (``replay --capacity``)
+    capacity: tuple[Capacity, ...] = ()
 
     @model_validator(mode="after")
     def _every_tier(self) -> Policy:
         missing = [t for t in TIERS if t not in self.thresholds]
         if missing:
             raise ValueError(f"thresholds missing for tier(s): {', '.join(missing)}")
+        scopes = [rule.scope() for rule in self.capacity]
+        twice = sorted({_scope_words(s) for s in scopes if scopes.count(s) > 1})
+        if twice:
+            raise ValueError(f"capacity given twice for: {'; '.join(twice)}")
         return self
+
+    def capacity_for(
+        self, tier: str | None = None, dimension: str | None = None, value: str | None = None
+    ) -> float | None:
+        """The capacity of exactly this scope (a tier, a segment, or both), if one is set."""
+        for rule in self.capacity:
+            if rule.scope() == (dimension, value, tier):
+                return rule.per_day
+        return None
 
     def thresholds_for(self, tier: str, segments: Mapping[str, str | None] | None) -> Thresholds:
         """The thresholds of a customer of ``tier`` with ``segments``.
@@ -113,6 +157,12 @@ class Policy(_Strict):
                 if rule.applies(tier, segments):
                     return rule
         return self.thresholds[tier]  # type: ignore[index]
+
+
+def _scope_words(scope: tuple[str | None, str | None, str | None]) -> str:
+    dimension, value, tier = scope
+    words = [f"{dimension} {value}"] if dimension else []
+    return " ".join([*words, *([f"tier {tier}"] if tier else [])])
 
 
 class Action(_Strict):

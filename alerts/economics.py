@@ -215,23 +215,32 @@ def plan(
     capacity_per_day: float,
     econ: Economics,
     rejected: Sequence[Mapping[str, float]] = (),
+    tier_capacity: Mapping[str, float] | None = None,
 ) -> ValuePlan:
     """Choose one ``watch`` per tier: most expected net value within capacity and the floor.
 
     The floor holds per tier and for the chosen alerts of all tiers together;
     combinations in ``rejected`` (tier -> watch) are passed over. Ties go to
-    fewer alerts (see :func:`choose`), then to the stricter thresholds.
+    fewer alerts (see :func:`choose`), then to the stricter thresholds. A tier
+    with its own capacity in ``tier_capacity`` keeps within it too; when no
+    candidate of the tier does, its quietest is taken and the plan does not fit.
     """
     tiers = list(sweep)
     curve = {tier: _points(tier, sweep[tier], econ) for tier in tiers}
     options: dict[str, list[Point]] = {}
     held: dict[str, str] = {}
+    over: list[str] = []
     for tier in tiers:
         now = next(p for p in curve[tier] if p.watch == current_watch[tier])
         eligible = [p for p in curve[tier] if p.above_floor and p.trusted]
         options[tier] = eligible or [now]
         if not eligible:
             held[tier] = _why_held(curve[tier], econ)
+        cap = (tier_capacity or {}).get(tier)
+        if cap is not None and eligible:
+            within = [p for p in eligible if p.alerts_per_day <= cap]
+            options[tier] = within or [min(eligible, key=_per_day)]
+            over.extend(() if within else [tier])
     current_value = sum(
         next(p.net_value for p in curve[t] if p.watch == current_watch[t]) for t in tiers
     )
@@ -258,7 +267,7 @@ def plan(
         alerts_per_day=per_day,
         net_value=value,
         current_net_value=current_value,
-        fits=fits,
+        fits=fits and not over,
         held=held,
         curve=curve,
         overall_precision=pooled_precision(combo),

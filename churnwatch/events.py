@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import unicodedata
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 from pydantic import (
@@ -64,6 +64,10 @@ MIN_TS = datetime(1970, 1, 1, tzinfo=UTC)
 # Epoch values below this are almost certainly seconds, not milliseconds
 # (1e11 ms is March 1973); reject them rather than silently misdate by 1000x.
 _MIN_EPOCH_MS = 100_000_000_000
+
+
+#: an input record: an event, or a report such as a win-back outcome
+R = TypeVar("R", bound=BaseModel)
 
 
 class InvalidEvent(ValueError):
@@ -318,14 +322,22 @@ def _check_extra(event: Event) -> None:
 
 
 def decode(topic: str, raw: bytes | None, *, now: datetime, max_future_s: float) -> Event:
-    """Decode and validate one raw record, rejecting far-future event times."""
-    event = parse_object(topic, load_json(raw))
-    ahead = (event.ts - now).total_seconds()
-    if ahead > max_future_s:
-        raise InvalidEvent(
-            f"ts {event.ts.isoformat()} is {ahead / 3600:.1f} h in the future "
-            f"(limit {max_future_s / 3600:.1f} h)"
-        )
+    """Decode and validate one raw record, rejecting far-future times."""
+    return not_ahead(parse_object(topic, load_json(raw)), now, max_future_s)
+
+
+def not_ahead(event: R, now: datetime, max_future_s: float) -> R:
+    """``event`` (an input record), unless one of its times (``ts``, ``signup_ts``, …)
+    is over ``max_future_s`` after ``now``: then :class:`InvalidEvent` names the field."""
+    for name, value in event:
+        if not isinstance(value, datetime):
+            continue
+        ahead = (value - now).total_seconds()
+        if ahead > max_future_s:
+            raise InvalidEvent(
+                f"{name}: {value.isoformat()} is {ahead / 3600:.1f} h in the future "
+                f"(limit {max_future_s / 3600:.1f} h)"
+            )
     return event
 
 

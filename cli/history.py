@@ -320,7 +320,13 @@ def _replay_backtest(
     from churnwatch import store
     from churnwatch.offline import api
     from churnwatch.offline.parallel import ReplayError
-    from churnwatch.offline.report import notes, segment_table, summary_table, write_report
+    from churnwatch.offline.report import (
+        notes,
+        segment_plan_table,
+        segment_table,
+        summary_table,
+        write_report,
+    )
     from churnwatch.tables import show
 
     scorer = common.scorer_for(engine, model)
@@ -370,6 +376,8 @@ def _replay_backtest(
     show(headers, rows)
     if findings.segments:
         show(*segment_table(findings), title="per segment (thresholds per tier)")
+    if findings.segment_plans:
+        show(*segment_plan_table(findings), title="thresholds of their own, per segment")
     for line in notes(findings):
         print(line)
     print(f"report: {path}")

@@ -71,8 +71,24 @@ class PromPanel:
 _SEGMENT_FILTER = "\n".join(
     f"  AND ('{ALL_SEGMENTS}' IN (${d}) OR a.segments ->> '{d}' IN (${d}))" for d in SEGMENTS
 )
-#: value at risk from green to red, as the worklist ranks it; risk levels by colour
+#: a blank CLV or p_alive says why, as the worklist does
+_NO_MODEL = (
+    "mappings",
+    [
+        {
+            "type": "special",
+            "options": {
+                "match": "null",
+                "result": {"text": "no purchase model (value: last year's spend rate)"},
+            },
+        }
+    ],
+)
+#: value at risk from green to red, as the worklist ranks it; risk levels by colour; a
+#: blank CLV or p_alive explained
 _COLOURED = (
+    ("clv", (_NO_MODEL,)),
+    ("p_alive", (_NO_MODEL,)),
     (
         "value_at_risk",
         (
@@ -116,10 +132,12 @@ OPEN_CASES = SqlPanel(
     kind="table",
     description="One row per open case (its latest alert), most value at risk first, as the "
     "worklist ranks them: who is leaving, their tier, segments and owner, why, and the "
-    "win-back action. 'opened' is the event time of the case's first alert.",
+    "win-back action. 'opened' is the event time of the case's first alert; CLV and p alive "
+    "are blank, and say so, where no purchase model could be fitted.",
     sql=f"""SELECT a.customer_id AS customer, a.value_tier AS tier, a.risk_level AS level,
        a.reason, round(a.value_at_risk::numeric, 2) AS value_at_risk,
-       round(a.clv::numeric, 2) AS clv, round(a.score::numeric, 3) AS score, t.action,
+       round(a.clv::numeric, 2) AS clv, round(a.p_alive::numeric, 3) AS p_alive,
+       round(a.score::numeric, 3) AS score, t.action,
        o.owner, a.segments ->> 'region' AS region, a.segments ->> 'industry' AS industry,
        a.segments ->> 'channel' AS channel, a.segments ->> 'segment' AS segment,
        c.opened,

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from churnwatch.alerts.config import Policy, Thresholds
+from churnwatch.alerts.config import Policy, SegmentThresholds, Thresholds
 from churnwatch.alerts.economics import Economics, ValuePlan, choose, plan
 from churnwatch.alerts.policy import AlertState, assess
 from churnwatch.features.segments import SEGMENTS
@@ -299,14 +299,20 @@ class Backtest:
             for tier in TIERS
         }
 
-    def trial(self, policy: Policy, tier: str, watch: float) -> Metrics:
-        """The metrics of ``tier``'s alerts with its ``watch`` moved, the other tiers held."""
+    def trial(
+        self, policy: Policy, tier: str, watch: float, among: Collection[int] | None = None
+    ) -> Metrics:
+        """The metrics of ``tier``'s alerts with its ``watch`` moved, the other tiers held
+        (only the customers ``among``, if given)."""
         customers = self._tier_customers.get(tier)
         if customers is None:
             steps = self._groups.items()
             customers = [c for c, s in steps if self._has_tier(s, tier)]
             self._tier_customers[tier] = customers
-        return self.measure(self.simulate(with_watch(policy, tier, watch), customers), tier)
+        if among is not None:
+            customers = [c for c in customers if c in among]
+        fired = self.simulate(with_watch(policy, tier, watch), customers)
+        return self.measure(fired, tier, among)
 
     def widen(
         self,
@@ -428,14 +434,18 @@ def edge(current: Thresholds, watches: Sequence[float], pick: float) -> str | No
 
 def with_watch(policy: Policy, tier: str, watch: float) -> Policy:
     """``policy`` with ``tier``'s thresholds moved so that ``watch`` is the first."""
-    old = policy.thresholds[tier]  # type: ignore[index]
-    shift = watch - old.watch
-    moved = Thresholds(
-        watch=round(watch, 4),
-        high=round(min(old.high + shift, 1.0), 4),
-        critical=round(min(old.critical + shift, 1.0), 4),
-    )
+    moved = Thresholds(**shifted(policy.thresholds[tier], watch))  # type: ignore[index]
     return policy.model_copy(update={"thresholds": {**policy.thresholds, tier: moved}})
+
+
+def shifted(old: Thresholds, watch: float) -> dict[str, float]:
+    """``old``'s three thresholds moved together so that ``watch`` is the first."""
+    shift = watch - old.watch
+    return {
+        "watch": round(watch, 4),
+        "high": round(min(old.high + shift, 1.0), 4),
+        "critical": round(min(old.critical + shift, 1.0), 4),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -513,9 +523,10 @@ def tune(
     tried (at most :data:`MAX_TIGHTENING` times). ``sweep`` grows in place.
     """
     current = {t: policy.thresholds[t].watch for t in TIERS}  # type: ignore[index]
+    caps = {t: c for t in TIERS if (c := policy.capacity_for(t)) is not None}
     rejected: list[dict[str, float]] = []
     while True:
-        chosen = plan(sweep, current, capacity_per_day, econ, rejected)
+        chosen = plan(sweep, current, capacity_per_day, econ, rejected, caps)
         movable = {t: w for t, w in chosen.watch.items() if t not in chosen.held}
         if test.widen(policy, sweep, movable):
             continue
@@ -531,6 +542,85 @@ def tune(
         if note is not None:
             edges[tier] = note
     return Tuned(chosen, better, fired, edges, short, len(rejected))
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """The thresholds that pay best for one segment's customers, within its capacity."""
+
+    dimension: str
+    value: str
+    customers: int
+    capacity_per_day: float
+    #: where the capacity comes from: the alert policy, or the segment's load as it is
+    capacity_source: str
+    plan: ValuePlan
+    #: a ``[[segment_thresholds]]`` rule per tier whose ``watch`` moves
+    rules: tuple[SegmentThresholds, ...]
+    #: the segment's alerts a day under the tiers' thresholds
+    current_per_day: float
+
+    @property
+    def gain(self) -> float:
+        """Expected net value the segment's own thresholds add over the tiers'."""
+        return self.plan.net_value - self.plan.current_net_value
+
+    @property
+    def worth_adopting(self) -> bool:
+        """Whether the rules add value, or keep a segment the tiers' thresholds overload."""
+        return bool(self.rules) and (
+            self.gain > 0 or self.current_per_day > self.capacity_per_day + 1e-9
+        )
+
+
+def plan_segment(
+    test: Backtest,
+    policy: Policy,
+    scope: tuple[str, str],
+    members: Collection[int],
+    econ: Economics,
+) -> SegmentPlan:
+    """Thresholds per tier for the customers of one segment, as ``[[segment_thresholds]]``.
+
+    Each tier's ``watch`` is swept for the segment's customers alone, against
+    ``policy``'s tier thresholds (a rule the policy already has for the segment
+    is set aside). The capacity is the policy's for the segment; without one it
+    is the segment's alerts a day under ``policy``, so that the same load is
+    spent where it pays most.
+    """
+    dimension, value = scope
+    plain = policy.model_copy(
+        update={
+            "segment_thresholds": tuple(
+                r for r in policy.segment_thresholds if r.scope()[:2] != (dimension, value)
+            )
+        }
+    )
+    among = set(members)
+    sweep = {
+        tier: [
+            (w, test.trial(plain, tier, w, among))
+            for w in candidates(plain.thresholds[tier])  # type: ignore[index]
+        ]
+        for tier in TIERS
+    }
+    current = {t: plain.thresholds[t].watch for t in TIERS}  # type: ignore[index]
+    # summed over the tiers as the plan sums them, so that the tiers' thresholds fit it
+    load = sum(m.alerts_per_day for t in TIERS for w, m in sweep[t] if w == current[t])
+    cap = policy.capacity_for(None, dimension, value)
+    source = "alert policy"
+    if cap is None:
+        cap, source = load, "its load now"
+    caps = {t: c for t in TIERS if (c := policy.capacity_for(t, dimension, value)) is not None}
+    chosen = plan(sweep, current, cap, econ, tier_capacity=caps)
+    rules = tuple(
+        SegmentThresholds.model_validate(
+            {dimension: value, "tier": tier, **shifted(plain.thresholds[tier], watch)}  # type: ignore[index]
+        )
+        for tier, watch in chosen.watch.items()
+        if tier not in chosen.held and watch != current[tier]
+    )
+    return SegmentPlan(dimension, value, len(members), cap, source, chosen, rules, load)
 
 
 def _below_floor(overall: Metrics, chosen: ValuePlan, econ: Economics, tries: int) -> str | None:

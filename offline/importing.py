@@ -38,7 +38,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from churnwatch import store
-from churnwatch.events import TOPIC_OF_TYPE, Event, InvalidEvent, parse_object, payload_of
+from churnwatch.events import (
+    TOPIC_OF_TYPE,
+    Event,
+    InvalidEvent,
+    not_ahead,
+    parse_object,
+    payload_of,
+)
 from churnwatch.features.state import DAY_S
 from churnwatch.models.dataset import dense_window
 from churnwatch.offline.sniffing import NotText, TextFormat, first_bad_line, shown, sniff
@@ -504,10 +511,7 @@ def _event_of(
         raise InvalidEvent("; ".join([*problems.values(), *others])) from None
     if problems:
         raise InvalidEvent("; ".join(problems.values()))
-    ahead = (event.ts - now).total_seconds()
-    if ahead > max_future_s:
-        raise InvalidEvent(f"ts: {event.ts.isoformat()} is {ahead / 3600:.1f} h in the future")
-    return event
+    return not_ahead(event, now, max_future_s)
 
 
 def _validated(fields: dict[str, Any], mapping: RowMapping, identical: Counter[bytes]) -> Event:

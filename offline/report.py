@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from churnwatch.alerts.config import Policy
+from churnwatch.alerts.config import Policy, SegmentThresholds
 from churnwatch.alerts.economics import (
     DEFAULT_MIN_EVIDENCE,
     DEFAULT_PRECISION_FLOOR,
@@ -33,8 +33,10 @@ from churnwatch.offline.backtest import (
     Fired,
     Metrics,
     Recommendation,
+    SegmentPlan,
     Span,
     Unjudged,
+    plan_segment,
     tune,
 )
 from churnwatch.offline.replay import Replayed
@@ -89,6 +91,8 @@ class Findings:
     tightened: int = 0
     #: dimension → value → its customers, current and recommended metrics (the biggest values)
     segments: Mapping[str, Mapping[str, tuple[int, Metrics, Metrics]]] = field(default_factory=dict)
+    #: thresholds of their own for the segments with enough evidence, biggest gain first
+    segment_plans: Sequence[SegmentPlan] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The numbers of the report, JSON-ready."""
@@ -119,6 +123,7 @@ class Findings:
                 }
                 for dimension, values in self.segments.items()
             },
+            "segment_recommendations": [_segment_plan_dict(sp) for sp in self.segment_plans],
             "strays": _strays_dict(self.span),
             **self._value_dict(),
         }
@@ -326,18 +331,99 @@ def segment_table(f: Findings) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def _segment_plan_dict(sp: SegmentPlan) -> dict[str, Any]:
+    return {
+        "segment": {sp.dimension: sp.value},
+        "customers": sp.customers,
+        "capacity_per_day": sp.capacity_per_day,
+        "capacity_source": sp.capacity_source,
+        "alerts_per_day_now": sp.current_per_day,
+        "worth_adopting": sp.worth_adopting,
+        "watch": dict(sp.plan.watch),
+        "held": dict(sp.plan.held),
+        "fits_capacity": sp.plan.fits,
+        "net_value": sp.plan.net_value,
+        "net_value_with_tier_thresholds": sp.plan.current_net_value,
+        "rules": [r.model_dump(exclude_none=True) for r in sp.rules],
+    }
+
+
+def segment_plan_table(f: Findings) -> tuple[list[str], list[list[str]]]:
+    """Each judged segment's own thresholds against the tiers': headers and rows."""
+    headers = ["segment", "alerts / day now", "capacity / day", "watch per tier", "net value"]
+    headers.append("gain")
+    rows = [
+        [
+            f"{sp.dimension} {sp.value}",
+            f"{sp.current_per_day:.2f}",
+            f"{sp.capacity_per_day:.2f} ({sp.capacity_source})"
+            + ("" if sp.plan.fits else ": nothing trusted fits"),
+            " / ".join(
+                f"{t} {sp.plan.watch[t]:.2f}" + (" (kept)" if t in sp.plan.held else "")
+                for t in TIERS
+            ),
+            money(sp.plan.net_value, f.currency),
+            money(sp.gain, f.currency),
+        ]
+        for sp in f.segment_plans
+    ]
+    return headers, rows
+
+
 def _segment_lines(f: Findings) -> list[str]:
     if not f.segments:
         return []
-    return [
+    lines = [
         "## Per segment",
         "",
         "The same alerts, judged for the customers of each segment (their segments at "
-        f"their last step; the {SEGMENT_VALUES} values with the most customers of each). The "
-        "recommendation is per tier; a segment that needs its own thresholds takes a "
-        "`[[segment_thresholds]]` rule in the alert policy.",
+        f"their last step; the {SEGMENT_VALUES} values with the most customers of each).",
         "",
         *markdown(*segment_table(f)),
+        "",
+    ]
+    if not f.segment_plans:
+        return [
+            *lines,
+            f"No segment had {f.min_evidence} judged alerts under the recommendation, the "
+            "evidence its own thresholds would need.",
+            "",
+        ]
+    lines += [
+        "### Thresholds of their own",
+        "",
+        f"For each segment with at least {f.min_evidence} judged alerts, every tier's `watch` "
+        "swept for its customers alone, within the segment's capacity: the alert policy's "
+        "`[[capacity]]` for it, or else its alerts a day under the recommendation, so that "
+        "the same load goes where it pays most. *gain* is the expected net value over the "
+        "tier thresholds, for the segment's customers; a rule is worth adopting when it "
+        "gains, or when the tier thresholds give the segment more alerts than its capacity.",
+        "",
+        *markdown(*segment_plan_table(f)),
+        "",
+    ]
+    rules = [r for sp in f.segment_plans if sp.worth_adopting for r in sp.rules]
+    if rules:
+        lines += [
+            "To give these segments their own thresholds, put these rules in the alert policy. "
+            "The first rule that applies wins, so a customer in two of these segments takes "
+            "the rule of the segment listed first (the biggest gain):",
+            "",
+            "```toml",
+            *(line for rule in rules for line in _rule_lines(rule)),
+            "```",
+            "",
+        ]
+    return lines
+
+
+def _rule_lines(rule: SegmentThresholds) -> list[str]:
+    return [
+        "[[segment_thresholds]]",
+        *(
+            f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}"
+            for k, v in rule.model_dump(exclude_none=True).items()
+        ),
         "",
     ]
 
@@ -834,6 +920,12 @@ def analyse(
         for dimension, values in test.segment_members().items()
     }
 
+    plans = [
+        plan_segment(test, tuned.policy, (dimension, value), members, econ)
+        for dimension, values in test.segment_members().items()
+        for value, members in values.items()
+        if segments[dimension][value][2].judged >= econ.min_evidence
+    ]
     label, note = currency_of(replayed.currencies, currency)
     return Findings(
         start=test.start,
@@ -867,4 +959,5 @@ def analyse(
         overall_short=tuned.overall_short,
         tightened=tuned.tightened,
         segments=segments,
+        segment_plans=sorted(plans, key=lambda sp: -sp.gain),
     )

@@ -214,7 +214,10 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> _OrderedAp
             records = [raw_record(event) for event in events]
             metrics.outcomes.inc(len(records))
             recorded = await until_stored(
-                partial(record_outcomes, engine), records, _itself, Recorded
+                partial(record_outcomes, engine, max_future_s=settings.max_future_s),
+                records,
+                _itself,
+                Recorded,
             )
             await publisher.reject(recorded.dead_letters)
 

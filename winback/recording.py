@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 
 from churnwatch import store
-from churnwatch.events import InvalidEvent
+from churnwatch.events import InvalidEvent, not_ahead
 from churnwatch.records import DeadLetter, RawRecord, unexpected
+from churnwatch.settings import Settings
 from churnwatch.times import utcnow
 from churnwatch.winback.outcomes import decode_outcome
 
@@ -24,12 +25,17 @@ class Recorded:
 
 
 def record_outcomes(
-    engine: Engine, records: Sequence[RawRecord], clock: Callable[[], datetime] = utcnow
+    engine: Engine,
+    records: Sequence[RawRecord],
+    clock: Callable[[], datetime] = utcnow,
+    *,
+    max_future_s: float = Settings.max_future_s,
 ) -> Recorded:
     """Store ``winback-outcomes`` reports from the CRM and move tasks and alerts along.
 
-    An invalid report, or one about a task churnwatch never issued, is a dead
-    letter; a redelivered one changes nothing.
+    An invalid report, one dated over ``max_future_s`` ahead, or one about a
+    task churnwatch never issued, is a dead letter; a redelivered one changes
+    nothing.
     """
     now = clock()
     result = Recorded()
@@ -39,7 +45,7 @@ def record_outcomes(
             result.dead_letters.append(DeadLetter.of(record, record.error, now))
             continue
         try:
-            valid.append((record, decode_outcome(record.value)))
+            valid.append((record, not_ahead(decode_outcome(record.value), now, max_future_s)))
         except InvalidEvent as exc:
             result.dead_letters.append(DeadLetter.of(record, str(exc), now))
         except Exception as exc:  # a report must never stop the agent

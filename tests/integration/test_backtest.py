@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from churnwatch import store
-from churnwatch.alerts.config import SegmentThresholds, load_playbook, load_policy
+from churnwatch.alerts.config import Capacity, SegmentThresholds, load_playbook, load_policy
 from churnwatch.alerts.economics import economics
 from churnwatch.engine.pipeline import Pipeline
 from churnwatch.events import TOPIC_OF_TYPE, from_payload
@@ -334,8 +334,10 @@ class _Together(Backtest):
     one in another); this stands in for it: the 0.07 group drags the precision down.
     """
 
-    def measure(self, fired: list[Fired], tier: str | None = None) -> Metrics:
-        out = super().measure(fired, tier)
+    def measure(
+        self, fired: list[Fired], tier: str | None = None, customers: Any = None
+    ) -> Metrics:
+        out = super().measure(fired, tier, customers)
         names = {self.trace.customers[f.customer] for f in fired}
         if tier is None and "d0" in names:
             out.precision = 0.2
@@ -443,3 +445,67 @@ def test_the_backtest_judges_each_segment_on_its_own_customers() -> None:
     assert found.to_dict()["segments"]["region"]["north"]["customers"] == 20
     assert "## Per segment" in _markdown(found)
     assert "| region north | 20 | current |" in _markdown(found)
+
+
+def _north(replayed: Replayed, groups: str) -> None:
+    """Put the customers of ``groups`` (prefixes of :data:`GROUPS`) in the region north."""
+    trace = replayed.trace
+    north = trace.segment_set({**dict.fromkeys(SEGMENTS), "region": "north"})
+    for i, customer in enumerate(trace.customer):
+        if trace.customers[customer][0] in groups:
+            trace.segment[i] = north
+
+
+def test_a_segment_gets_thresholds_of_its_own_within_its_capacity() -> None:
+    replayed = _fixed()
+    _north(replayed, "abcd")  # the 50 general customers scored on day 10
+    policy = load_policy().model_copy(
+        update={"capacity": (Capacity(region="north", per_day=0.07),)}
+    )
+    found = analyse(
+        replayed,
+        policy,
+        start=at(0),
+        end=at(300),
+        horizon_days=90,
+        capacity_per_day=10,
+        scorer="fixed",
+        min_evidence=20,
+    )
+    # the tiers' recommendation (general 0.05) alerts all 50 of the north: 0.17 a day;
+    # within 0.07 a day only the 20 scored 0.8 fit, and the strictest such watch is 0.60
+    (north,) = found.segment_plans
+    assert (north.dimension, north.value, north.customers) == ("region", "north", 50)
+    assert (round(north.current_per_day, 4), north.capacity_per_day) == (0.1667, 0.07)
+    assert north.capacity_source == "alert policy" and north.plan.fits
+    assert north.rules == (
+        SegmentThresholds(region="north", tier="general", watch=0.6, high=0.8, critical=1.0),
+    )
+    # 16 churns caught instead of 31, at the 20 % prior and 100 EUR each: 320 against 620
+    assert (north.plan.net_value, north.gain) == (320.0, -300.0)
+    assert north.worth_adopting  # it keeps the north within its capacity
+    text = _markdown(found)
+    assert "| region north | 0.17 | 0.07 (alert policy) | high 0.35 (kept) / potential " in text
+    assert "[[segment_thresholds]]\nregion = 'north'\ntier = 'general'\nwatch = 0.6\n" in text
+    adopted = found.to_dict()["segment_recommendations"][0]
+    assert adopted["rules"] == [
+        {"region": "north", "tier": "general", "watch": 0.6, "high": 0.8, "critical": 1.0}
+    ]
+
+
+def test_without_a_capacity_a_segment_spends_its_load_where_it_pays() -> None:
+    replayed = _fixed()
+    _north(replayed, "ab")  # general: 20 scored 0.8 (16 churn), 20 scored 0.3 (5 churn)
+    found = _analysed(replayed, contact_cost=7.0, min_evidence=5)
+    # at 7 EUR a contact and 20 EUR saved a caught churn (20 % of 100 EUR), the tier gains
+    # from alerting down to 0.05: the 0.12 and 0.07 groups all churn
+    assert found.recommendation.watch["general"] == 0.05
+    (north,) = found.segment_plans
+    assert north.capacity_source == "its load now"
+    assert north.capacity_per_day == north.current_per_day
+    # in the north the 0.3 group costs 140 EUR and saves 100: the north does better at
+    # alerting only the 0.8 group (16 x 20 - 20 x 7 = 180 against 140); of the watches that
+    # do (0.35 to 0.60) the strictest
+    assert [(r.region, r.tier, r.watch) for r in north.rules] == [("north", "general", 0.6)]
+    assert (north.plan.net_value, north.gain) == (180.0, 40.0)
+    assert north.worth_adopting

@@ -85,6 +85,7 @@ def _seed(conn: sa.Connection) -> None:
         ended: datetime | None = None,
         value: tuple[float, float] = (0.0, 0.0),
         segments: dict[str, str] | None = None,
+        p_alive: float | None = None,
     ) -> dict[str, Any]:
         return {
             "alert_id": aid,
@@ -92,6 +93,7 @@ def _seed(conn: sa.Connection) -> None:
             "ended_at": ended,
             "value_at_risk": value[0],
             "clv": value[1],
+            "p_alive": p_alive,
             "segments": segments or {},
             "customer_id": cid,
             "ts": ts,
@@ -149,6 +151,7 @@ def _seed(conn: sa.Connection) -> None:
                 case="a3",
                 value=(62.49, 100.0),
                 segments={"region": "north", "channel": "online"},
+                p_alive=0.4213,
             ),
             alert(
                 "a4",
@@ -322,6 +325,7 @@ def test_every_sql_panel_returns_exact_rows_on_postgresql(seeded_pg: sa.Engine) 
             "reason",
             "value_at_risk",
             "clv",
+            "p_alive",
             "score",
             "action",
             "owner",
@@ -341,6 +345,7 @@ def test_every_sql_panel_returns_exact_rows_on_postgresql(seeded_pg: sa.Engine) 
             "service_quality",
             62.49,
             100.0,
+            0.421,
             0.625,
             "personal call",
             "ann",
@@ -358,6 +363,7 @@ def test_every_sql_panel_returns_exact_rows_on_postgresql(seeded_pg: sa.Engine) 
             "competitor",
             30.25,
             55.0,
+            None,
             0.55,
             "coupon",
             None,
@@ -478,6 +484,19 @@ def test_exported_json_is_committed_and_valid_for_the_sdk(tmp_path: Path) -> Non
         for used in set(re.findall(r"\$\{?(tier|reason|region|industry|channel|segment)\b", text)):
             assert used in names
     assert set(build_all()) == {"churnwatch-alerts", "churnwatch-trends", "churnwatch-worker"}
+    # a blank CLV or p alive in the open-cases table says why
+    table = next(
+        p for p in build_all()["churnwatch-alerts"]["panels"] if p["title"].startswith("Open")
+    )
+    blank = {
+        o["matcher"]["options"]: o["properties"][0]["value"][0]
+        for o in table["fieldConfig"]["overrides"]
+        if o["matcher"]["options"] in ("clv", "p_alive")
+    }
+    assert {name: m["options"]["match"] for name, m in blank.items()} == {
+        "clv": "null",
+        "p_alive": "null",
+    }
 
 
 def test_provisioning_references_the_exported_dashboards_and_their_sources() -> None:

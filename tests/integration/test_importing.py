@@ -90,7 +90,7 @@ def test_a_retail_csv_maps_converts_rejects_and_reimports_as_nothing(
         (6, "ts", "ts: '31/02/2025 08:34' does not match --date-format '%d/%m/%Y %H:%M'"),
         (7, "amount", "amount: 'abc' is not a number"),
         (8, "amount", "amount: Input should be greater than 0 (got 0.0)"),
-        (9, "ts", "ts: 2029-12-04T08:34:00+00:00 is 30776.6 h in the future"),
+        (9, "ts", "ts: 2029-12-04T08:34:00+00:00 is 30776.6 h in the future (limit 24.0 h)"),
     ]
     assert summary["examples"]["amount"] == [
         {"row": 7, "error": "amount: 'abc' is not a number"},

@@ -404,13 +404,15 @@ def test_crm_outcomes_move_tasks_and_alerts_and_bad_ones_are_dead_letters(
             rec(b"{nope", 1, topic="winback-outcomes", key=None),
             rec({"task_id": tid, "status": "maybe", "ts": 1.8e12}, 2, "winback-outcomes", None),
             outcome("no-such-task", "done", 61, 3),
+            outcome(tid, "done", 202, 5),  # two days after the clock
         ],
     )
     assert first.stored == 1
     errors = [d.error for d in first.dead_letters]
     assert errors[0].startswith("not valid JSON")
     assert errors[1].startswith("status: Input should be 'contacted', 'accepted'")
-    assert errors[2] == "unknown task_id 'no-such-task': no win-back task has it"
+    assert errors[2] == "ts: 2026-06-03T00:00:00+00:00 is 48.0 h in the future (limit 24.0 h)"
+    assert errors[3] == "unknown task_id 'no-such-task': no win-back task has it"
     assert {d.source_topic for d in first.dead_letters} == {"winback-outcomes"}
     assert _statuses(engine, task["alert_id"]) == (("in_progress", None), ("in_progress", None))
     # the same report again changes nothing; a decline ends task and alert as lost

@@ -67,6 +67,18 @@ def test_capacity_binds_before_value() -> None:
     assert not none.fits and none.alerts_per_day == 2 + 1 + 10
 
 
+def test_a_tier_with_its_own_capacity_keeps_within_it() -> None:
+    econ = economics(TIERS, prior=0.2, precision_floor=0.25)
+    # with room for everything, high takes 0.30 (8 a day); its own capacity of 3 a day
+    # leaves it only 0.50 (2 a day)
+    assert plan(SWEEP, CURRENT, 100, econ).watch["high"] == 0.30
+    capped = plan(SWEEP, CURRENT, 100, econ, tier_capacity={"high": 3})
+    assert capped.watch["high"] == 0.50 and capped.fits
+    # below every candidate: the quietest, and the plan does not fit
+    tight = plan(SWEEP, CURRENT, 100, econ, tier_capacity={"high": 1})
+    assert tight.watch["high"] == 0.50 and not tight.fits
+
+
 def test_measured_win_back_rates_replace_the_prior() -> None:
     rows = [
         {"value_tier": "high", "tasks": MIN_MEASURED_TASKS - 5, "won_back": 10},

@@ -17,6 +17,13 @@ from churnwatch.events import (
 )
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
+PROFILE = {
+    "event_id": "p1",
+    "customer_id": "c1",
+    "ts": "2026-05-01T10:00:00Z",
+    "type": "profile",
+    "region": "north",
+}
 COMPLAINT = {
     "event_id": "k",
     "customer_id": "c",
@@ -108,6 +115,17 @@ def test_types_of_each_topic() -> None:
         ("purchases", {**PURCHASE, "ts": "yesterday"}, "is not ISO-8601"),
         ("purchases", {**PURCHASE, "ts": 1777629600}, "looks like epoch seconds"),
         ("purchases", {**PURCHASE, "ts": "2026-06-01T02:00:01Z"}, "h in the future"),
+        # every time field keeps the limit, not only ts
+        (
+            "customers",
+            {**PROFILE, "signup_ts": "9999-12-31T23:59:59Z"},
+            "signup_ts: 9999-12-31T23:59:59+00:00 is ",
+        ),
+        (
+            "customers",
+            {**PROFILE, "signup_ts": "2026-06-03T00:00:00Z"},
+            "signup_ts: 2026-06-03T00:00:00+00:00 is 48.0 h in the future (limit 1.0 h)",
+        ),
         (
             "engagement",
             {"event_id": "s", "customer_id": "c", "ts": 1777629600000, "type": "survey_response"},

@@ -275,3 +275,45 @@ def test_a_bad_segment_rule_says_what_is_wrong(tmp_path: Path, rule: str, messag
     with pytest.raises(ConfigError) as caught:
         load_policy(path)
     assert "segment_thresholds.0" in str(caught.value) and message in str(caught.value)
+
+
+CAPACITY_RULES = """
+[[capacity]]
+tier = "high"
+per_day = 5
+
+[[capacity]]
+region = "north"
+per_day = 12.5
+
+[[capacity]]
+region = "north"
+tier = "general"
+per_day = 4
+"""
+
+
+def test_capacity_is_set_per_tier_per_segment_or_per_segment_in_a_tier(tmp_path: Path) -> None:
+    policy = load_policy(_write(tmp_path, GOOD_POLICY + CAPACITY_RULES))
+    assert policy.capacity_for("high") == 5
+    assert policy.capacity_for(None, "region", "north") == 12.5
+    assert policy.capacity_for("general", "region", "north") == 4
+    # only the exact scope: the north's high tier has none of its own
+    assert policy.capacity_for("high", "region", "north") is None
+    assert policy.capacity_for("general") is None
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("per_day = 5", "name a tier, one of region, industry, channel, segment, or both"),
+        ('region = "n"\nchannel = "x"\nper_day = 5', "(got region, channel)"),
+        ('tier = "high"\nper_day = 0', "per_day: Input should be greater than 0"),
+        ('tier = "gold"\nper_day = 3', "tier: Input should be"),
+        ('tier = "high"\nper_day = 3\n\n[[capacity]]\ntier = "high"\nper_day = 4', "twice"),
+    ],
+)
+def test_a_bad_capacity_rule_says_what_is_wrong(tmp_path: Path, rule: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_policy(_write(tmp_path, GOOD_POLICY + "\n[[capacity]]\n" + rule + "\n"))
+    assert message in str(caught.value)
