@@ -182,8 +182,11 @@ def _broker_failure(exc: BaseException) -> Failure | None:
 
 
 def _file_failure(exc: BaseException) -> Failure | None:
-    """A file or folder that cannot be read or written."""
+    """A file or folder that cannot be read or written, or a connection that failed."""
     if isinstance(exc, OSError) and exc.filename is not None:
         reason = exc.strerror or _first_line(exc)
         return Failure(f"cannot use {exc.filename}: {reason}", Code.UNAVAILABLE)
+    if isinstance(exc, ConnectionError | TimeoutError):
+        # a service no explainer above knows (Grafana, a Dask scheduler): still not a bug
+        return Failure(f"cannot connect: {_first_line(exc)}", Code.UNAVAILABLE)
     return None

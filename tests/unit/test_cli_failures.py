@@ -18,6 +18,8 @@ def test_each_kind_of_error_has_its_code() -> None:
     assert explain(sa.exc.ArgumentError("Could not parse")).code == Code.USAGE
     unwritable = FileNotFoundError(2, "No such file or directory", "/proc/nope")
     assert explain(unwritable).message == "cannot use /proc/nope: No such file or directory"
+    lost = explain(ConnectionResetError("reset by peer"))
+    assert (lost.code, lost.message) == (Code.UNAVAILABLE, "cannot connect: reset by peer")
 
 
 def test_an_error_nobody_expects_is_a_bug_with_its_first_line() -> None:
