@@ -135,6 +135,9 @@ class Settings:
     session_timeout_s: float = 2.0
     #: Seconds a send to Kafka may take before it fails (and stays in the outbox).
     send_timeout_s: float = 30.0
+    #: Longest wait, in seconds, for a first connection to the broker or the store: a
+    #: command whose broker or database is unreachable fails after it, in one line.
+    connect_timeout_s: float = 10.0
     #: How far (seconds) an event may lag its customer's newest one and still count.
     allowed_lateness_s: float = 7 * 86400.0
     #: Wall seconds a quiet input topic may hold back the others' event-time order
@@ -175,6 +178,10 @@ class Settings:
             raise ValueError(f"currency must be an ISO 4217 code, e.g. EUR (got {self.currency!r})")
         if self.partitions < 1 or self.replication_factor < 1:
             raise ValueError("partitions and replication factor must be at least 1")
+        if not 0 < self.connect_timeout_s <= 3600:
+            raise ValueError(
+                f"connect timeout must lie between 0 and 3600 s (got {self.connect_timeout_s} s)"
+            )
         if self.fold_timeout_s <= 0:
             raise ValueError(f"fold timeout must be positive (got {self.fold_timeout_s} s)")
         if self.cache_customers < 1:
@@ -264,6 +271,9 @@ class Settings:
                 "CHURNWATCH_SESSION_TIMEOUT_S", cls.session_timeout_s, float
             ),
             send_timeout_s=_env_number("CHURNWATCH_SEND_TIMEOUT_S", cls.send_timeout_s, float),
+            connect_timeout_s=_env_number(
+                "CHURNWATCH_CONNECT_TIMEOUT_S", cls.connect_timeout_s, float
+            ),
             allowed_lateness_s=_env_number(
                 "CHURNWATCH_ALLOWED_LATENESS_S", cls.allowed_lateness_s, float
             ),

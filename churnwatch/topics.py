@@ -44,6 +44,10 @@ class TopicLayoutError(RuntimeError):
     """An existing topic has a partition count churnwatch cannot work with."""
 
 
+class BrokerUnreachable(ConnectionError):
+    """No broker answered at the bootstrap address within the connect timeout."""
+
+
 #: Topics whose old records may be compacted away, keeping the newest per key.
 COMPACTED = frozenset({CUSTOMERS})
 
@@ -55,6 +59,7 @@ def ensure_topics_for(settings: Settings, bootstrap: str) -> list[str]:
         settings.partitions,
         replication=settings.replication_factor,
         client=settings.kafka_security.client_config(),
+        timeout_s=settings.connect_timeout_s,
     )
 
 
@@ -65,6 +70,7 @@ def ensure_topics(
     *,
     replication: int = 1,
     client: Mapping[str, Any] | None = None,
+    timeout_s: float = 10.0,
 ) -> list[str]:
     """Create the missing topics with ``partitions`` partitions each; return those created.
 
@@ -72,13 +78,24 @@ def ensure_topics(
     co-partitioned (same count, same key hashing) so that one worker holds all
     of a customer's events; a mismatch is reported rather than worked around.
     Profiles (``customers``) are compacted: only each customer's newest counts.
-    ``client`` holds kafka-python's security arguments.
+    ``client`` holds kafka-python's security arguments. A broker that does not
+    answer within ``timeout_s`` raises :class:`BrokerUnreachable`.
     """
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
+    from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **(client or {}))
+    try:
+        # kafka-python waits 30 s for a first broker by default; bound it
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            bootstrap_timeout_ms=int(timeout_s * 1000),
+            **(client or {}),
+        )
+    except KafkaTimeoutError:
+        raise BrokerUnreachable(
+            f"no Kafka broker answered at {bootstrap} within {timeout_s:g} s"
+        ) from None
     try:
         existing = set(admin.list_topics())
         missing = [

@@ -10,6 +10,7 @@ import typer
 
 from churnwatch.cli import common
 from churnwatch.cli.common import app
+from churnwatch.cli.failures import Code, Failure, explain
 
 winback_app = typer.Typer(help="Win-back evaluation: effectiveness and failure analysis.")
 app.add_typer(winback_app, name="winback")
@@ -26,12 +27,9 @@ def winback_report(
     json_out: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
 ) -> None:
     """Return rate, time to contact and satisfaction by reason, action and tier; failures."""
-    from churnwatch import store
     from churnwatch.winback.report import fetch, render
 
-    engine = store.make_engine(common.settings().db_url)
-    store.upgrade(engine)
-    report = fetch(engine)
+    report = fetch(common.store_engine())
     if json_out:
         print(orjson.dumps(report, default=str).decode())
     else:
@@ -45,17 +43,18 @@ def db_upgrade() -> None:
 
     from churnwatch import store
 
-    settings = common.settings()
-    shown = sa.make_url(settings.db_url).render_as_string(hide_password=True)
-    engine = store.make_engine(settings.db_url)
+    engine = common.store_engine(upgrade=False)  # checks the URL first
+    shown = engine.url.render_as_string(hide_password=True)
     try:
         store.upgrade(engine)
         with engine.connect() as conn:
             revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     except sa.exc.SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc  # the driver's own message, when there is one
-        typer.secho(f"error: cannot upgrade {shown}: {cause}", err=True, fg="red")
-        raise typer.Exit(1) from None
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        # a Failure, not an Exit: --verbose shows the traceback; the hint of its kind
+        hint = explain(exc).hint
+        raise Failure(f"cannot upgrade {shown}: {first}", Code.UNAVAILABLE, hint) from exc
     finally:
         engine.dispose()
     typer.echo(f"{shown} is at schema revision {revision}")
@@ -64,11 +63,14 @@ def db_upgrade() -> None:
 @topics_app.command("create")
 def topics_create(
     partitions: Annotated[
-        int | None, typer.Option(help="Partitions per topic (default: CHURNWATCH_PARTITIONS).")
+        int | None,
+        typer.Option(min=1, help="Partitions per topic (default: CHURNWATCH_PARTITIONS)."),
     ] = None,
     replication_factor: Annotated[
         int | None,
-        typer.Option(help="Replicas per partition (default: CHURNWATCH_REPLICATION_FACTOR)."),
+        typer.Option(
+            min=1, help="Replicas per partition (default: CHURNWATCH_REPLICATION_FACTOR)."
+        ),
     ] = None,
 ) -> None:
     """Create the missing topics on CHURNWATCH_BROKER; `customers` is compacted."""
@@ -90,9 +92,6 @@ def topics_create(
     except (TopicLayoutError, ValueError) as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(2) from None
-    except Exception as exc:  # kafka-python's errors share no useful base
-        typer.secho(f"error: cannot create topics on {settings.broker}: {exc}", err=True, fg="red")
-        raise typer.Exit(1) from None
     for name in ALL_TOPICS:
         state = "created" if name in created else "exists"
         typer.echo(f"{state:>8}  {name}")
@@ -111,8 +110,15 @@ def dashboard_export(
     """Write every dashboard's JSON model, as Grafana's file provisioning loads it."""
     from churnwatch.dashboards.push import export
 
-    for path in export(out):
-        typer.echo(f"wrote {path}")
+    try:
+        for path in export(out):
+            typer.echo(f"wrote {path}")
+    except OSError as exc:
+        raise Failure(
+            f"cannot write the dashboards to {out}: {exc.strerror or exc}",
+            Code.UNAVAILABLE,
+            hint="give --out a folder you can write to",
+        ) from exc
 
 
 @dashboard_app.command("push")

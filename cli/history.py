@@ -27,9 +27,10 @@ def train(
         ),
     ] = None,
     horizon_days: Annotated[
-        float, typer.Option(help="Churned = no purchase within this many days after a cutoff.")
+        float,
+        typer.Option(help="Churned = no purchase within this many days after a cutoff (above 0)."),
     ] = 90.0,
-    every_days: Annotated[int, typer.Option(help="Days between snapshot cutoffs.")] = 7,
+    every_days: Annotated[int, typer.Option(help="Days between snapshot cutoffs (1 or more).")] = 7,
     seed: Annotated[int, typer.Option(help="Random seed (training is deterministic).")] = 0,
     models_dir: Annotated[
         Path | None,
@@ -64,7 +65,6 @@ def train(
     """
     from rich.console import Console
 
-    from churnwatch import store
     from churnwatch.models.training import TrainingError
     from churnwatch.offline.training import PromotionRefused, train_from_store
 
@@ -73,16 +73,17 @@ def train(
             f"--candidate {candidate!r}: choose one of {', '.join(DESCRIPTIONS)}"
         )
     console = Console(stderr=True)
-    engine = store.make_engine(common.settings().db_url)
-    store.upgrade(engine)
+    # the range, the horizon and the step are checked by train_from_store, in one line
+    since_at, until_at = common.parse_date(since, "--from"), common.parse_date(until, "--to")
+    engine = common.store_engine()
     refused = None
     try:
         with console.status("training") as status:
             card, folder = train_from_store(
                 engine,
                 models_dir or common.settings().models_dir,
-                since=common.parse_date(since),
-                until=common.parse_date(until),
+                since=since_at,
+                until=until_at,
                 horizon_days=horizon_days,
                 every_days=every_days,
                 seed=seed,
@@ -157,7 +158,11 @@ def replay(
         str, typer.Option(help="Backtest: alerts the team can work, e.g. 50/day or 200/week.")
     ] = "50/day",
     horizon_days: Annotated[
-        float, typer.Option(help="Backtest: churned = no purchase within this many days.")
+        float,
+        typer.Option(
+            callback=common.positive,
+            help="Backtest: churned = no purchase within this many days (above 0).",
+        ),
     ] = 90.0,
     contact_cost: Annotated[
         float,
@@ -174,7 +179,9 @@ def replay(
     ] = 0.25,
     winback_rate: Annotated[
         float,
-        typer.Option(help="Backtest: win-back rate assumed until 20 tasks of a tier are settled."),
+        typer.Option(
+            help="Backtest: win-back rate assumed until 20 tasks of a tier are settled (0-1)."
+        ),
     ] = 0.2,
     min_evidence: Annotated[
         int,
@@ -204,7 +211,11 @@ def replay(
         typer.Option(help="Re-publish the stored events to CHURNWATCH_BROKER in event-time order."),
     ] = False,
     rate: Annotated[
-        float | None, typer.Option(help="With --publish: events per second (default: unlimited).")
+        float | None,
+        typer.Option(
+            callback=common.positive,
+            help="With --publish: events per second (default: unlimited).",
+        ),
     ] = None,
     model: Annotated[
         Path | None,
@@ -235,30 +246,36 @@ def replay(
     churnwatch replay --as-of 2026-06-30 --scores-out s.csv   every customer's row as of T
     churnwatch replay --publish --rate 2000                   rebuild a fresh deployment
     """
-    from churnwatch import store
-
-    engine = store.make_engine(common.settings().db_url)
-    store.upgrade(engine)
+    # every option is checked before the store is opened or a replay starts
+    since_at, until_at = common.date_range(since, until)
+    when = common.parse_date(as_of, "--as-of")
+    if when is not None and scores_out is None:
+        raise typer.BadParameter("--as-of needs --scores-out FILE.csv")
+    capacity_per_day = common.per_day(capacity)
+    economics = _checked_economics(
+        {
+            "contact_cost": contact_cost,
+            "precision_floor": precision_floor,
+            "winback_prior": winback_rate,
+            "min_evidence": min_evidence,
+            "currency": currency,
+        }
+    )
+    if publish and common.settings().broker is None:
+        raise typer.BadParameter("--publish needs CHURNWATCH_BROKER: the broker to rebuild from")
+    engine = common.store_engine()
     if publish:
-        _replay_publish(engine, common.parse_date(since), common.parse_date(until), rate)
-    elif as_of is not None:
-        if scores_out is None:
-            raise typer.BadParameter("--as-of needs --scores-out FILE.csv")
-        _replay_as_of(engine, common.parse_date(as_of), scores_out, model)  # type: ignore[arg-type]
+        _replay_publish(engine, since_at, until_at, rate)
+    elif when is not None:
+        _replay_as_of(engine, when, scores_out, model)  # type: ignore[arg-type]
     else:
         _replay_backtest(
             engine,
-            since=common.parse_date(since),
-            until=common.parse_date(until),
-            capacity_per_day=common.per_day(capacity),
+            since=since_at,
+            until=until_at,
+            capacity_per_day=capacity_per_day,
             horizon_days=horizon_days,
-            economics={
-                "contact_cost": contact_cost,
-                "precision_floor": precision_floor,
-                "winback_prior": winback_rate,
-                "min_evidence": min_evidence,
-                "currency": currency,
-            },
+            economics=economics,
             report=report,
             alerts_out=alerts_out,
             json_out=json_out,
@@ -312,8 +329,6 @@ def _replay_backtest(
     )
     from churnwatch.tables import show
 
-    # refuse a bad setting in one line before the replay, which may take long
-    economics = _checked_economics(economics)
     scorer = common.scorer_for(engine, model)
     with engine.connect() as conn:
         total = store.count_events(conn, until=until)
@@ -419,7 +434,7 @@ def _replay_publish(
             settings.broker,
             rate=rate,
             on_record=progress,
-            client=settings.kafka_security.client_config(),
+            client=common.producer_config(settings),
         )
     print(f"\npublished {sent:,} stored events to {settings.broker} in event-time order")
 
@@ -459,13 +474,25 @@ def import_(
     far_margin: Annotated[
         float,
         typer.Option(
+            min=0.0,
             help="A row is far out when it lies more than this share of the length of the "
-            "file's dense history before or after it (and more than 7 days)."
+            "file's dense history before or after it (and more than 7 days).",
         ),
     ] = 0.25,
     strict: Annotated[
         bool, typer.Option(help="Reject far-out rows instead of storing and flagging them.")
     ] = False,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            help="Text encoding of a CSV or JSONL file, e.g. cp1252 or latin-1 "
+            "(default: UTF-8 if the file is, else detected)."
+        ),
+    ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(help="Delimiter of a CSV file, e.g. ';' or tab (default: detected)."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Load historic events into the event store (one transaction; re-importing adds nothing).
@@ -476,9 +503,10 @@ def import_(
     """
     from rich.progress import Progress
 
+    from churnwatch import store
     from churnwatch.events import INPUT_TOPICS
-    from churnwatch.offline import api
-    from churnwatch.offline.importing import ImportFailed
+    from churnwatch.offline.importing import ImportFailed, RowMapping, import_file
+    from churnwatch.offline.sniffing import checked_delimiter, checked_encoding
 
     if not file.is_file():
         raise typer.BadParameter(f"{file} is not a file")
@@ -486,23 +514,34 @@ def import_(
         raise typer.BadParameter(f"--far-margin {far_margin:g}: give a share of 0 or more")
     if topic is not None and topic not in INPUT_TOPICS:
         raise typer.BadParameter(f"--topic {topic!r}: one of {', '.join(INPUT_TOPICS)}")
-    columns, constants = common.pairs(map_, "--map"), common.pairs(set_, "--set")
+    try:
+        encoding = None if encoding is None else checked_encoding(encoding)
+        delimiter = None if delimiter is None else checked_delimiter(delimiter)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    mapping = RowMapping(
+        columns=common.pairs(map_, "--map"),
+        constants=common.pairs(set_, "--set"),
+        topic=topic,
+        default_type=event_type,
+        date_format=date_format,
+        negative_as_refund=negative_as_refund,
+        encoding=encoding,
+        delimiter=delimiter,
+    )
     settings = common.settings()
-    engine = api.open_store(settings.db_url)
+    engine = common.store_engine()
     rejects = rejects or file.with_name(file.name + ".rejects.jsonl")
     try:
         with rejects.open("wb") as out, Progress(transient=True, disable=json_out) as progress:
             task = progress.add_task(f"importing {file.name}", total=None)
-            summary = api.import_events(
+            # import_file, not the notebook's api.import_events: it takes the text format
+            summary = import_file(
                 engine,
                 file,
-                columns=columns,
-                constants=constants,
-                topic=topic,
-                default_type=event_type,
-                date_format=date_format,
-                negative_as_refund=negative_as_refund,
+                mapping,
                 rejects=out,
+                now=store.utcnow(),
                 max_future_s=settings.max_future_s,
                 far_margin=far_margin,
                 strict=strict,
@@ -521,15 +560,32 @@ def import_(
     if summary.all_rejected:
         print(
             f"cannot import {file}: every one of its {summary.rows:,} rows was rejected "
-            f"({'; '.join(summary.reasons)}); nothing was stored. Check --map, --set, "
-            "--type and --date-format against the file's columns",
+            f"({_counted(summary)}); nothing was stored. Check --map, --set, "
+            "--type, --date-format, --encoding and --delimiter against the file's columns",
             file=sys.stderr,
         )
         raise typer.Exit(2)
 
 
+def _counted(summary: Any) -> str:
+    """Why rows were rejected: every failing field with its rows, then reasons of no field."""
+    counted = list(summary.fields.most_common())
+    counted += [
+        (reason, count)
+        for reason, count in summary.reasons.most_common()
+        if not any(f in summary.fields for f in reason.split(", "))
+    ]
+    return "; ".join(f"{what}: {n:,} row{'' if n == 1 else 's'}" for what, n in counted)
+
+
 def _print_import(summary: Any, rejects: Path) -> None:
     """The import summary: counts, each reason with its first row, the far-out rows."""
+    from churnwatch.offline.sniffing import shown
+
+    text = summary.text
+    if text is not None and text.detected:
+        delimiter = "" if text.delimiter is None else f", delimiter {text.delimiter!r}"
+        print(f"read as {shown(text.encoding)}{delimiter} (--encoding, --delimiter to change)")
     print(
         f"{summary.rows:,} rows: {summary.stored:,} stored, "
         f"{summary.already_stored:,} already stored, {summary.rejected:,} rejected"
@@ -550,5 +606,8 @@ def _print_import(summary: Any, rejects: Path) -> None:
             examples = summary.examples[reason]
             rows = ", ".join(str(e["row"]) for e in examples)
             print(f"  {count:,}: {reason} (rows {rows}{', …' if count > len(examples) else ''})")
+    if summary.fields:
+        fields = ", ".join(f"{name} {count:,}" for name, count in summary.fields.most_common())
+        print(f"rejected rows per failing field: {fields}")
     if summary.rejected:
         print(f"rejected rows and their reasons: {rejects}")

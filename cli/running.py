@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 from datetime import timedelta
@@ -19,7 +20,9 @@ from churnwatch.times import utcnow
 
 @app.command()
 def broker(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 to listen on.")] = 9092,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1 to listen on.")
+    ] = 9092,
 ) -> None:
     """Run the embedded Kafka-compatible broker (tansu, memory only) in the foreground."""
     from churnwatch.sim.broker import BrokerError, EmbeddedBroker
@@ -45,13 +48,20 @@ def worker(
     log_level: Annotated[str, typer.Option(help="Faust log level.")] = "warning",
 ) -> None:
     """Run the stream worker against CHURNWATCH_BROKER (embedded broker when unset)."""
-    from churnwatch.streams.web import WebSetupError
+    from churnwatch.streams.web import WebSetupError, guard_for
     from churnwatch.streams.worker import run_worker
 
     # a bad file stops here, before any broker or store is touched
     common.policy(), common.playbook()
+    settings = common.settings()
     try:
-        run_worker(common.settings(), log_level=log_level)
+        if settings.web_port > 0:
+            guard_for(settings)  # no web server without a token, as run_worker refuses it
+        # an unusable or unreachable store fails here in one line, within the connect timeout
+        common.store_engine().dispose()
+        # once running, the Kafka client's own warnings are the worker's log, at --log-level
+        logging.getLogger("aiokafka").setLevel(logging.NOTSET)
+        run_worker(settings, log_level=log_level)
     except WebSetupError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(2) from None
@@ -59,21 +69,26 @@ def worker(
 
 @app.command()
 def simulate(
-    events: Annotated[int | None, typer.Option(help="Stop after this many records.")] = None,
-    days: Annotated[int, typer.Option(help="Days of history, ending now.")] = 365,
+    events: Annotated[int | None, typer.Option(min=1, help="Stop after this many records.")] = None,
+    days: Annotated[int, typer.Option(min=1, help="Days of history, ending now.")] = 365,
     customers: Annotated[
-        int | None, typer.Option(help="Population size (default: sized for --events).")
+        int | None, typer.Option(min=1, help="Population size (default: sized for --events).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed, the same events.")] = 7,
     bad_share: Annotated[float, typer.Option(help="Share of bad records mixed in.")] = 0.01,
-    churn_share: Annotated[float, typer.Option(help="Share of customers who churn.")] = 0.3,
+    churn_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of customers who churn.")
+    ] = 0.3,
     out: Annotated[
         Path | None, typer.Option(help="Write JSONL here instead of producing to the broker.")
     ] = None,
     truth: Annotated[
         Path | None, typer.Option(help="Ground-truth JSONL (default: beside --out or data dir).")
     ] = None,
-    rate: Annotated[float | None, typer.Option(help="Records per second (broker only).")] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(callback=common.positive, help="Records per second (broker only)."),
+    ] = None,
 ) -> None:
     """Produce a seeded synthetic population's events to the broker or to a file."""
     from churnwatch.sim.producing import produce, write_jsonl
@@ -98,7 +113,7 @@ def simulate(
         if settings.broker is None:
             raise typer.BadParameter("set CHURNWATCH_BROKER, or write to a file with --out")
         ensure_topics_for(settings, settings.broker)
-        client = settings.kafka_security.client_config()
+        client = common.producer_config(settings)
         counts = produce(stream, settings.broker, rate=rate, client=client)
         where = settings.broker
         truth = truth or DEFAULT_DATA_DIR / f"truth-seed{seed}.jsonl"

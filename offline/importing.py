@@ -21,13 +21,14 @@ takes a first pass over the file to find the bulk before anything is written.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 import uuid
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -47,6 +48,7 @@ from churnwatch.events import (
 )
 from churnwatch.features.state import DAY_S
 from churnwatch.models.dataset import dense_window
+from churnwatch.offline.sniffing import NotText, TextFormat, first_bad_line, shown, sniff
 
 _ID_NAMESPACE = uuid.UUID("5d0c2f44-8a7e-4b1b-9c53-3f6e2b7a9d10")
 #: fields that text files carry as strings but the event models want as numbers
@@ -70,6 +72,7 @@ FAR_AFTER = "ts far after the file's history"
 #: rows shown per reason in a summary
 EXAMPLES = 3
 _FIELD = re.compile(r"[A-Za-z_][\w.]*")
+_JSONL = (".jsonl", ".ndjson", ".json")
 
 
 class ImportFailed(Exception):
@@ -90,9 +93,25 @@ class RowMapping:
     date_format: str | None = None
     #: a negative purchase amount is a refund of that amount
     negative_as_refund: bool = False
+    #: the text encoding of a CSV or JSONL file (``None``: found from the file)
+    encoding: str | None = None
+    #: the delimiter of a CSV file (``None``: found from the file)
+    delimiter: str | None = None
 
     def event(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        """The event fields of ``row`` (not yet validated)."""
+        """The event fields of ``row`` (not yet validated); :class:`InvalidEvent` on a bad one."""
+        out, problems = self.fields_of(row)
+        if problems:
+            raise InvalidEvent("; ".join(problems.values()))
+        return out
+
+    def fields_of(self, row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The event fields of ``row``, and a problem per field that cannot be converted.
+
+        A field that is no number, or no date of ``date_format``, keeps its text, so
+        that validation goes on to find what else is wrong with the row.
+        """
+        problems: dict[str, str] = {}
         mapped = set(self.columns.values())
         out = {k: v for k, v in row.items() if k not in mapped}
         for name, column in self.columns.items():
@@ -106,19 +125,20 @@ class RowMapping:
                 try:
                     out[name] = convert(out[name].strip())
                 except ValueError:
-                    raise InvalidEvent(f"{name}: {out[name]!r} is not a number") from None
+                    problems[name] = f"{name}: {out[name]!r} is not a number"
         if self.date_format and isinstance(out.get("ts"), str):
             try:
                 ts = datetime.strptime(out["ts"].strip(), self.date_format)
             except ValueError:
-                raise InvalidEvent(
+                problems["ts"] = (
                     f"ts: {out['ts']!r} does not match --date-format {self.date_format!r}"
-                ) from None
-            out["ts"] = (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).isoformat()
+                )
+            else:
+                out["ts"] = (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).isoformat()
         amount = out.get("amount")
         if self.negative_as_refund and out.get("type") == "purchase" and _negative(amount):
             out["type"], out["amount"] = "refund", -amount  # type: ignore[operator]
-        return out
+        return out, problems
 
 
 def _negative(value: Any) -> bool:
@@ -136,6 +156,12 @@ def reason_of(error: str) -> str:
         head, sep, _ = part.partition(": ")
         kinds.append(head if sep and _FIELD.fullmatch(head) else head.split(" (")[0])
     return ", ".join(dict.fromkeys(kinds))
+
+
+def fields_in(error: str) -> list[str]:
+    """Every field ``error`` is about, once each (none for an error about the row)."""
+    heads = (part.partition(": ") for part in error.split("; "))
+    return list(dict.fromkeys(h for h, sep, _ in heads if sep and _FIELD.fullmatch(h)))
 
 
 @dataclass(frozen=True)
@@ -193,6 +219,10 @@ class Summary:
     rejected: int = 0
     #: rows rejected, per reason (:func:`reason_of`, or a far-out reason under ``strict``)
     reasons: Counter[str] = field(default_factory=Counter)
+    #: rejected rows per field they fail on (a row counts once for each of its fields)
+    fields: Counter[str] = field(default_factory=Counter)
+    #: how the file was read as text (``None``: Parquet)
+    text: TextFormat | None = None
     #: rows far outside the bulk of the file's history, per reason: stored and
     #: flagged, or rejected under ``strict`` (then also in ``reasons``)
     far_out: Counter[str] = field(default_factory=Counter)
@@ -228,6 +258,9 @@ class Summary:
             "rejected": self.rejected,
             "top_reasons": dict(self.reasons.most_common(5)),
             "reasons": dict(self.reasons.most_common()),
+            "fields": dict(self.fields.most_common()),
+            "encoding": None if self.text is None else self.text.encoding,
+            "delimiter": None if self.text is None else self.text.delimiter,
             "flagged": self.flagged,
             "far_out": dict(self.far_out),
             "far_out_action": "rejected" if self.strict else "stored and flagged",
@@ -236,13 +269,15 @@ class Summary:
         }
 
 
-def read_rows(path: Path) -> Iterator[dict[str, Any]]:
+def read_rows(
+    path: Path, encoding: str = "utf-8-sig", delimiter: str = ","
+) -> Iterator[dict[str, Any]]:
     """The rows of a CSV, JSONL or Parquet file, as dicts (by file suffix)."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        yield from _csv_rows(path)
-    elif suffix in (".jsonl", ".ndjson", ".json"):
-        yield from _jsonl_rows(path)
+        yield from _csv_rows(path, encoding, delimiter)
+    elif suffix in _JSONL:
+        yield from _jsonl_rows(path, encoding)
     elif suffix in (".parquet", ".pq"):
         yield from _parquet_rows(path)
     else:
@@ -251,24 +286,43 @@ def read_rows(path: Path) -> Iterator[dict[str, Any]]:
         )
 
 
-def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
+def _csv_rows(path: Path, encoding: str, delimiter: str) -> Iterator[dict[str, Any]]:
+    with path.open(newline="", encoding=encoding) as f:
+        reader = csv.DictReader(f, delimiter=delimiter)
         try:
             for row in reader:
                 if None in row:
                     row.pop(None)
                     row["__error__"] = f"more cells than the {len(reader.fieldnames or [])} columns"
                 yield row
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
+            raise _not_encoded(path, encoding, exc) from None
+        except csv.Error as exc:
             raise ImportFailed(f"{path.name} line {reader.line_num}: {exc}") from None
 
 
-def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
+def _not_encoded(path: Path, encoding: str, exc: UnicodeDecodeError) -> ImportFailed:
+    # the reader decodes ahead of the rows it yields: find the line in the bytes
+    line = first_bad_line(path, encoding)
+    where = f"{path.name} line {line}" if line else path.name
+    return ImportFailed(
+        f"{where} is not {shown(encoding)} text ({exc.reason}); "
+        "give the file's encoding with --encoding, e.g. --encoding cp1252"
+    )
+
+
+def _jsonl_rows(path: Path, encoding: str = "utf-8") -> Iterator[dict[str, Any]]:
+    # JSON is UTF-8; a file in another encoding (given or found) is re-encoded per line
+    utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
     with path.open("rb") as f:
         for line in f:
             if not line.strip():
                 continue
+            if not utf8:
+                try:
+                    line = line.decode(encoding).encode()
+                except UnicodeDecodeError as exc:
+                    raise _not_encoded(path, encoding, exc) from None
             try:
                 value = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
@@ -302,12 +356,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def columns_of(path: Path) -> list[str] | None:
+def columns_of(path: Path, encoding: str = "utf-8-sig", delimiter: str = ",") -> list[str] | None:
     """The column names a file declares up front (CSV header, Parquet schema), if any."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            return next(csv.reader(f), [])
+        with path.open(newline="", encoding=encoding) as f:
+            try:
+                return next(csv.reader(f, delimiter=delimiter), [])
+            except UnicodeDecodeError as exc:
+                raise _not_encoded(path, encoding, exc) from None
     if suffix in (".parquet", ".pq"):
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -321,7 +378,7 @@ def columns_of(path: Path) -> list[str] | None:
 
 def check_mapping(path: Path, mapping: RowMapping) -> None:
     """Fail before anything is written when a mapped column is not in the file."""
-    columns = columns_of(path)
+    columns = columns_of(path, mapping.encoding or "utf-8-sig", mapping.delimiter or ",")
     if columns is None:
         return
     missing = [f"{k}={v}" for k, v in mapping.columns.items() if v not in columns]
@@ -351,10 +408,14 @@ def import_file(
     """Import ``path`` into the store in one transaction; write rejected rows to ``rejects``.
 
     Rows far outside the bulk of the file's history are stored and flagged in the
-    summary; with ``strict`` they are rejected.
+    summary; with ``strict`` they are rejected. The encoding and the CSV delimiter
+    are found from the file unless ``mapping`` gives them.
     """
+    text = text_format(path, mapping)
+    if text is not None:
+        mapping = replace(mapping, encoding=text.encoding, delimiter=text.delimiter)
     check_mapping(path, mapping)
-    summary = Summary(strict=strict)
+    summary = Summary(strict=strict, text=text)
     if strict:
         # a first pass finds the bulk, so that no far-out row is ever written
         valid = (
@@ -395,6 +456,19 @@ def import_file(
     return summary
 
 
+def text_format(path: Path, mapping: RowMapping) -> TextFormat | None:
+    """How a CSV or JSONL file is read as text (``None`` for Parquet); fail for a binary one."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", *_JSONL):
+        return None
+    try:
+        return sniff(
+            path, encoding=mapping.encoding, delimiter=mapping.delimiter, csv_file=suffix == ".csv"
+        )
+    except (NotText, ValueError) as exc:
+        raise ImportFailed(str(exc)) from None
+
+
 def _checked(
     path: Path, mapping: RowMapping, now: datetime, max_future_s: float
 ) -> Iterator[tuple[int, dict[str, Any], Event | None, str]]:
@@ -404,7 +478,8 @@ def _checked(
     """
     seen_ids: dict[str, int] = {}
     identical: Counter[bytes] = Counter()
-    for number, row in enumerate(read_rows(path), start=1):
+    rows = read_rows(path, mapping.encoding or "utf-8-sig", mapping.delimiter or ",")
+    for number, row in enumerate(rows, start=1):
         try:
             event = _event_of(row, mapping, identical, now, max_future_s)
             first = seen_ids.setdefault(event.event_id, number)
@@ -425,7 +500,21 @@ def _event_of(
 ) -> Event:
     if "__error__" in row:
         raise InvalidEvent(row["__error__"])
-    fields = mapping.event(row)
+    fields, problems = mapping.fields_of(row)
+    try:
+        event = _validated(fields, mapping, identical)
+    except InvalidEvent as exc:
+        if not problems:
+            raise
+        # the conversion's own words for its fields, the models' for every other one
+        others = [p for p in str(exc).split("; ") if p.partition(": ")[0] not in problems]
+        raise InvalidEvent("; ".join([*problems.values(), *others])) from None
+    if problems:
+        raise InvalidEvent("; ".join(problems.values()))
+    return not_ahead(event, now, max_future_s)
+
+
+def _validated(fields: dict[str, Any], mapping: RowMapping, identical: Counter[bytes]) -> Event:
     kind = fields.get("type")
     if kind is None:
         raise InvalidEvent("missing field 'type' (map a column to it, or give --type)")
@@ -436,7 +525,7 @@ def _event_of(
         content = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS, default=str)
         fields["event_id"] = event_id_for(content, identical[content])
         identical[content] += 1
-    return not_ahead(parse_object(topic, fields), now, max_future_s)
+    return parse_object(topic, fields)
 
 
 def _reject(
@@ -447,6 +536,7 @@ def _reject(
     row: Any,
     reason: str | None = None,
 ) -> None:
+    summary.fields.update(fields_in(error))
     reason = reason or reason_of(error)
     summary.rejected += 1
     summary.reasons[reason] += 1

@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -176,8 +177,9 @@ def test_a_file_that_cannot_be_read_stores_nothing(engine: sa.Engine, tmp_path: 
     path.write_bytes(
         ("Invoice,CustomerID,InvoiceDate,Sales,Country\n" + good).encode() + b"\xff\xfe,x\n"
     )
-    with pytest.raises(ImportFailed, match="line"):
-        _import(engine, path, RETAIL)
+    # the encoding given: a file that is not all of it fails at its first bad line
+    with pytest.raises(ImportFailed, match=f"broken.csv line {BATCH + 3} is not UTF-8 text"):
+        _import(engine, path, replace(RETAIL, encoding="utf-8"))
     assert store.count_rows(engine, store.events) == 0
     with pytest.raises(ImportFailed, match="no column for ts=Date"):
         _import(engine, path, RowMapping(columns={"ts": "Date"}))
@@ -370,8 +372,11 @@ def test_the_import_command_flags_rejects_and_fails_when_nothing_is_left(tmp_pat
         "Field required; currency: Field required; order_id: Field required; channel: Field "
         "required)",
     ]
+    # every failing field with its count of rows, not only the first
+    counted = "; ".join(f"{name}: 2 rows" for name in fields.split(", "))
     assert out.stderr == (
-        f"cannot import wrong.csv: every one of its 2 rows was rejected ({fields}); nothing "
-        "was stored. Check --map, --set, --type and --date-format against the file's columns\n"
+        f"cannot import wrong.csv: every one of its 2 rows was rejected ({counted}); nothing "
+        "was stored. Check --map, --set, --type, --date-format, --encoding and --delimiter "
+        "against the file's columns\n"
     )
     assert len((tmp_path / "wrong.csv.rejects.jsonl").read_bytes().splitlines()) == 2
