@@ -8,7 +8,8 @@ from a folder under ``models_dir`` (``CHURNWATCH_MODELS_DIR``) and only if its
 file has the SHA-256 recorded at training: a row pointing elsewhere, or a
 file swapped since, is refused (a pickle runs code as it loads). With no promoted model the rule
 scores, and says so in ``model_version``. A model that cannot be loaded is
-logged and the previous scorer stays in use until the next check.
+logged and the previous scorer stays in use until the next check; with
+``strict`` (the notebook API) it raises instead.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class ModelSource:
         pinned: Path | None = None,
         check_every_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        strict: bool = False,
     ) -> None:
         self.engine = engine
         self.models_dir = Path(models_dir).resolve()
@@ -48,6 +50,7 @@ class ModelSource:
         self._checked_at: float | None = None
         self._scorer: Scorer = RuleScorer()
         self._pinned = pinned is not None
+        self._strict = strict
         if pinned is not None:
             self._scorer = load_scorer(pinned)  # a bad pinned path fails the start
 
@@ -74,6 +77,8 @@ class ModelSource:
                 raise ModelIntegrityError(f"model {version} has no recorded SHA-256")
             self._scorer = load_scorer(folder, sha256=sha256)
         except Exception:
+            if self._strict:
+                raise
             log.exception(
                 "cannot load model %s from %s; still scoring with %s",
                 version,

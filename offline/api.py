@@ -14,13 +14,15 @@ functions::
     api.metrics_frame(findings)                          # current against recommended
 
 Times are ``datetime`` objects or ISO 8601 strings (naive ones are UTC). The scorer
-defaults to the promoted model, else the rule, as in the worker; the policy and the
-playbook default to the packaged ones.
+defaults to the promoted model, else the rule, as in the worker, from whatever folder
+the notebook runs in (:func:`default_scorer`); a promoted model that cannot be loaded
+raises. The policy and the playbook default to the packaged ones.
 """
 
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,11 +125,22 @@ def default_scorer(
 ) -> Scorer:
     """The scorer of the ``model`` folder, else the promoted model, else the rule.
 
-    Models load only from ``models_dir`` (default: ``CHURNWATCH_MODELS_DIR``, as the
-    worker reads it), each checked against the digest recorded at training.
+    Models load only from ``models_dir``: by default ``CHURNWATCH_MODELS_DIR`` when
+    it is set, else the folder the store registered the promoted model in, never
+    the current folder. Each is checked against the digest recorded at training.
+    A promoted model that cannot be loaded raises
+    (:class:`~churnwatch.models.registry.ModelIntegrityError`, or the loader's
+    error) rather than scoring with the rule.
     """
-    folder = Path(models_dir) if models_dir is not None else Settings.from_env().models_dir
-    return ModelSource(engine, models_dir=folder, pinned=None if model is None else Path(model))()
+    if models_dir is None and "CHURNWATCH_MODELS_DIR" in os.environ:
+        models_dir = Settings.from_env().models_dir
+    if models_dir is None:
+        with engine.connect() as conn:
+            current = store.current_model_entry(conn)
+        # train registers the artifact's absolute folder, inside the models folder
+        models_dir = Path(current[1]).parent if current is not None else Path.cwd()
+    pinned = None if model is None else Path(model)
+    return ModelSource(engine, models_dir=Path(models_dir), pinned=pinned, strict=True)()
 
 
 def records_as_of(

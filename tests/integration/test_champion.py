@@ -26,6 +26,7 @@ from churnwatch.events import from_payload
 from churnwatch.features.row import FEATURES
 from churnwatch.models.candidates import refusal
 from churnwatch.models.dataset import Snapshot
+from churnwatch.models.registry import ModelIntegrityError
 from churnwatch.models.training import train
 from churnwatch.offline import api
 from churnwatch.sim.simulator import Simulation, customers_for
@@ -197,4 +198,32 @@ def test_a_promoted_baseline_scores_alike_in_the_worker_replay_and_the_api(
     # (a rare buyer with one recent purchase is risky for how rarely they buy, which no
     # single indicator swapped to the reference customer's undoes: no code then)
     assert all(c[0]["indicator"] == "recency_days" for c in codes if c), codes
+    engine.dispose()
+
+
+def test_the_notebook_api_finds_the_promoted_model_from_any_folder_and_never_falls_back(
+    stored_history: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _churnwatch(
+        stored_history, tmp_path, "train", "--candidate", "purchase_model", "--promote"
+    )
+    assert out.returncode == 0, out.stderr
+    version = _current(stored_history)
+    engine = api.open_store(stored_history)
+    # a notebook in another folder, with no models folder set: the store says where it is
+    elsewhere = tmp_path / "notebooks"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("CHURNWATCH_MODELS_DIR", raising=False)
+    assert api.default_scorer(engine).version == version
+    # a models folder set to one that does not hold it: refused, not the rule
+    monkeypatch.setenv("CHURNWATCH_MODELS_DIR", str(elsewhere))
+    with pytest.raises(ModelIntegrityError, match="is not under"):
+        api.default_scorer(engine)
+    # an artifact changed since training: refused, not the rule
+    monkeypatch.delenv("CHURNWATCH_MODELS_DIR")
+    artifact = tmp_path / "models" / str(version) / "model.joblib"
+    artifact.write_bytes(artifact.read_bytes() + b"tampered")
+    with pytest.raises(ModelIntegrityError):
+        api.default_scorer(engine)
     engine.dispose()
