@@ -103,3 +103,13 @@ def test_every_relative_link_reaches_its_file_and_heading() -> None:
                 if anchor not in {_anchor(h) for h in headings}:
                     broken.append(f"{page.name}: {target}")
     assert broken == []
+
+
+def test_the_readme_is_short_starts_with_two_commands_and_links_the_contract() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert len(lines) <= 200, f"the README has {len(lines)} lines; keep it to 200"
+    assert lines[:6] == ["# churnwatch", "", "```", "make demo", "make test", "```"]
+    for document in ("docs/contract.md", "docs/asyncapi.yaml", "docs/openapi.yaml"):
+        assert f"]({document})" in text, document
+    assert "](docs/live-page.png)" in text
