@@ -10,7 +10,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -22,6 +22,8 @@ HERE = Path(__file__).parent
 DEFAULT_POLICY = HERE / "policy.toml"
 DEFAULT_PLAYBOOK = HERE / "playbook.toml"
 LEVELS = ("watch", "high", "critical")
+#: the action of a held-out case's task: no contact, the control group
+HOLDOUT = "holdout"
 
 
 class ConfigError(ValueError):
@@ -165,8 +167,8 @@ def _scope_words(scope: tuple[str | None, str | None, str | None]) -> str:
     return " ".join([*words, *([f"tier {tier}"] if tier else [])])
 
 
-class Action(_Strict):
-    """One win-back action of the playbook."""
+class Step(_Strict):
+    """One win-back action: what the CRM is asked to do, how and by when."""
 
     action: str = Field(min_length=1)
     channel: Literal["phone", "email", "sms", "visit", "chat", "letter"]
@@ -175,10 +177,45 @@ class Action(_Strict):
     owner_queue: str = Field(min_length=1)
 
 
+class Action(Step):
+    """The playbook's rule for one reason and tier: its action, any alternatives tried
+    beside it on an equal share of the cases, and its control share."""
+
+    #: the share of cases held out (no contact); unset: the tier's, else the default
+    control_share: float | None = Field(default=None, ge=0, le=1)
+    alternatives: tuple[Step, ...] = ()
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Action:
+        names = [a.action for a in self.arms]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"an action is listed twice: {', '.join(twice)}")
+        if HOLDOUT in names:
+            raise ValueError(f"{HOLDOUT!r} names the control group, not an action")
+        return self
+
+    @property
+    def arms(self) -> tuple[Step, ...]:
+        """The actions a treated case is assigned among: the rule's own first."""
+        return (self, *self.alternatives)
+
+
+class Holdout(_Strict):
+    """The control groups: the share of cases held out of contact, and the salt that
+    makes the random assignment reproducible."""
+
+    #: for every rule, unless its tier or the rule itself says otherwise
+    control_share: float = Field(default=0.10, ge=0, le=1)
+    tiers: dict[Literal["high", "potential", "general"], Annotated[float, Field(ge=0, le=1)]] = {}
+    salt: str = Field(default="churnwatch", min_length=1)
+
+
 class Playbook(_Strict):
-    """The action for every churn reason and value tier."""
+    """The action for every churn reason and value tier, and the control groups."""
 
     actions: dict[str, dict[str, Action]]
+    holdout: Holdout = Holdout()
 
     @model_validator(mode="after")
     def _complete(self) -> Playbook:
@@ -204,8 +241,16 @@ class Playbook(_Strict):
         return self
 
     def action_for(self, reason: str, tier: str) -> Action:
-        """The action for ``reason`` and ``tier``."""
+        """The rule for ``reason`` and ``tier``."""
         return self.actions[reason][tier]
+
+    def control_share(self, reason: str, tier: str) -> float:
+        """The share of ``reason`` and ``tier``'s cases held out: the rule's, else the
+        tier's, else the default."""
+        rule = self.action_for(reason, tier).control_share
+        if rule is not None:
+            return rule
+        return self.holdout.tiers.get(tier, self.holdout.control_share)  # type: ignore[call-overload,no-any-return]
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -234,8 +279,10 @@ def load_policy(path: Path = DEFAULT_POLICY) -> Policy:
 
 
 def load_playbook(path: Path = DEFAULT_PLAYBOOK) -> Playbook:
-    """The validated playbook in ``path``."""
+    """The validated playbook in ``path`` (its ``[holdout]`` table apart from the rules)."""
+    data = _read(path)
+    holdout = data.pop("holdout", {})
     try:
-        return Playbook.model_validate({"actions": _read(path)})
+        return Playbook.model_validate({"actions": data, "holdout": holdout})
     except ValidationError as exc:
         raise _explain(path, exc) from None

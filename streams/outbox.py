@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from churnwatch import store
+from churnwatch.alerts.config import HOLDOUT
 from churnwatch.records import ChurnAlert, CustomerChange, WinbackTask, fields_of
 
 
@@ -57,7 +58,10 @@ def pending(
     with engine.connect() as conn:
         unsent = partial(_unsent, conn, owned, stored_before)
         out.alerts.extend(cast(ChurnAlert, r) for r in unsent(store.alerts, ChurnAlert))
-        out.tasks.extend(cast(WinbackTask, r) for r in unsent(store.winback_tasks, WinbackTask))
+        # a held-out case's task stays in the store: nobody is to contact the customer
+        contact = store.winback_tasks.c.action != HOLDOUT
+        tasks = unsent(store.winback_tasks, WinbackTask, contact)
+        out.tasks.extend(cast(WinbackTask, r) for r in tasks)
         out.changes.extend(
             cast(CustomerChange, r) for r in unsent(store.customer_changes, CustomerChange)
         )
@@ -65,13 +69,18 @@ def pending(
 
 
 def _unsent(
-    conn: Connection, owned: Any, stored_before: datetime | None, table: sa.Table, record: type
+    conn: Connection,
+    owned: Any,
+    stored_before: datetime | None,
+    table: sa.Table,
+    record: type,
+    *where: Any,
 ) -> Iterator[dict[str, Any]]:
     """The unsent ``record``s of ``table`` for ``owned`` customers, oldest first."""
     fields = fields_of(record)
     query = (
         sa.select(*(table.c[name] for name in fields))
-        .where(table.c.published_at.is_(None), table.c.customer_id.in_(owned))
+        .where(table.c.published_at.is_(None), table.c.customer_id.in_(owned), *where)
         .order_by(table.c.created_at, table.c.ts)
     )
     if stored_before is not None:

@@ -19,6 +19,7 @@ from churnwatch.topics import (
     REKEYED,
     WINBACK_TASKS,
 )
+from churnwatch.winback.tasks import for_contact
 
 
 class Publisher:
@@ -55,10 +56,11 @@ class Publisher:
 
     async def publish(self, result: Committed) -> None:
         """Everything a committed batch produced."""
+        tasks = [task for task in result.tasks if for_contact(task)]  # held-out: not sent
         self.metrics.events_out.labels(CHURN_ALERTS).inc(len(result.alerts))
-        self.metrics.events_out.labels(WINBACK_TASKS).inc(len(result.tasks))
+        self.metrics.events_out.labels(WINBACK_TASKS).inc(len(tasks))
         self.metrics.events_out.labels(CUSTOMER_CHANGES).inc(len(result.changes))
         await self.delivery.send("alerts", result.alerts)
-        await self.delivery.send("tasks", result.tasks)
+        await self.delivery.send("tasks", tasks)
         await self.delivery.send("changes", result.changes)
         await self.reject(result.dead_letters)
