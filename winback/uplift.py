@@ -224,7 +224,7 @@ def recommend(
     so a large, well-measured uplift beats a small group's lucky one. ``cost`` is one
     figure for every action or one per action, in the same unit as ``value`` (the
     worth of a customer who comes back). Groups with no cell of enough evidence are
-    left out; ties go to the first action by key.
+    left out; ties go to the earlier cell (in key order, as :func:`estimate` gives them).
     """
     scored: dict[tuple[str, ...], list[tuple[float, Cell]]] = defaultdict(list)
     for cell in cells:
