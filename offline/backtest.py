@@ -19,7 +19,6 @@ not count), so the alerts of the last
 from __future__ import annotations
 
 import bisect
-import math
 import statistics
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from churnwatch.features.state import DAY_S
 from churnwatch.features.tier import TIERS
 from churnwatch.models.dataset import dense_window
 from churnwatch.offline.replay import ASSESS_PROSPECT, PURCHASE, Replayed, Trace
+from churnwatch.stats import wilson  # shared with winback/, and still importable from here
 
 #: candidate ``watch`` thresholds of the sweep; ``high`` and ``critical`` keep their spacing
 CANDIDATES = tuple(round(0.05 * i, 2) for i in range(2, 19))
@@ -46,23 +46,6 @@ SEGMENT_VALUES = 8
 #: how often the recommendation is tightened when its alerts, replayed together, fall
 #: below the precision floor (each round replays the whole trace once)
 MAX_TIGHTENING = 8
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval of the share ``successes / n`` (95 % at ``z=1.96``).
-
-    Unlike the normal approximation it stays within [0, 1] and keeps a width for
-    shares of 0 or 1 and for small ``n``. With ``n == 0`` nothing is known: (0, 1).
-    """
-    if not 0 <= successes <= n:
-        raise ValueError(f"successes must be from 0 to n (got {successes} of {n})")
-    if n == 0:
-        return 0.0, 1.0
-    p, z2 = successes / n, z * z
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    # rounding may leave a bound a hair past the share itself (at 0 of n, say)
-    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 @dataclass(frozen=True, slots=True)
