@@ -25,11 +25,25 @@ app.add_typer(dashboard_app, name="dashboard")
 @winback_app.command("report")
 def winback_report(
     json_out: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
+    min_customers: Annotated[
+        int,
+        typer.Option(min=1, help="Cases each group needs before its uplift counts as evidence."),
+    ] = 30,
+    contact_cost: Annotated[
+        float,
+        typer.Option(min=0.0, help="What one contact costs, in units of a customer's return."),
+    ] = 0.0,
 ) -> None:
-    """Return rate, time to contact and satisfaction by reason, action and tier; failures."""
+    """Return rate, time to contact and satisfaction by reason, action and tier; failures;
+    the uplift of each action against its control group; the action to adopt."""
     from churnwatch.winback.report import fetch, render
 
-    report = fetch(common.store_engine())
+    report = fetch(
+        common.store_engine(),
+        min_customers=min_customers,
+        playbook=common.playbook(),
+        contact_cost=contact_cost,
+    )
     if json_out:
         print(orjson.dumps(report, default=str).decode())
     else:

@@ -14,6 +14,7 @@ from churnwatch.features.row import feature_row
 from churnwatch.features.state import CustomerState
 from churnwatch.records import RawRecord
 from churnwatch.streams.feed import CaseFilter, list_cases
+from churnwatch.streams.outbox import pending
 from churnwatch.topics import REKEYED
 from churnwatch.winback.recording import Recorded, record_outcomes
 
@@ -155,10 +156,15 @@ def test_state_and_alerts_follow_the_rule(engine: sa.Engine) -> None:
     tasks = [t for r in results for t in r.tasks]
     assert [(t["alert_id"], t["owner_queue"]) for t in tasks] == [
         (alerts[0]["alert_id"], "personalisation"),
-        (alerts[1]["alert_id"], "personalisation"),
-        (alerts[2]["alert_id"], "customer-care"),
+        # the default playbook holds out one case in ten: the second case is one, by the
+        # hash of its customer, case and salt, so both its tasks are the control's
+        (alerts[1]["alert_id"], "holdout"),
+        (alerts[2]["alert_id"], "holdout"),
     ]
+    assert [(t["action"], t["channel"]) for t in tasks[1:]] == [("holdout", "none")] * 2
     assert store.count_rows(engine, store.winback_tasks) == 3
+    # stored, and never offered to the CRM: the outbox holds only the first case's task
+    assert [t["task_id"] for t in pending(engine, [0, 1, 2, 3]).tasks] == [tasks[0]["task_id"]]
     assert [t["case_id"] for t in tasks] == [first, second, second]
     assert all(t["segments"] == known for t in tasks)
     with engine.connect() as conn:

@@ -143,8 +143,69 @@ def test_winback_report_through_a_pipe_prints_whole_cells(
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[:3] == ["winback_effectiveness", "", "| " + " | ".join(EFFECTIVENESS) + " |"]
-    assert lines[4] == (
+    assert lines[0] == "settled cases: 3, held out: 0, reported contacted: 2"
+    assert lines[1:4] == ["winback_effectiveness", "", "| " + " | ".join(EFFECTIVENESS) + " |"]
+    assert lines[5] == (
         "| competitor | targeted offer | high | 4 | 3 | 2 | 1 | 0.3333 | 30.0 | 4.5 |"
     )
     assert "…" not in done.stdout
+
+
+#: Newcombe's interval of 1/3 - 1/4, by hand (z = 1.96, z² = 3.8416). Wilson of 1/3:
+#: centre (0.3333 + 0.6403) / 2.2805 = 0.4269, half 1.96 √(0.0741 + 0.1067) / 2.2805
+#: = 0.3654: (0.0615, 0.7923). Wilson of 1/4: centre (0.25 + 0.4802) / 1.9604 = 0.3725,
+#: half 1.96 √(0.0469 + 0.0600) / 1.9604 = 0.3269: (0.0456, 0.6994). Then
+#: low = 0.0833 - √((0.3333 - 0.0615)² + (0.6994 - 0.25)²) = 0.0833 - 0.5252 and
+#: high = 0.0833 + √((0.7923 - 0.3333)² + (0.25 - 0.0456)²) = 0.0833 + 0.5025
+UPLIFT_LOW, UPLIFT_HIGH = -0.4419, 0.5858
+
+
+def held_out(n: int, cid: str) -> dict:
+    """A held-out case's task: no contact, the control group."""
+    return {**task(n, cid), "task_id": f"h{n}", "alert_id": f"b{n}", "action": "holdout"}
+
+
+def test_uplift_against_the_control_group_to_exact_values(engine: sa.Engine) -> None:
+    seed(engine)
+    # four held-out competitor cases of the high tier: one came back by itself
+    with engine.begin() as conn:
+        store.add_tasks(conn, [held_out(n, f"d{n}") for n in range(1, 5)])
+        store.end_alerts(
+            conn,
+            [{"alert_id": "b1", "status": "won_back", "ts": iso(9)}]
+            + [{"alert_id": f"b{n}", "status": "expired", "ts": iso(30)} for n in (2, 3, 4)],
+        )
+    report = fetch(engine, min_customers=3)
+    # t1 won back, t2 declined (lost) and t3 expired: 1 of 3 treated; 1 of 4 held out
+    assert report["contacts"] == {"settled": 7, "held_out": 4, "contacted": 2}
+    (cell,) = report["uplift_by_action"]
+    assert cell == {
+        "reason": "competitor",
+        "action": "targeted offer",
+        "treated": 3,
+        "treated_returned": 1,
+        "control": 4,
+        "control_returned": 1,
+        "return_rate": 0.3333,
+        "control_rate": 0.25,
+        "uplift": 0.0833,
+        "uplift_low": UPLIFT_LOW,
+        "uplift_high": UPLIFT_HIGH,
+        "evidence": "enough",
+    }
+    # by contact delay: t1 within a day, t2 after two, t3 never; each against all four
+    delays = {r["delay"]: (r["treated"], r["treated_returned"]) for r in report["uplift_by_delay"]}
+    assert delays == {"< 24 h": (1, 1), "1-3 days": (1, 0), "not contacted": (1, 0)}
+    (pick,) = report["recommended_actions"]
+    assert (pick["reason"], pick["tier"], pick["action"]) == (
+        "competitor",
+        "high",
+        "targeted offer",
+    )
+    assert pick["why"].startswith("uplift +8.3% (95 % CI")
+    # below the minimum, the cell says so and nothing is recommended
+    few = fetch(engine)
+    assert few["uplift_by_action"][0]["evidence"] == (
+        "not enough evidence (3 treated, 4 control; needs 30 each)"
+    )
+    assert few["recommended_actions"] == []
