@@ -6,10 +6,11 @@ threshold the expected net value saved is
     win-back rate x value of the churns its alerts caught - contact cost x alerts
 
 The value of a churn is what the backtest puts at risk: the customer's net
-spend in the year before their last purchase. The win-back rate is the one
-measured from the CRM's reports (``winback_effectiveness``, tasks of the tier)
-once at least :data:`MIN_MEASURED_TASKS` of them are settled, and otherwise the
-documented prior :data:`DEFAULT_WINBACK_PRIOR`.
+spend in the year before their last purchase. The win-back rate is what a
+contact adds to an alerted customer's chance of coming back: the uplift measured
+against the tier's control group once both groups hold enough cases (shrunk
+toward the prior by how much evidence there is), and otherwise the documented
+prior :data:`DEFAULT_WINBACK_PRIOR`.
 
 The recommendation picks one candidate per tier: the most expected net value
 whose alerts per day, summed over the tiers, stay within capacity and whose
@@ -27,7 +28,7 @@ import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -36,8 +37,6 @@ DEFAULT_PRECISION_FLOOR = 0.25
 #: the win-back rate assumed before outcomes are measured: one contacted churner in five
 #: returns, a middle value of what retention programmes report for a first contact
 DEFAULT_WINBACK_PRIOR = 0.20
-#: settled tasks of a tier before its measured return rate replaces the prior
-MIN_MEASURED_TASKS = 20
 #: judged alerts a candidate threshold needs before its precision is trusted: at 30 the
 #: 95 % interval of a precision near the 25 % floor is still about ±15 points wide
 DEFAULT_MIN_EVIDENCE = 30
@@ -73,16 +72,18 @@ class Economics:
 
 def economics(
     tiers: Sequence[str],
-    winback_rows: Sequence[Mapping[str, Any]] = (),
+    measured: Mapping[str, tuple[float, str]] | None = None,
     *,
     prior: float = DEFAULT_WINBACK_PRIOR,
     contact_cost: float = 0.0,
     precision_floor: float = DEFAULT_PRECISION_FLOOR,
     min_evidence: int = DEFAULT_MIN_EVIDENCE,
 ) -> Economics:
-    """Win-back rates per tier from ``winback_effectiveness`` rows, else ``prior``.
+    """Win-back rates per tier: the ``measured`` (rate, where it comes from), else ``prior``.
 
-    Raises :class:`SettingError` (one line) for a setting outside its range.
+    The measured rate is what a contact adds to an alerted customer's return, against
+    the control group (``churnwatch.winback.report.measured_rates``). Raises
+    :class:`SettingError` (one line) for a setting outside its range.
     """
     check(
         winback_rate=prior,
@@ -90,15 +91,9 @@ def economics(
         precision_floor=precision_floor,
         min_evidence=min_evidence,
     )
-    rates, sources = {}, {}
-    for tier in tiers:
-        rows = [r for r in winback_rows if r.get("value_tier") == tier]
-        tasks = sum(int(r.get("tasks") or 0) for r in rows)
-        won = sum(int(r.get("won_back") or 0) for r in rows)
-        if tasks >= MIN_MEASURED_TASKS:
-            rates[tier], sources[tier] = won / tasks, f"measured ({tasks} tasks)"
-        else:
-            rates[tier], sources[tier] = prior, "prior"
+    measured = measured or {}
+    rates = {tier: measured[tier][0] if tier in measured else prior for tier in tiers}
+    sources = {tier: measured[tier][1] if tier in measured else "prior" for tier in tiers}
     return Economics(rates, sources, contact_cost, precision_floor, min_evidence)
 
 

@@ -55,7 +55,7 @@ from churnwatch.offline.replay import COLUMNS, Replayed
 from churnwatch.offline.replay import rows_as_of as _rows_as_of
 from churnwatch.offline.report import Findings, analyse
 from churnwatch.settings import Settings
-from churnwatch.winback.report import fetch
+from churnwatch.winback.report import fetch, measured_rates, settled_cases
 
 #: how far ahead of now an imported event may lie, as in the worker's default
 DEFAULT_MAX_FUTURE_S = 3600.0
@@ -278,6 +278,9 @@ def backtest(
     end = _moment(until).timestamp() if until is not None else replayed.last_s
     if start is None or end is None:
         raise ValueError("the event store holds no events to replay")
+    report = fetch(engine)
+    with engine.connect() as conn:
+        cases = settled_cases(conn)
     return analyse(
         replayed,
         policy,
@@ -286,7 +289,9 @@ def backtest(
         horizon_days=horizon_days,
         capacity_per_day=capacity_per_day,
         scorer=scorer.version,
-        winback=fetch(engine)["winback_effectiveness"],
+        winback=report["winback_effectiveness"],
+        measured=measured_rates(cases, winback_prior),
+        uplift=report["uplift_by_tier"],
         contact_cost=contact_cost,
         precision_floor=precision_floor,
         winback_prior=winback_prior,

@@ -66,6 +66,8 @@ class Findings:
     recommended_alerts: Sequence[Fired]
     #: rows of the ``winback_effectiveness`` view
     winback: Sequence[Mapping[str, Any]]
+    #: the uplift per reason, action and tier against the control groups (winback report)
+    uplift: Sequence[Mapping[str, Any]] = ()
     #: every alert the replay raised (``churn-alerts`` records)
     alerts: Sequence[Mapping[str, Any]] = ()
     #: the expected net value of the thresholds, and why a tier kept its own
@@ -754,6 +756,34 @@ def _winback_lines(f: Findings) -> list[str]:
         "A tier whose return rate is low while its backtest precision is high is "
         "alerted too late: lower its thresholds; a low precision with a high return "
         "rate spends effort on customers who would have stayed.",
+        *_uplift_lines(f),
+    ]
+
+
+def _uplift_lines(f: Findings) -> list[str]:
+    if not f.uplift:
+        return ["", "No held-out case has settled yet: the uplift of the actions is not known."]
+    headers = ["reason", "action", "tier", "treated", "control", "uplift (95 % CI)", "evidence"]
+    rows = [
+        [
+            row["reason"],
+            row["action"],
+            row["tier"],
+            f"{row['treated_returned']}/{row['treated']}",
+            f"{row['control_returned']}/{row['control']}",
+            "—"
+            if row["uplift"] is None
+            else f"{row['uplift']:+.1%} ({row['uplift_low']:+.1%} to {row['uplift_high']:+.1%})",
+            row["evidence"],
+        ]
+        for row in f.uplift
+    ]
+    return [
+        "",
+        "What each action adds against its control group (held-out cases of the same "
+        "reason and tier, never contacted): returned / cases, treated and control.",
+        "",
+        *markdown(headers, rows),
     ]
 
 
@@ -875,6 +905,8 @@ def analyse(
     capacity_per_day: float,
     scorer: str,
     winback: Sequence[Mapping[str, Any]] = (),
+    measured: Mapping[str, tuple[float, str]] | None = None,
+    uplift: Sequence[Mapping[str, Any]] = (),
     contact_cost: float = 0.0,
     precision_floor: float = DEFAULT_PRECISION_FLOOR,
     winback_prior: float = DEFAULT_WINBACK_PRIOR,
@@ -889,7 +921,7 @@ def analyse(
     """
     econ = economics_of(
         TIERS,
-        winback,
+        measured,
         prior=winback_prior,
         contact_cost=contact_cost,
         precision_floor=precision_floor,
@@ -943,6 +975,7 @@ def analyse(
         current_alerts=now,
         recommended_alerts=then,
         winback=list(winback),
+        uplift=list(uplift),
         alerts=replayed.alerts,
         plan=chosen,
         winback_rate=econ.winback_rate,

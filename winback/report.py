@@ -4,6 +4,7 @@ groups, and the action to adopt per reason and tier; read and printed."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from churnwatch.alerts.config import HOLDOUT, Playbook, Step
 from churnwatch.store import winback_outcomes, winback_tasks
 from churnwatch.times import aware
-from churnwatch.winback.uplift import Case, Cell, estimate, recommend
+from churnwatch.winback.uplift import Case, Cell, estimate, recommend, shrunk
 
 VIEWS = ("winback_effectiveness", "winback_failures")
 #: the groupings of the uplift tables, each keyed with the action second
@@ -134,6 +135,32 @@ def uplift_tables(
         }
         for (reason, tier), (action, why) in picks.items()
     ]
+    return out
+
+
+def measured_rates(
+    cases: Sequence[Case], prior: float, min_customers: int = 30
+) -> dict[str, tuple[float, str]]:
+    """Per tier, what a contact adds to an alerted customer's return, where it is known.
+
+    Every action of the tier counts as one treatment against the tier's control
+    group. With at least ``min_customers`` cases in each group, the uplift, shrunk
+    toward ``prior`` by how much evidence there is (:func:`~churnwatch.winback.uplift.shrunk`)
+    and kept within [0, 1], replaces the prior in ``replay --capacity``'s
+    recommendation; the text says where it comes from.
+    """
+    pooled = [c if c.action == HOLDOUT else replace(c, action="contact") for c in cases]
+    out: dict[str, tuple[float, str]] = {}
+    for cell in estimate(pooled, ("tier", "action"), min_customers=min_customers):
+        if not cell.enough or cell.uplift is None:
+            continue
+        rate = min(max(shrunk(cell, prior), 0.0), 1.0)
+        out[cell.key[0]] = (
+            rate,
+            f"measured uplift {cell.uplift:+.1%} (95 % CI {cell.low:+.1%} to {cell.high:+.1%}; "
+            f"{cell.treated.n} contacted, {cell.control.n} held out), shrunk toward the "
+            f"{prior:.0%} prior: {rate:.1%}",
+        )
     return out
 
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from churnwatch import store
 from churnwatch.winback.outcomes import Outcome
-from churnwatch.winback.report import fetch
+from churnwatch.winback.report import fetch, measured_rates, settled_cases
 from tests.builders import T0, ev, store_rows
 
 #: the columns of the ``winback_effectiveness`` view, in order
@@ -203,6 +203,14 @@ def test_uplift_against_the_control_group_to_exact_values(engine: sa.Engine) -> 
         "targeted offer",
     )
     assert pick["why"].startswith("uplift +8.3% (95 % CI")
+    # replay --capacity's rate for the tier: the uplift shrunk toward the prior by the
+    # evidence, n = 3 x 4 / 7: (1.714 x 0.0833 + 50 x 0.2) / (1.714 + 50) = 0.1961
+    with engine.connect() as conn:
+        cases = settled_cases(conn)
+    rate, source = measured_rates(cases, prior=0.2, min_customers=3)["high"]
+    assert round(rate, 4) == 0.1961
+    assert source.startswith("measured uplift +8.3% (95 % CI -44.2% to +58.6%; 3 contacted")
+    assert measured_rates(cases, prior=0.2) == {}  # too few: the prior stays
     # below the minimum, the cell says so and nothing is recommended
     few = fetch(engine)
     assert few["uplift_by_action"][0]["evidence"] == (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from churnwatch.alerts.economics import MIN_MEASURED_TASKS, SettingError, check, economics, plan
+from churnwatch.alerts.economics import SettingError, check, economics, plan
 from churnwatch.offline.backtest import Metrics
 
 TIERS = ("high", "potential", "general")
@@ -80,16 +80,12 @@ def test_a_tier_with_its_own_capacity_keeps_within_it() -> None:
 
 
 def test_measured_win_back_rates_replace_the_prior() -> None:
-    rows = [
-        {"value_tier": "high", "tasks": MIN_MEASURED_TASKS - 5, "won_back": 10},
-        {"value_tier": "high", "tasks": 5, "won_back": 0},
-        {"value_tier": "potential", "tasks": MIN_MEASURED_TASKS - 1, "won_back": 19},
-    ]
-    econ = economics(TIERS, rows, prior=0.2)
-    assert econ.winback_rate == {"high": 10 / MIN_MEASURED_TASKS, "potential": 0.2, "general": 0.2}
-    assert econ.rate_source["high"] == f"measured ({MIN_MEASURED_TASKS} tasks)"
+    measured = {"high": (0.05, "measured uplift +4.0% (…), shrunk toward the prior 20%")}
+    econ = economics(TIERS, measured, prior=0.2)
+    assert econ.winback_rate == {"high": 0.05, "potential": 0.2, "general": 0.2}
+    assert econ.rate_source["high"].startswith("measured uplift +4.0%")
     assert econ.rate_source["potential"] == "prior"
-    assert econ.net_value("high", m(1, 0.5, 1000)) == pytest.approx(1000 * 10 / 20)
+    assert econ.net_value("high", m(1, 0.5, 1000)) == pytest.approx(1000 * 0.05)
 
 
 def test_a_tier_judged_on_too_few_alerts_keeps_its_thresholds() -> None:
