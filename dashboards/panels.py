@@ -217,16 +217,80 @@ FUNNEL = SqlPanel(
     key="winback_funnel",
     title="Win-back funnel",
     kind="bargauge",
-    description="Tasks issued in the range (escalated ones left out), those the CRM reported "
-    "any contact for, and those whose customer bought again within the window.",
-    sql="""SELECT count(*) AS tasks,
+    description="Tasks issued in the range (escalated ones left out) and held out of "
+    "contact; of those sent, the ones the CRM reported reaching the customer (contacted, "
+    "accepted, declined or done); and those whose customer bought again within the window.",
+    sql="""SELECT count(*) FILTER (WHERE t.action <> 'holdout') AS tasks,
+       count(*) FILTER (WHERE t.action = 'holdout') AS held_out,
        count(*) FILTER (WHERE EXISTS (
-         SELECT 1 FROM winback_outcomes o WHERE o.task_id = t.task_id)) AS contacted,
-       count(*) FILTER (WHERE t.status = 'won_back') AS won_back
+         SELECT 1 FROM winback_outcomes o WHERE o.task_id = t.task_id
+           AND o.status IN ('contacted', 'accepted', 'declined', 'done'))) AS contacted,
+       count(*) FILTER (WHERE t.status = 'won_back' AND t.action <> 'holdout') AS won_back
 FROM winback_tasks t
 WHERE t.status <> 'escalated' AND $__timeFilter(t.ts)
   AND t.value_tier IN ($tier) AND t.reason IN ($reason)""",
     width=8,
+)
+
+#: Newcombe's interval of a difference of two rates from their Wilson intervals (z = 1.96:
+#: z² = 3.8416, z²/2 = 1.9208, z²/4 = 0.9604), as ``churnwatch winback report`` gives it
+UPLIFT = SqlPanel(
+    key="uplift",
+    title="Uplift against the control group, by reason, tier and action",
+    kind="table",
+    description="Return rate of the settled cases given an action, less that of the "
+    "held-out cases (never contacted) of the same reason and tier, with its 95 % interval "
+    "(Newcombe's). Below 30 cases in either group the evidence is not enough to act on.",
+    sql="""WITH settled AS (
+  SELECT reason, value_tier AS tier, action,
+         count(*)::float AS n, sum(CASE WHEN status = 'won_back' THEN 1 ELSE 0 END)::float AS r
+  FROM winback_tasks
+  WHERE status IN ('won_back', 'lost', 'expired') AND $__timeFilter(ts)
+    AND value_tier IN ($tier) AND reason IN ($reason)
+  GROUP BY 1, 2, 3
+), paired AS (
+  SELECT t.reason, t.tier, t.action, t.n AS n_t, t.r / t.n AS p_t, c.n AS n_c, c.r / c.n AS p_c
+  FROM settled t
+  JOIN settled c ON c.reason = t.reason AND c.tier = t.tier AND c.action = 'holdout'
+  WHERE t.action <> 'holdout'
+), wilson AS (
+  SELECT *,
+         (p_t + 1.9208 / n_t) / (1 + 3.8416 / n_t) AS m_t,
+         1.96 * sqrt(p_t * (1 - p_t) / n_t + 0.9604 / (n_t * n_t)) / (1 + 3.8416 / n_t) AS h_t,
+         (p_c + 1.9208 / n_c) / (1 + 3.8416 / n_c) AS m_c,
+         1.96 * sqrt(p_c * (1 - p_c) / n_c + 0.9604 / (n_c * n_c)) / (1 + 3.8416 / n_c) AS h_c
+  FROM paired
+)
+SELECT reason, tier, action, n_t::int AS treated, n_c::int AS control,
+       round((p_t - p_c)::numeric, 4) AS uplift,
+       round((p_t - p_c - sqrt((p_t - m_t + h_t) ^ 2 + (m_c + h_c - p_c) ^ 2))::numeric, 4)
+         AS uplift_low,
+       round((p_t - p_c + sqrt((m_t + h_t - p_t) ^ 2 + (p_c - m_c + h_c) ^ 2))::numeric, 4)
+         AS uplift_high,
+       CASE WHEN n_t >= 30 AND n_c >= 30 THEN 'enough' ELSE 'not enough' END
+         AS evidence
+FROM wilson
+ORDER BY reason, tier, action""",
+    width=24,
+    overrides=(
+        (
+            "uplift_low",
+            (
+                ("custom.cellOptions", {"type": "color-text"}),
+                (
+                    "thresholds",
+                    {
+                        "mode": "absolute",
+                        "steps": [
+                            {"color": "red", "value": None},
+                            {"color": "text", "value": 0},
+                            {"color": "green", "value": 0.0001},
+                        ],
+                    },
+                ),
+            ),
+        ),
+    ),
 )
 
 RETURN_RATE = SqlPanel(
@@ -358,7 +422,7 @@ DASHBOARDS = (
         uid="churnwatch-trends",
         title="churnwatch · trends and win-back",
         description="For managers: lifecycle, win-back results, satisfaction and complaints.",
-        panels=(STAGES, TRANSITIONS, FUNNEL, RETURN_RATE, SATISFACTION, RESOLUTION),
+        panels=(STAGES, TRANSITIONS, FUNNEL, UPLIFT, RETURN_RATE, SATISFACTION, RESOLUTION),
     ),
     DashboardSpec(
         uid="churnwatch-worker",

@@ -5,16 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import orjson
 import sqlalchemy as sa
 
 from churnwatch import store
-from churnwatch.winback.outcomes import Outcome
 from churnwatch.winback.report import fetch, measured_rates, settled_cases
-from tests.builders import T0, ev, store_rows
+from tests.winback_seed import seed, seed_holdouts
 
 #: the columns of the ``winback_effectiveness`` view, in order
 EFFECTIVENESS = (
@@ -29,60 +27,6 @@ EFFECTIVENESS = (
     "hours_to_contact",
     "satisfaction_after",
 )
-
-
-def iso(day: float) -> str:
-    return (T0 + timedelta(days=day)).isoformat()
-
-
-def task(n: int, cid: str) -> dict:
-    return {
-        "task_id": f"t{n}",
-        "alert_id": f"a{n}",
-        "customer_id": cid,
-        "ts": iso(0),
-        "action": "targeted offer",
-        "channel": "email",
-        "priority": 2,
-        "due_by": iso(2),
-        "owner_queue": "offers",
-        "reason": "competitor",
-        "value_tier": "high",
-        "risk_level": "high",
-    }
-
-
-def seed(engine: sa.Engine) -> None:
-    """t1 won back (contacted after 12 h, rated 4 afterwards), t2 contacted after 48 h
-    and declined, t3 expired uncontacted, t4 still open, t5 escalated (left out)."""
-    with engine.begin() as conn:
-        store.add_tasks(conn, [task(n, f"c{n}") for n in range(1, 6)])
-        store.end_alerts(
-            conn,
-            [
-                {"alert_id": "a1", "status": "won_back", "ts": iso(5)},
-                {"alert_id": "a3", "status": "expired", "ts": iso(30)},
-                {"alert_id": "a5", "status": "escalated", "ts": iso(1)},
-            ],
-        )
-        outcomes = [
-            Outcome(task_id="t1", status="contacted", ts=iso(0.5)),
-            Outcome(task_id="t2", status="contacted", ts=iso(2)),
-            Outcome(task_id="t2", status="declined", ts=iso(2.5)),
-        ]
-        store.add_outcomes(conn, outcomes)
-        survey = "survey_response"
-        store.append_events(
-            conn,
-            store_rows(
-                [
-                    ev(4, survey, cid="c1", satisfaction=2),  # before the return: not counted
-                    ev(6, survey, cid="c1", satisfaction=4),
-                    ev(7, "complaint_resolved", cid="c1", complaint_id="k", satisfaction=5),
-                    ev(8, survey, cid="c2", satisfaction=1),  # not won back: not counted
-                ]
-            ),
-        )
 
 
 def test_effectiveness_and_failures_to_exact_values(engine: sa.Engine) -> None:
@@ -160,21 +104,9 @@ def test_winback_report_through_a_pipe_prints_whole_cells(
 UPLIFT_LOW, UPLIFT_HIGH = -0.4419, 0.5858
 
 
-def held_out(n: int, cid: str) -> dict:
-    """A held-out case's task: no contact, the control group."""
-    return {**task(n, cid), "task_id": f"h{n}", "alert_id": f"b{n}", "action": "holdout"}
-
-
 def test_uplift_against_the_control_group_to_exact_values(engine: sa.Engine) -> None:
     seed(engine)
-    # four held-out competitor cases of the high tier: one came back by itself
-    with engine.begin() as conn:
-        store.add_tasks(conn, [held_out(n, f"d{n}") for n in range(1, 5)])
-        store.end_alerts(
-            conn,
-            [{"alert_id": "b1", "status": "won_back", "ts": iso(9)}]
-            + [{"alert_id": f"b{n}", "status": "expired", "ts": iso(30)} for n in (2, 3, 4)],
-        )
+    seed_holdouts(engine)  # 1 of 4 came back by itself
     report = fetch(engine, min_customers=3)
     # t1 won back, t2 declined (lost) and t3 expired: 1 of 3 treated; 1 of 4 held out
     assert report["contacts"] == {"settled": 7, "held_out": 4, "contacted": 2}
