@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.replay --events 200000 --stream-events 20000
 	$(BIN)/python -m bench.fold_state --customers 20000 --days 60
 	$(BIN)/python -m bench.soak --rate 1000 --seconds 240 --every 20
+	$(BIN)/python -m bench.winback --cases 20000
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
