@@ -143,6 +143,32 @@ def worker_process(
                 proc.wait()
 
 
+#: the example CRM beside the package's folders, when churnwatch runs from its repository
+CRM_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "crm_client.py"
+
+
+@contextmanager
+def _crm_example(bootstrap: str, log_path: Path) -> Iterator[None]:
+    """Run the example CRM, playing the customers its actions truly win back, if it is
+    there (a checkout of the repository); say so when it is not."""
+    if not CRM_EXAMPLE.exists():
+        print(f"no example CRM at {CRM_EXAMPLE}: win-back tasks stay unworked", file=sys.stderr)
+        yield
+        return
+    command = [sys.executable, str(CRM_EXAMPLE), "--broker", bootstrap, "--play-truth"]
+    with log_path.open("ab") as log:
+        crm = subprocess.Popen(command, stdout=log, stderr=log, preexec_fn=die_with_parent)
+        try:
+            yield
+        finally:
+            crm.terminate()
+            try:
+                crm.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                crm.kill()
+                crm.wait()
+
+
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """Within the block SIGTERM stops the demo as Ctrl-C does: its children stop with it."""
@@ -227,6 +253,7 @@ def run_demo(
         worker = stack.enter_context(worker_process(settings, bootstrap, worker_log))
         if events is None:
             stream = _paced(stream, on_live, lambda: worker.poll() is None)
+            stack.enter_context(_crm_example(bootstrap, data_dir / "crm.log"))
 
         started = time.monotonic()
         counts = produce(stream, bootstrap, rate=rate, on_record=on_record, client=client)

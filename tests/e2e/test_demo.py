@@ -104,6 +104,8 @@ def test_the_demo_says_when_the_history_is_played_and_serves_until_ctrl_c(
         # live now: the worker serves (once it is up) and the demo goes on
         assert _health(port) == 200
         assert demo.poll() is None
+        # the example CRM works the tasks, playing the customers a contact wins back
+        assert (tmp_path / "churnwatch-data" / "crm.log").exists()
     finally:
         demo.send_signal(signal.SIGINT)
         stdout, stderr = demo.communicate(timeout=60)
