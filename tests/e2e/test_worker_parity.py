@@ -19,11 +19,11 @@ import pytest
 import sqlalchemy as sa
 
 from churnwatch import store
-from churnwatch.alerts.config import load_playbook, load_policy
+from churnwatch.alerts.config import HOLDOUT, load_playbook, load_policy
 from churnwatch.events import from_payload
 from churnwatch.features.state import KEEP_DAYS
 from churnwatch.models.rule import RuleScorer
-from churnwatch.offline.replay import replay_history
+from churnwatch.offline.replay import Replayed, replay_history
 from churnwatch.settings import Settings
 from churnwatch.sim.broker import EmbeddedBroker, free_port
 from churnwatch.sim.demo import worker_process
@@ -54,12 +54,22 @@ def _alerts(engine: sa.Engine) -> list[tuple]:
         )
 
 
-def _replayed(engine: sa.Engine) -> list[tuple]:
+def _replay(engine: sa.Engine) -> Replayed:
     with engine.connect() as conn:
         events = [from_payload(p) for p in store.read_events(conn)]
-    replayed = replay_history(
+    return replay_history(
         events, RuleScorer(), load_policy(), load_playbook(), partitions=PARTITIONS
     )
+
+
+def _tasks(engine: sa.Engine) -> list[tuple[str, str, str]]:
+    t = store.winback_tasks
+    with engine.connect() as conn:
+        return sorted(conn.execute(sa.select(t.c.task_id, t.c.case_id, t.c.action)).tuples())
+
+
+def _replayed(engine: sa.Engine) -> list[tuple]:
+    replayed = _replay(engine)
     return sorted(
         (
             *(a[name] for name in FIELDS),
@@ -135,5 +145,11 @@ def test_one_worker_two_workers_and_replay_raise_the_same_alerts(
     assert _replayed(engines[pair_url]) == replayed  # the same events were stored
     assert sorted(set(solo) ^ set(replayed)) == []
     assert sorted(set(pair) ^ set(replayed)) == []
+    # each case in the control group or given an action alike, by the workers and replay
+    tasks = sorted(
+        (t["task_id"], t["case_id"], t["action"]) for t in _replay(engines[solo_url]).tasks
+    )
+    assert _tasks(engines[solo_url]) == _tasks(engines[pair_url]) == tasks
+    assert 0 < sum(action == HOLDOUT for _, _, action in tasks) < len(tasks)
     for engine in engines.values():
         engine.dispose()

@@ -22,9 +22,7 @@ def _task(n: int, reason: str, tier: str, action: str) -> dict:
 
 def test_a_contact_wins_back_the_share_its_true_uplift_adds() -> None:
     reason, tier, action = "competitor", "general", winback_truth.DISCOUNT
-    share = winback_truth.uplift(reason, tier, action) / (
-        1 - winback_truth.NATURAL[reason][tier]
-    )
+    share = winback_truth.uplift(reason, tier, action) / (1 - winback_truth.NATURAL[reason][tier])
     n = 20_000
     played = [won_back_by_contact(_task(i, reason, tier, action)) for i in range(n)]
     won = sum(p is not None for p in played)

@@ -9,6 +9,7 @@ import pytest
 from churnwatch.alerts.config import (
     DEFAULT_PLAYBOOK,
     DEFAULT_POLICY,
+    HOLDOUT,
     ConfigError,
     load_playbook,
     load_policy,
@@ -317,3 +318,121 @@ def test_a_bad_capacity_rule_says_what_is_wrong(tmp_path: Path, rule: str, messa
     with pytest.raises(ConfigError) as caught:
         load_policy(_write(tmp_path, GOOD_POLICY + "\n[[capacity]]\n" + rule + "\n"))
     assert message in str(caught.value)
+
+
+HOLDOUT_PLAYBOOK = """
+[holdout]
+control_share = 0.2
+salt = "s1"
+tiers = { high = 0.0 }
+
+[competitor.general]
+action = "promotional coupon"
+channel = "email"
+priority = 3
+due_hours = 72
+owner_queue = "offers"
+control_share = 0.5
+
+[[competitor.general.alternatives]]
+action = "personal call with a price match"
+channel = "phone"
+priority = 2
+due_hours = 48
+owner_queue = "offers"
+"""
+
+
+def _with_holdout(tmp_path: Path, extra: str = "") -> Path:
+    rules = DEFAULT_PLAYBOOK.read_text()
+    # the default [holdout] table and competitor.general rule give way to those above
+    rules = rules[: rules.index("[holdout]")] + rules[rules.index("[service_quality.high]") :]
+    start = rules.index("[competitor.general]")
+    end = rules.index("[needs_changed.high]")
+    return _write(tmp_path, rules[:start] + rules[end:] + HOLDOUT_PLAYBOOK + extra)
+
+
+def test_the_control_share_of_a_rule_then_its_tier_then_the_default(tmp_path: Path) -> None:
+    playbook = load_playbook(_with_holdout(tmp_path))
+    assert playbook.holdout.salt == "s1"
+    assert playbook.control_share("competitor", "general") == 0.5  # the rule's
+    assert playbook.control_share("competitor", "high") == 0.0  # the tier's
+    assert playbook.control_share("service_quality", "potential") == 0.2  # the default
+    assert [a.action for a in playbook.action_for("competitor", "general").arms] == [
+        "promotional coupon",
+        "personal call with a price match",
+    ]
+    # the packaged playbook holds out one case in ten everywhere
+    assert load_playbook().control_share("communication", "high") == 0.1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("", None),
+        ("\n[holdout.extra]\nx = 1\n", "holdout.extra: Extra inputs are not permitted"),
+    ],
+)
+def test_a_holdout_table_is_validated(tmp_path: Path, extra: str, message: str | None) -> None:
+    if message is None:
+        load_playbook(_with_holdout(tmp_path, extra))
+        return
+    with pytest.raises(ConfigError) as caught:
+        load_playbook(_with_holdout(tmp_path, extra))
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("control_share = 0.2", "control_share = 1.5", "control_share: Input should be less"),
+        ("control_share = 0.5", "control_share = -0.1", "control_share: Input should be greater"),
+        ("tiers = { high = 0.0 }", "tiers = { gold = 0.1 }", "tiers.gold"),
+        ('"personal call with a price match"', '"promotional coupon"', "listed twice"),
+        ('"personal call with a price match"', '"holdout"', "names the control group"),
+    ],
+)
+def test_a_bad_holdout_setting_says_what_is_wrong(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    path = _with_holdout(tmp_path)
+    path.write_text(path.read_text().replace(old, new, 1))
+    with pytest.raises(ConfigError) as caught:
+        load_playbook(path)
+    assert message in str(caught.value)
+
+
+def test_a_case_is_held_out_or_given_one_of_its_rule_s_actions_and_keeps_it(
+    tmp_path: Path,
+) -> None:
+    playbook = load_playbook(_with_holdout(tmp_path))
+    tasks = [
+        build_task(
+            {
+                "alert_id": f"a{n}-{k}",
+                "case_id": f"a{n}",
+                "customer_id": f"c{n}",
+                "ts": "2026-03-01T10:00:00+00:00",
+                "reason": "competitor",
+                "value_tier": "general",
+                "segments": {},
+                "risk_level": "watch",
+            },
+            playbook,
+        )
+        for n in range(2000)
+        for k in range(2)
+    ]
+    # every alert of a case gets the case's assignment
+    assert all(a["action"] == b["action"] for a, b in zip(tasks[::2], tasks[1::2], strict=True))
+    cases = tasks[::2]
+    held = [t for t in cases if t["action"] == HOLDOUT]
+    # half held out (the rule's share), within four standard deviations of 1,000
+    assert abs(len(held) - 1000) < 4 * 22.4
+    assert {(t["channel"], t["owner_queue"]) for t in held} == {("none", "holdout")}
+    calls = [t for t in cases if t["action"] == "personal call with a price match"]
+    coupons = [t for t in cases if t["action"] == "promotional coupon"]
+    assert len(calls) + len(coupons) + len(held) == 2000
+    assert abs(len(calls) - len(coupons)) < 4 * 22.4  # the treated split evenly
+    # the alternative's own channel and due time
+    assert {(t["channel"], t["due_by"]) for t in calls} == {("phone", "2026-03-03T10:00:00+00:00")}
