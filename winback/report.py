@@ -19,8 +19,10 @@ from churnwatch.times import aware
 from churnwatch.winback.uplift import Case, Cell, estimate, recommend, shrunk
 
 VIEWS = ("winback_effectiveness", "winback_failures")
-#: the groupings of the uplift tables, each keyed with the action second
+#: the groupings of the uplift tables: per action over every reason, then within each
+#: reason per action, per tier and per contact delay
 UPLIFT_BY = {
+    "uplift_per_action": ("action",),
     "uplift_by_action": ("reason", "action"),
     "uplift_by_tier": ("reason", "action", "tier"),
     "uplift_by_delay": ("reason", "action", "delay"),

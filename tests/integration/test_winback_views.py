@@ -125,6 +125,11 @@ def test_uplift_against_the_control_group_to_exact_values(engine: sa.Engine) -> 
         "uplift_high": UPLIFT_HIGH,
         "evidence": "enough",
     }
+    # one action, one reason: over every reason it is the same cell
+    (every,) = report["uplift_per_action"]
+    assert {k: v for k, v in every.items() if k != "action"} == {
+        k: v for k, v in cell.items() if k not in ("reason", "action")
+    }
     # by contact delay: t1 within a day, t2 after two, t3 never; each against all four
     delays = {r["delay"]: (r["treated"], r["treated_returned"]) for r in report["uplift_by_delay"]}
     assert delays == {"< 24 h": (1, 1), "1-3 days": (1, 0), "not contacted": (1, 0)}
