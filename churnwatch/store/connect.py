@@ -1,0 +1,63 @@
+"""Engines and migrations: how a process reaches the store and brings its schema up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def make_engine(url: str, **options: Any) -> Engine:
+    """Create an engine; for a SQLite file, create its folder and enable WAL.
+
+    ``options`` go to :func:`sqlalchemy.create_engine` (pool sizes, say).
+    """
+    url_obj = sa.make_url(url)
+    if url_obj.get_backend_name() == "sqlite":
+        if url_obj.database and url_obj.database != ":memory:":
+            Path(url_obj.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url_obj, json_serializer=_json_dumps, json_deserializer=orjson.loads, **options
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+
+        return engine
+    return sa.create_engine(
+        url_obj,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        pool_pre_ping=True,
+        **options,
+    )
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def count_rows(engine: Engine, table: sa.Table) -> int:
+    """Number of rows in a store table."""
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
