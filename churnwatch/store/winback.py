@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from churnwatch.records import STATUS_OF_OUTCOME
 from churnwatch.store._write import add_once
 from churnwatch.store.schema import alerts, winback_outcomes, winback_tasks
 
@@ -33,8 +34,6 @@ def add_outcomes(conn: Connection, outcomes: Sequence[Any]) -> tuple[list[Any], 
     are not recorded). A new outcome sets its task's and alert's status unless
     they have ended; a ``lost`` one ends them.
     """
-    from churnwatch.winback.outcomes import STATUS_OF_OUTCOME
-
     ids = {o.task_id for o in outcomes}
     found = conn.execute(
         sa.select(winback_tasks.c.task_id, winback_tasks.c.alert_id).where(
