@@ -11,6 +11,7 @@ and records, never statements. Each module has one job:
 - :mod:`~churnwatch.store.cases`: alerts, their endings, lifecycle and tier changes
 - :mod:`~churnwatch.store.winback`: win-back tasks and the CRM's outcomes
 - :mod:`~churnwatch.store.registry`: the model registry
+- :mod:`~churnwatch.store.outbox`: the stored records not yet on their topics
 
 A worker writes all of one batch in a single transaction, so a crash leaves
 either the whole batch or none of it (docs/architecture.md, "The store decides").
@@ -20,14 +21,25 @@ either the whole batch or none of it (docs/architecture.md, "The store decides")
 from __future__ import annotations
 
 from churnwatch.store.cases import add_alerts, add_changes, end_alerts
-from churnwatch.store.connect import count_rows, make_engine, upgrade
+from churnwatch.store.connect import (
+    Connection,
+    Engine,
+    count_rows,
+    login_rights,
+    make_engine,
+    schema_revision,
+    upgrade,
+)
 from churnwatch.store.event_log import (
     append_events,
     count_events,
+    event_times,
+    event_writer,
     read_events,
     read_events_of,
     sources_of,
 )
+from churnwatch.store.outbox import mark_sent, unsent
 from churnwatch.store.registry import (
     current_model,
     current_model_entry,
@@ -58,7 +70,15 @@ from churnwatch.store.states import (
     save_states,
     stream_standings,
 )
-from churnwatch.store.winback import add_outcomes, add_tasks
+from churnwatch.store.winback import (
+    VIEWS,
+    SettledTask,
+    add_outcomes,
+    add_tasks,
+    count_tasks,
+    settled_tasks,
+    view_rows,
+)
 
 # re-exported: the store reads and writes aware UTC times
 from churnwatch.times import aware as aware
@@ -66,8 +86,12 @@ from churnwatch.times import utcnow as utcnow
 
 __all__ = [
     "STANDING_COLUMNS",
+    "VIEWS",
+    "Connection",
+    "Engine",
     "JSONType",
     "SeqType",
+    "SettledTask",
     "StaleState",
     "add_alerts",
     "add_changes",
@@ -79,17 +103,22 @@ __all__ = [
     "case_owners",
     "count_events",
     "count_rows",
+    "count_tasks",
     "current_model",
     "current_model_entry",
     "customer_changes",
     "customer_state",
     "end_alerts",
+    "event_times",
+    "event_writer",
     "events",
     "lane_rankings",
     "load_rankings",
     "load_states",
     "load_versioned_states",
+    "login_rights",
     "make_engine",
+    "mark_sent",
     "metadata",
     "models",
     "promote_model",
@@ -98,10 +127,14 @@ __all__ = [
     "register_model",
     "save_rankings",
     "save_states",
+    "schema_revision",
+    "settled_tasks",
     "sources_of",
     "stream_standings",
+    "unsent",
     "upgrade",
     "utcnow",
+    "view_rows",
     "winback_outcomes",
     "winback_tasks",
 ]

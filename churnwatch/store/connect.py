@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 
 def _json_dumps(value: Any) -> str:
@@ -61,3 +61,37 @@ def count_rows(engine: Engine, table: sa.Table) -> int:
     """Number of rows in a store table."""
     with engine.connect() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def schema_revision(conn: Connection) -> str | None:
+    """The Alembic revision the store's schema is at (``None`` before any migration ran)."""
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def login_rights(url: str, writes: str) -> tuple[bool, str | None] | None:
+    """What a PostgreSQL login may do: ``(superuser, tables it has any of `writes` on)``.
+
+    ``writes`` names privileges as ``has_table_privilege`` takes them
+    (``"INSERT,UPDATE"``); the tables come as one comma-separated text, ``None``
+    for none. ``None`` when the server cannot be reached from here (3 s at most).
+    """
+    engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            superuser = conn.execute(
+                sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            ).scalar()
+            writable = conn.execute(
+                sa.text(
+                    "SELECT string_agg(c.relname, ', ' ORDER BY c.relname) FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.relkind = 'r' AND n.nspname = current_schema() "
+                    "AND has_table_privilege(current_user, c.oid, :writes)"
+                ),
+                {"writes": writes},
+            ).scalar()
+    except sa.exc.OperationalError:
+        return None
+    finally:
+        engine.dispose()
+    return bool(superuser), writable
