@@ -12,6 +12,7 @@ and records, never statements. Each module has one job:
 - :mod:`~churnwatch.store.winback`: win-back tasks and the CRM's outcomes
 - :mod:`~churnwatch.store.registry`: the model registry
 - :mod:`~churnwatch.store.outbox`: the stored records not yet on their topics
+- :mod:`~churnwatch.store.feed`: the worklist's and the web API's reads and writes
 
 A worker writes all of one batch in a single transaction, so a crash leaves
 either the whole batch or none of it (docs/architecture.md, "The store decides").
@@ -38,6 +39,19 @@ from churnwatch.store.event_log import (
     read_events,
     read_events_of,
     sources_of,
+)
+from churnwatch.store.feed import (
+    UNASSIGNED,
+    acknowledge_alert,
+    assign_case,
+    case_alerts,
+    case_owner,
+    customer_row,
+    feed_alerts,
+    feed_cases,
+    feed_tasks,
+    recent_alerts,
+    recent_events,
 )
 from churnwatch.store.outbox import mark_sent, unsent
 from churnwatch.store.registry import (
@@ -86,6 +100,7 @@ from churnwatch.times import utcnow as utcnow
 
 __all__ = [
     "STANDING_COLUMNS",
+    "UNASSIGNED",
     "VIEWS",
     "Connection",
     "Engine",
@@ -93,13 +108,17 @@ __all__ = [
     "SeqType",
     "SettledTask",
     "StaleState",
+    "acknowledge_alert",
     "add_alerts",
     "add_changes",
     "add_outcomes",
     "add_tasks",
     "alerts",
     "append_events",
+    "assign_case",
     "aware",
+    "case_alerts",
+    "case_owner",
     "case_owners",
     "count_events",
     "count_rows",
@@ -107,11 +126,15 @@ __all__ = [
     "current_model",
     "current_model_entry",
     "customer_changes",
+    "customer_row",
     "customer_state",
     "end_alerts",
     "event_times",
     "event_writer",
     "events",
+    "feed_alerts",
+    "feed_cases",
+    "feed_tasks",
     "lane_rankings",
     "load_rankings",
     "load_states",
@@ -124,6 +147,8 @@ __all__ = [
     "promote_model",
     "read_events",
     "read_events_of",
+    "recent_alerts",
+    "recent_events",
     "register_model",
     "save_rankings",
     "save_states",
