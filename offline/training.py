@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-from sqlalchemy.engine import Engine
 
 from churnwatch import store
 from churnwatch.events import from_payload
@@ -33,6 +32,7 @@ from churnwatch.models.dataset import (
     warm_up_for,
 )
 from churnwatch.models.training import TrainingError, raw_frame, train
+from churnwatch.store import Engine
 
 #: cutoffs a suggested ``--horizon-days`` leaves room for
 _SUGGESTED_CUTOFFS = 4
