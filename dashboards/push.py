@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError
 
@@ -45,10 +44,10 @@ class DataSources:
 
     def definitions(self) -> list[dict[str, Any]]:
         """The data source models Grafana's API takes."""
-        url = sa.make_url(self.db_url)
-        if url.get_backend_name() != "postgresql":
+        url = store.parse_url(self.db_url)
+        if url.backend != "postgresql":
             raise ValueError(
-                f"Grafana reads the store from PostgreSQL; {url.get_backend_name()} "
+                f"Grafana reads the store from PostgreSQL; {url.backend} "
                 "is not supported by the dashboards' SQL"
             )
         postgres = {
@@ -128,10 +127,10 @@ def refuse_writers(db_url: str, owner_url: str | None) -> str:
     are checked as well; when it is not (Grafana may reach it by another name),
     only the login's name is.
     """
-    url = sa.make_url(db_url)
+    url = store.parse_url(db_url)
     if owner_url is not None:
-        owner = sa.make_url(owner_url)
-        if owner.get_backend_name() == "postgresql" and owner.username == url.username:
+        owner = store.parse_url(owner_url)
+        if owner.backend == "postgresql" and owner.username == url.username:
             raise ValueError(
                 f"{url.username!r} is the store's own login (CHURNWATCH_DB_URL): give Grafana "
                 "a read-only role (deploy/postgres/initdb/10-grafana-reader.sh)"

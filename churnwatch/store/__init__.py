@@ -25,9 +25,11 @@ from churnwatch.store.cases import add_alerts, add_changes, end_alerts
 from churnwatch.store.connect import (
     Connection,
     Engine,
+    StoreUrl,
     count_rows,
     login_rights,
     make_engine,
+    parse_url,
     schema_revision,
     upgrade,
 )
@@ -108,6 +110,7 @@ __all__ = [
     "SeqType",
     "SettledTask",
     "StaleState",
+    "StoreUrl",
     "acknowledge_alert",
     "add_alerts",
     "add_changes",
@@ -144,6 +147,7 @@ __all__ = [
     "mark_sent",
     "metadata",
     "models",
+    "parse_url",
     "promote_model",
     "read_events",
     "read_events_of",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +97,32 @@ def login_rights(url: str, writes: str) -> tuple[bool, str | None] | None:
     finally:
         engine.dispose()
     return bool(superuser), writable
+
+
+@dataclass(frozen=True)
+class StoreUrl:
+    """The parts of a database URL, for code that must not parse it with SQLAlchemy itself."""
+
+    #: ``postgresql``, ``sqlite``, …
+    backend: str
+    username: str | None
+    password: str | None
+    host: str | None
+    port: int | None
+    database: str | None
+    #: the URL's query parameters (``sslmode``, say)
+    query: Mapping[str, Any]
+
+
+def parse_url(url: str) -> StoreUrl:
+    """The parts of a SQLAlchemy database URL (its errors as :func:`sqlalchemy.make_url`'s)."""
+    parsed = sa.make_url(url)
+    return StoreUrl(
+        backend=parsed.get_backend_name(),
+        username=parsed.username,
+        password=parsed.password,
+        host=parsed.host,
+        port=parsed.port,
+        database=parsed.database,
+        query=parsed.query,
+    )
