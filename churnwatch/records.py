@@ -111,6 +111,17 @@ class WinbackTask(TypedDict):
     """The alert's risk level."""
 
 
+#: what each CRM outcome (a ``winback-outcomes`` status) makes of its task's and
+#: alert's status; the store applies it as it records the outcome
+STATUS_OF_OUTCOME = {
+    "contacted": "in_progress",
+    "accepted": "in_progress",
+    "done": "in_progress",
+    "declined": "lost",
+    "failed": "lost",
+}
+
+
 @with_config(use_attribute_docstrings=True)
 class CustomerChange(TypedDict):
     """A ``customer-changes`` record: a lifecycle stage or value tier moved."""

@@ -62,7 +62,7 @@ def db_upgrade() -> None:
     try:
         store.upgrade(engine)
         with engine.connect() as conn:
-            revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            revision = store.schema_revision(conn)
     except sa.exc.SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc  # the driver's own message, when there is one
         first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]

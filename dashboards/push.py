@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError
 
+from churnwatch import store
 from churnwatch.dashboards.build import POSTGRES, PROMETHEUS, build_all
 
 FOLDER_UID, FOLDER_TITLE = "churnwatch", "churnwatch"
@@ -44,10 +44,10 @@ class DataSources:
 
     def definitions(self) -> list[dict[str, Any]]:
         """The data source models Grafana's API takes."""
-        url = sa.make_url(self.db_url)
-        if url.get_backend_name() != "postgresql":
+        url = store.parse_url(self.db_url)
+        if url.backend != "postgresql":
             raise ValueError(
-                f"Grafana reads the store from PostgreSQL; {url.get_backend_name()} "
+                f"Grafana reads the store from PostgreSQL; {url.backend} "
                 "is not supported by the dashboards' SQL"
             )
         postgres = {
@@ -127,33 +127,18 @@ def refuse_writers(db_url: str, owner_url: str | None) -> str:
     are checked as well; when it is not (Grafana may reach it by another name),
     only the login's name is.
     """
-    url = sa.make_url(db_url)
+    url = store.parse_url(db_url)
     if owner_url is not None:
-        owner = sa.make_url(owner_url)
-        if owner.get_backend_name() == "postgresql" and owner.username == url.username:
+        owner = store.parse_url(owner_url)
+        if owner.backend == "postgresql" and owner.username == url.username:
             raise ValueError(
                 f"{url.username!r} is the store's own login (CHURNWATCH_DB_URL): give Grafana "
                 "a read-only role (deploy/postgres/initdb/10-grafana-reader.sh)"
             )
-    engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as conn:
-            superuser = conn.execute(
-                sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-            ).scalar()
-            writable = conn.execute(
-                sa.text(
-                    "SELECT string_agg(c.relname, ', ' ORDER BY c.relname) FROM pg_class c "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE c.relkind = 'r' AND n.nspname = current_schema() "
-                    "AND has_table_privilege(current_user, c.oid, :writes)"
-                ),
-                {"writes": _WRITES},
-            ).scalar()
-    except sa.exc.OperationalError:
+    rights = store.login_rights(db_url, _WRITES)
+    if rights is None:
         return f"could not reach the store from here: checked the login {url.username!r} by name"
-    finally:
-        engine.dispose()
+    superuser, writable = rights
     if superuser:
         raise ValueError(f"{url.username!r} is a superuser: give Grafana a read-only role")
     if writable:

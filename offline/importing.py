@@ -34,8 +34,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
 
 from churnwatch import store
 from churnwatch.events import (
@@ -49,6 +47,7 @@ from churnwatch.events import (
 from churnwatch.features.state import DAY_S
 from churnwatch.models.dataset import dense_window
 from churnwatch.offline.sniffing import NotText, TextFormat, first_bad_line, shown, sniff
+from churnwatch.store import Engine
 
 _ID_NAMESPACE = uuid.UUID("5d0c2f44-8a7e-4b1b-9c53-3f6e2b7a9d10")
 #: fields that text files carry as strings but the event models want as numbers
@@ -427,7 +426,7 @@ def import_file(
     batch: list[dict[str, Any]] = []
     source = f"import:{path.name}"
     with engine.begin() as conn:
-        writer = _writer(conn)
+        writer = store.event_writer(conn)
         for number, row, event, error in _checked(path, mapping, now, max_future_s):
             summary.rows += 1
             if event is None:
@@ -565,32 +564,3 @@ def _flush(writer: Callable[[list[dict[str, Any]]], int], batch: list, summary: 
         summary.stored += stored
         summary.already_stored += len(batch) - stored
         batch.clear()
-
-
-def _writer(conn: Connection) -> Callable[[list[dict[str, Any]]], int]:
-    """Batch insert that skips stored ids; returns how many rows were new."""
-    if conn.dialect.name != "postgresql":
-        return lambda rows: len(store.append_events(conn, rows))
-    conn.execute(
-        sa.text("CREATE TEMP TABLE import_events (LIKE events INCLUDING DEFAULTS) ON COMMIT DROP")
-    )
-    names = [c.name for c in store.events.columns if c.name != "seq"]
-
-    def copy_then_insert(rows: list[dict[str, Any]]) -> int:
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY import_events ({', '.join(names)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(
-                    [orjson.dumps(row[n]).decode() if n == "payload" else row[n] for n in names]
-                )
-        cols = ", ".join(names)
-        inserted = conn.execute(
-            sa.text(
-                f"INSERT INTO events ({cols}) SELECT {cols} FROM import_events "
-                "ON CONFLICT (event_id) DO NOTHING"
-            )
-        ).rowcount
-        conn.execute(sa.text("TRUNCATE import_events"))
-        return inserted
-
-    return copy_then_insert

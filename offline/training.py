@@ -15,8 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from churnwatch import store
 from churnwatch.events import from_payload
@@ -34,6 +32,7 @@ from churnwatch.models.dataset import (
     warm_up_for,
 )
 from churnwatch.models.training import TrainingError, raw_frame, train
+from churnwatch.store import Engine
 
 #: cutoffs a suggested ``--horizon-days`` leaves room for
 _SUGGESTED_CUTOFFS = 4
@@ -93,7 +92,7 @@ def _stored_dense_window(engine: Engine) -> tuple[float, float] | None:
     with engine.connect() as conn:
         times = [
             (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp()
-            for (ts,) in conn.execute(sa.select(store.events.c.ts).order_by(store.events.c.ts))
+            for ts in store.event_times(conn)
         ]
     return dense_window(times) if times else None
 

@@ -21,14 +21,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from churnwatch import store
 from churnwatch.features.state import KEEP_DAYS
 from churnwatch.settings import DEFAULT_DATA_DIR, Settings
 from churnwatch.sim.broker import EmbeddedBroker, die_with_parent
 from churnwatch.sim.producing import produce
 from churnwatch.sim.simulator import SimRecord, Simulation, customers_for, records
+from churnwatch.store import Engine
 from churnwatch.times import clock_offset_s, utcnow
 from churnwatch.topics import DEAD_LETTERS, ensure_topics_for
 
@@ -186,10 +185,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _won_back(engine: sa.Engine) -> int:
+def _won_back(engine: Engine) -> int:
     with engine.connect() as conn:
-        query = sa.select(sa.func.count()).where(store.winback_tasks.c.status == "won_back")
-        return int(conn.execute(query).scalar_one())
+        return store.count_tasks(conn, "won_back")
 
 
 def run_demo(

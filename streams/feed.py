@@ -1,9 +1,10 @@
 """What the retention worklist and its JSON API read and write in the store.
 
-Plain SQL over the ``alerts``, ``winback_tasks`` and ``customer_state`` tables:
-``streams/web.py`` wraps these in Faust views. The page learns of new alerts
-by polling the store (:class:`FeedCursor`), not from the worker's memory, so
-one page shows the alerts of every worker sharing the store.
+The API's filters are checked here; the store runs their queries
+(churnwatch/store/feed.py). ``streams/web.py`` wraps these in Faust views.
+The page learns of new alerts by polling the store (:class:`FeedCursor`), not
+from the worker's memory, so one page shows the alerts of every worker sharing
+the store.
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
 from churnwatch import store
 from churnwatch.alerts.config import LEVELS
 from churnwatch.engine.customer import CustomerRecord
@@ -24,31 +22,14 @@ from churnwatch.features.segments import SEGMENTS
 from churnwatch.features.tier import TIERS
 from churnwatch.models.reasons import REASONS, indicators
 from churnwatch.models.value import VALUE_FIELDS
-from churnwatch.records import ChurnAlert, fields_of
+from churnwatch.store import Connection
 
-#: alert columns the page and the API show: the topic's record (less the model
-#: version), where it stands, and who acknowledged it; plus the task's action
-_ALERT_COLUMNS = (
-    *(name for name in fields_of(ChurnAlert) if name != "model_version"),
-    "status",
-    "created_at",
-    "acknowledged_at",
-    "acknowledged_by",
-)
-_TASK_COLUMNS = ("action", "channel", "owner_queue", "due_by")
+# the owner filter's name for a case that nobody works
+from churnwatch.store.feed import UNASSIGNED as UNASSIGNED
+
 LIMIT_MAX = 1000
 #: the events a customer's view shows
 RECENT_EVENTS = 20
-
-
-def _aware(row: Any) -> dict[str, Any]:
-    """A result row as a dict, its times in UTC (SQLite hands them back naive)."""
-    # keys are SQLAlchemy ``quoted_name``s, which orjson does not take as str
-    out = {str(key): value for key, value in row._mapping.items()}
-    for key, value in out.items():
-        if isinstance(value, datetime):
-            out[key] = store.aware(value)
-    return out
 
 
 class BadParameter(ValueError):
@@ -104,39 +85,23 @@ class AlertFilter:
             check_known("status", (self.status,), ALERT_FILTER_STATUSES)
 
 
-def _alerts_query(flt: AlertFilter) -> sa.Select:
-    a, t = store.alerts, store.winback_tasks
-    query = sa.select(*(a.c[n] for n in _ALERT_COLUMNS), *(t.c[n] for n in _TASK_COLUMNS))
-    query = query.select_from(a.outerjoin(t, t.c.alert_id == a.c.alert_id))
-    if flt.tiers:
-        query = query.where(a.c.value_tier.in_(flt.tiers))
-    if flt.reasons:
-        query = query.where(a.c.reason.in_(flt.reasons))
-    if flt.status == "acknowledged":
-        query = query.where(a.c.acknowledged_at.is_not(None))
-    elif flt.status == "unacknowledged":
-        query = query.where(a.c.acknowledged_at.is_(None))
-    elif flt.status is not None:
-        query = query.where(a.c.status == flt.status)
-    return query
-
-
 def list_alerts(conn: Connection, flt: AlertFilter) -> list[dict[str, Any]]:
     """The alerts that pass ``flt``, the most value at risk first (then the newest)."""
-    a = store.alerts
-    query = _alerts_query(flt).order_by(
-        a.c.value_at_risk.desc().nulls_last(), a.c.created_at.desc(), a.c.alert_id
-    )
-    query = query.limit(flt.limit)
-    return [_aware(row) for row in conn.execute(query)]
+    return _alerts(conn, flt)
 
 
 def alerts_since(conn: Connection, since: datetime, flt: AlertFilter) -> list[dict[str, Any]]:
     """The newest ``flt.limit`` alerts raised at or after ``since`` (wall time), oldest first."""
-    a = store.alerts
-    query = _alerts_query(flt).where(a.c.created_at >= since)
-    newest = query.order_by(a.c.created_at.desc(), a.c.alert_id).limit(flt.limit)
-    return [_aware(row) for row in reversed(conn.execute(newest).all())]
+    return _alerts(conn, flt, since)
+
+
+def _alerts(
+    conn: Connection, flt: AlertFilter, since: datetime | None = None
+) -> list[dict[str, Any]]:
+    tiers, reasons, status = flt.tiers, flt.reasons, flt.status
+    return store.feed_alerts(
+        conn, tiers=tiers, reasons=reasons, status=status, limit=flt.limit, since=since
+    )
 
 
 #: what a case's status filter takes: open (not ended: ``open`` or ``in_progress``),
@@ -172,38 +137,8 @@ class CaseFilter:
             check_known("segment dimension", (dimension,), SEGMENTS)
 
 
-#: the owner filter's name for a case that nobody works
-UNASSIGNED = "(unassigned)"
 #: the longest owner name kept
 OWNER_MAX = 200
-
-
-def _latest_of_cases() -> sa.Subquery:
-    """Each case's latest alert, how many alerts it has had and when it opened."""
-    a = store.alerts
-    case = sa.func.coalesce(a.c.case_id, a.c.alert_id)
-    rank = sa.case({level: i for i, level in enumerate(LEVELS)}, value=a.c.risk_level, else_=-1)
-    newest_first = (a.c.ts.desc(), rank.desc(), a.c.alert_id.desc())
-    return (
-        sa.select(
-            a.c.alert_id,
-            case.label("case"),
-            sa.func.row_number().over(partition_by=case, order_by=newest_first).label("nth"),
-            sa.func.count().over(partition_by=case).label("alerts_in_case"),
-            sa.func.min(a.c.ts).over(partition_by=case).label("opened_at"),
-        )
-    ).subquery()
-
-
-def _status_clause(status: str) -> sa.ColumnElement[bool]:
-    a = store.alerts
-    if status == "open":
-        return a.c.ended_at.is_(None)
-    if status == "closed":
-        return a.c.ended_at.is_not(None)
-    if status == "all":
-        return sa.true()
-    return a.c.status == status
 
 
 def list_cases(conn: Connection, flt: CaseFilter) -> dict[str, Any]:
@@ -213,87 +148,28 @@ def list_cases(conn: Connection, flt: CaseFilter) -> dict[str, Any]:
     and ``alerts_in_case``. ``counts`` gives, for the filter's status, the cases
     by tier, reason and level, and, for the other filters, the cases by status.
     """
-    a, t, o = store.alerts, store.winback_tasks, store.case_owners
-    latest = _latest_of_cases()
-    base = (
-        sa.select(
-            latest.c.case.label("case_id"),
-            latest.c.opened_at,
-            latest.c.alerts_in_case,
-            o.c.owner,
-            *(a.c[n] for n in _ALERT_COLUMNS if n != "case_id"),
-            a.c.ended_at,
-            *(t.c[n] for n in _TASK_COLUMNS),
-            t.c.status.label("task_status"),
-        )
-        .select_from(
-            latest.join(a, a.c.alert_id == latest.c.alert_id)
-            .outerjoin(t, t.c.alert_id == a.c.alert_id)
-            .outerjoin(o, o.c.case_id == latest.c.case)
-        )
-        .where(latest.c.nth == 1)
+    return store.feed_cases(
+        conn,
+        status=flt.status,
+        tiers=flt.tiers,
+        reasons=flt.reasons,
+        levels=flt.levels,
+        segments=flt.segments,
+        owners=flt.owners,
+        search=flt.search,
+        limit=flt.limit,
+        risk_levels=LEVELS,
+        dimensions=SEGMENTS,
     )
-    narrowed = base
-    if flt.tiers:
-        narrowed = narrowed.where(a.c.value_tier.in_(flt.tiers))
-    if flt.reasons:
-        narrowed = narrowed.where(a.c.reason.in_(flt.reasons))
-    if flt.levels:
-        narrowed = narrowed.where(a.c.risk_level.in_(flt.levels))
-    for dimension in SEGMENTS:
-        chosen = [value for d, value in flt.segments if d == dimension]
-        if chosen:
-            narrowed = narrowed.where(a.c.segments[dimension].as_string().in_(chosen))
-    if flt.owners:
-        named = [owner for owner in flt.owners if owner != UNASSIGNED]
-        nobody = o.c.owner.is_(None) if UNASSIGNED in flt.owners else sa.false()
-        narrowed = narrowed.where(sa.or_(o.c.owner.in_(named), nobody))
-    if flt.search:
-        narrowed = narrowed.where(a.c.customer_id.contains(flt.search, autoescape=True))
-    rows = conn.execute(
-        narrowed.where(_status_clause(flt.status))
-        .order_by(a.c.value_at_risk.desc().nulls_last(), a.c.ts.desc(), a.c.alert_id)
-        .limit(flt.limit)
-    )
-    in_status = base.where(_status_clause(flt.status)).subquery()
-    by_status = narrowed.subquery()
-    counts: dict[str, dict[str, int]] = {}
-    for name, column in (
-        ("value_tier", in_status.c.value_tier),
-        ("reason", in_status.c.reason),
-        ("risk_level", in_status.c.risk_level),
-        *((d, in_status.c.segments[d].as_string()) for d in SEGMENTS),
-        ("owner", sa.func.coalesce(in_status.c.owner, UNASSIGNED)),
-    ):
-        grouped = sa.select(column, sa.func.count()).group_by(column)
-        counts[name] = {str(k): int(n) for k, n in conn.execute(grouped) if k is not None}
-    ended = sa.case((by_status.c.ended_at.is_(None), "open"), else_=by_status.c.status)
-    grouped = sa.select(ended, sa.func.count()).group_by(ended)
-    counts["status"] = {str(k): int(n) for k, n in conn.execute(grouped)}
-    return {"cases": [_aware(row) for row in rows], "counts": counts}
 
 
 def case_view(conn: Connection, case_id: str) -> dict[str, Any] | None:
     """A case's alerts, oldest first, each with its win-back task; ``None``: no such case."""
-    a, t = store.alerts, store.winback_tasks
-    query = (
-        sa.select(
-            *(a.c[n] for n in _ALERT_COLUMNS),
-            a.c.ended_at,
-            *(t.c[n] for n in _TASK_COLUMNS),
-            t.c.task_id,
-            t.c.status.label("task_status"),
-        )
-        .select_from(a.outerjoin(t, t.c.alert_id == a.c.alert_id))
-        .where(sa.func.coalesce(a.c.case_id, a.c.alert_id) == case_id)
-        .order_by(a.c.ts, a.c.alert_id)
-    )
-    alerts = [_aware(row) for row in conn.execute(query)]
+    alerts = store.case_alerts(conn, case_id)
     if not alerts:
         return None
     latest = alerts[-1]
-    o = store.case_owners
-    owner = conn.execute(sa.select(o.c.owner).where(o.c.case_id == case_id)).scalar()
+    owner = store.case_owner(conn, case_id)
     return {
         "case_id": case_id,
         "owner": owner,
@@ -317,15 +193,8 @@ def assign(conn: Connection, case_id: str, owner: str, by: str, now: datetime) -
         raise ValueError(f"owner: at most {OWNER_MAX} characters (got {len(owner)})")
     if owner == UNASSIGNED:
         raise ValueError(f"owner: {UNASSIGNED!r} names no one; send an empty owner to unassign")
-    a, o = store.alerts, store.case_owners
-    case = sa.func.coalesce(a.c.case_id, a.c.alert_id)
-    if conn.execute(sa.select(a.c.alert_id).where(case == case_id).limit(1)).first() is None:
+    if not store.assign_case(conn, case_id, owner, by, now):
         return None
-    conn.execute(sa.delete(o).where(o.c.case_id == case_id))
-    if owner:
-        conn.execute(
-            sa.insert(o).values(case_id=case_id, owner=owner, assigned_by=by, assigned_at=now)
-        )
     return {"case_id": case_id, "owner": owner or None, "assigned_by": by, "assigned_at": now}
 
 
@@ -334,11 +203,7 @@ def list_tasks(conn: Connection, status: str | None = None, limit: int = 200) ->
     check_limit(limit)
     if status is not None:
         check_known("status", (status,), TASK_STATUSES)
-    t = store.winback_tasks
-    query = sa.select(t).order_by(t.c.created_at.desc(), t.c.task_id).limit(limit)
-    if status is not None:
-        query = query.where(t.c.status == status)
-    return [_aware(row) for row in conn.execute(query)]
+    return store.feed_tasks(conn, status, limit)
 
 
 def acknowledge(conn: Connection, alert_id: str, by: str, now: datetime) -> dict | None:
@@ -346,42 +211,18 @@ def acknowledge(conn: Connection, alert_id: str, by: str, now: datetime) -> dict
 
     Returns the alert's acknowledgement, or ``None`` when there is no such alert.
     """
-    a = store.alerts
-    conn.execute(
-        sa.update(a)
-        .where(a.c.alert_id == alert_id, a.c.acknowledged_at.is_(None))
-        .values(acknowledged_at=now, acknowledged_by=by)
-    )
-    query = sa.select(a.c.alert_id, a.c.acknowledged_at, a.c.acknowledged_by)
-    row = conn.execute(query.where(a.c.alert_id == alert_id)).first()
-    return None if row is None else _aware(row)
+    return store.acknowledge_alert(conn, alert_id, by, now)
 
 
 def customer_view(conn: Connection, customer_id: str) -> dict[str, Any] | None:
     """A customer's conclusions, feature row and reason evidence (as of their newest event),
     recent alerts and recent events (:data:`RECENT_EVENTS`, newest first)."""
-    cs = store.customer_state
-    row = conn.execute(sa.select(cs).where(cs.c.customer_id == customer_id)).first()
-    if row is None:
+    state = store.customer_row(conn, customer_id)
+    if state is None:
         return None
-    record = CustomerRecord.from_row(customer_id, row.state)
+    record = CustomerRecord.from_row(customer_id, state["state"])
     features = feature_row(record.features) if record.features.last_event_s else {}
-    a = store.alerts
-    recent = conn.execute(
-        sa.select(*(a.c[n] for n in _ALERT_COLUMNS))
-        .where(a.c.customer_id == customer_id)
-        .order_by(a.c.ts.desc())
-        .limit(20)
-    )
-    state = _aware(row)
-    alerts = [_aware(r) for r in recent]
-    e = store.events
-    newest = conn.execute(
-        sa.select(e.c.event_id, e.c.ts, e.c.type, e.c.payload)
-        .where(e.c.customer_id == customer_id)
-        .order_by(e.c.ts.desc(), e.c.seq.desc())
-        .limit(RECENT_EVENTS)
-    )
+    alerts = store.recent_alerts(conn, customer_id, 20)
     return {
         "customer_id": customer_id,
         "lifecycle_stage": state["lifecycle_stage"],
@@ -394,7 +235,7 @@ def customer_view(conn: Connection, customer_id: str) -> dict[str, Any] | None:
         "alerts": alerts,
         # the reason scorecard's lines that give points, as of the newest event
         "evidence": [asdict(line) for line in indicators(features)] if features else [],
-        "events": [_aware(r) for r in newest],
+        "events": store.recent_events(conn, customer_id, RECENT_EVENTS),
     }
 
 

@@ -17,13 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from churnwatch.events import EventTime, InvalidEvent, describe, load_json
 
-STATUS_OF_OUTCOME = {
-    "contacted": "in_progress",
-    "accepted": "in_progress",
-    "done": "in_progress",
-    "declined": "lost",
-    "failed": "lost",
-}
+# defined beside the task record, so that the store applies it without importing win-back
+from churnwatch.records import STATUS_OF_OUTCOME as STATUS_OF_OUTCOME
 
 
 class Outcome(BaseModel):

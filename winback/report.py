@@ -10,15 +10,14 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
 
+from churnwatch import store
 from churnwatch.alerts.config import HOLDOUT, Playbook, Step
-from churnwatch.store import winback_outcomes, winback_tasks
+from churnwatch.store import Connection, Engine
 from churnwatch.times import aware
 from churnwatch.winback.uplift import Case, Cell, estimate, recommend, shrunk
 
-VIEWS = ("winback_effectiveness", "winback_failures")
+VIEWS = store.VIEWS
 #: the groupings of the uplift tables: per action over every reason, then within each
 #: reason per action, per tier and per contact delay
 UPLIFT_BY = {
@@ -27,10 +26,6 @@ UPLIFT_BY = {
     "uplift_by_tier": ("reason", "action", "tier"),
     "uplift_by_delay": ("reason", "action", "delay"),
 }
-#: settled tasks: the customer came back in the window, or the window closed
-_SETTLED = ("won_back", "lost", "expired")
-#: the CRM's reports that say the customer was reached ("failed" says they were not)
-_REACHED = ("contacted", "accepted", "declined", "done")
 
 
 def _plain(value: Any) -> Any:
@@ -53,7 +48,7 @@ def fetch(
     out: dict[str, Any] = {}
     with engine.connect() as conn:
         for view in VIEWS:
-            rows = conn.execute(sa.text(f"SELECT * FROM {view} ORDER BY 1, 2, 3")).mappings()
+            rows = store.view_rows(conn, view)
             out[view] = [{k: _plain(v) for k, v in row.items()} for row in rows]
         cases = settled_cases(conn)
     tables = uplift_tables(cases, min_customers, playbook, contact_cost, return_value)
@@ -67,33 +62,16 @@ def settled_cases(conn: Connection) -> list[Case]:
     the CRM reported it reached the customer (contacted, accepted, declined or done).
     The delay is that of the CRM's first report; a held-out task has none.
     """
-    t, o = winback_tasks, winback_outcomes
-    first = (
-        sa.select(o.c.task_id, sa.func.min(o.c.ts).label("first_ts"))
-        .group_by(o.c.task_id)
-        .subquery()
-    )
-    reached = sa.select(o.c.task_id).where(o.c.status.in_(_REACHED)).distinct().subquery()
-    query = (
-        sa.select(
-            t.c.reason, t.c.value_tier, t.c.action, t.c.status, t.c.ts,
-            first.c.first_ts, reached.c.task_id.label("reached"),
-        )
-        .outerjoin(first, first.c.task_id == t.c.task_id)
-        .outerjoin(reached, reached.c.task_id == t.c.task_id)
-        .where(t.c.status.in_(_SETTLED))
-        .order_by(t.c.task_id)
-    )  # fmt: skip
     return [
         Case(
-            reason=row.reason,
-            tier=row.value_tier,
-            action=row.action,
-            returned=row.status == "won_back",
-            contacted=row.reached is not None,
-            delay=None if row.action == HOLDOUT else _delay(row.ts, row.first_ts),
+            reason=task.reason,
+            tier=task.value_tier,
+            action=task.action,
+            returned=task.status == "won_back",
+            contacted=task.reached,
+            delay=None if task.action == HOLDOUT else _delay(task.ts, task.first_ts),
         )
-        for row in conn.execute(query)
+        for task in store.settled_tasks(conn)
     ]
 
 

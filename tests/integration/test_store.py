@@ -67,7 +67,7 @@ def test_states_upsert_and_load_by_partition(engine: sa.Engine) -> None:
 def test_states_of_more_customers_than_one_query_carries_are_all_loaded(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "_IDS_PER_QUERY", 2)
+    monkeypatch.setattr(store.states, "_IDS_PER_QUERY", 2)
     rows = [{"customer_id": f"c{i}", "partition": 0, "state": {"n": i}} for i in range(5)]
     with engine.begin() as conn:
         store.save_states(conn, rows)
