@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from churnwatch import store
 from churnwatch.features.state import KEEP_DAYS
@@ -194,8 +195,15 @@ def test_the_worklist_shows_one_open_case_per_customer_live(
         assert acked == "operator"
 
         # the panel, from the keyboard: the reason in words, the chart, the timeline, the task
-        row.focus()
-        page.keyboard.press("Enter")
+        # (a live update may redraw the table between the focus and the key: then again)
+        for _ in range(5):
+            row.focus()
+            page.keyboard.press("Enter")
+            try:
+                page.locator("aside h2", has_text="Recent events").wait_for(timeout=6000)
+                break
+            except PlaywrightTimeout:
+                continue
         page.locator("aside h2", has_text="Recent events").wait_for()
         assert page.locator("aside p.reason-words").count() == 1
         assert page.locator("aside svg.chart circle").count() >= 1

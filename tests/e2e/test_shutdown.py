@@ -122,7 +122,7 @@ def test_the_demo_stopped_by_a_signal_takes_its_worker_and_broker_along(
     try:
         wait_for(lambda: partitions_of(port) != [], "the demo's worker to serve", log)
         children = _children(demo.pid)
-        assert len(children) == 2  # the broker and the worker
+        assert len(children) == 3  # the broker, the worker and the example CRM
         demo.send_signal(how)
         demo.wait(timeout=60)
         deadline = time.monotonic() + STOPPED_WITHIN_S
