@@ -1,4 +1,8 @@
-"""The Faust application: topics, the intake agent and state loading on rebalance."""
+"""The Faust application: topics, the intake agent and state loading on rebalance.
+
+:class:`Worker` holds the app, its agents, timers and hook (one method each)
+and the state they share; :func:`create_app` builds one and returns its app.
+"""
 
 from __future__ import annotations
 
@@ -107,61 +111,112 @@ def app_options(settings: Settings, bootstrap: str) -> dict[str, Any]:
     }
 
 
-def create_app(settings: Settings, bootstrap: str, engine: Engine) -> _OrderedApp:
-    """Build the worker's Faust app against ``bootstrap`` and the store ``engine``."""
-    app = _OrderedApp(
-        settings.app_id,
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
-        **app_options(settings, bootstrap),
-    )
-    metrics = WorkerMetrics()
-    health = Health(stall_s=settings.health_stall_s)
-    if settings.web_port > 0:
-        register_web(app, engine, metrics, settings, health)
-    input_names = (*INPUT_TOPICS, REKEYED)
-    inputs = app.topic(*input_names, key_serializer="raw", value_serializer="raw")
-    publisher = Publisher(app, engine, metrics)
-    intake_step = Intake(max_future_s=settings.max_future_s)
-    committer: Folding = (
-        FoldProcess(settings) if settings.fold_process else committer_for(settings, engine)
-    )
-    if isinstance(committer, FoldProcess):
-        app.fold_process = committer
+class Worker:
+    """The worker: its Faust app, the agents, timers and hooks on it, and what they share.
 
-    # The hot copy of customer state lives in the committer and is reloaded from
-    # the store on every assignment: the store decides. A changelog-backed Faust
-    # table is deliberately not used: on the embedded broker its recovery after
-    # a restart stalls the input stream (measured; its end offsets are too low,
-    # README.md "Limits"), and a miss in the copy is read from the store anyway.
-    # Faust types the receiver as a plain function, not a coroutine function
-    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
-    async def load_state_from_store(sender: Any, assigned: set[TP], **_: Any) -> None:
-        partitions = sorted({tp.partition for tp in assigned if tp.topic in input_names})
-        health.lag.clear()
-        count = await asyncio.to_thread(committer.reload, partitions)
-        app.log.info("loaded %d customer states for partitions %s", count, partitions)
+    Each agent, timer and hook is one method, registered on the app by
+    :meth:`_register`; the state they share (the event-time merge, the
+    acknowledgements, the running counter ...) is fields of this object. The
+    app's agents, timers and signal hold these bound methods, so the app keeps
+    its worker alive.
+    """
+
+    def __init__(self, settings: Settings, bootstrap: str, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.app = _OrderedApp(
+            settings.app_id,
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            **app_options(settings, bootstrap),
+        )
+        self.metrics = WorkerMetrics()
+        self.health = Health(stall_s=settings.health_stall_s)
+        if settings.web_port > 0:
+            register_web(self.app, engine, self.metrics, settings, self.health)
+        self.input_names = (*INPUT_TOPICS, REKEYED)
+        self.inputs = self.app.topic(
+            *self.input_names, key_serializer="raw", value_serializer="raw"
+        )
+        self.publisher = Publisher(self.app, engine, self.metrics)
+        self.intake_step = Intake(max_future_s=settings.max_future_s)
+        # The hot copy of customer state lives in the committer and is reloaded from
+        # the store on every assignment: the store decides. A changelog-backed Faust
+        # table is deliberately not used: on the embedded broker its recovery after
+        # a restart stalls the input stream (measured; its end offsets are too low,
+        # README.md "Limits"), and a miss in the copy is read from the store anyway.
+        self.committer: Folding = (
+            FoldProcess(settings) if settings.fold_process else committer_for(settings, engine)
+        )
+        if isinstance(self.committer, FoldProcess):
+            self.app.fold_process = self.committer
+        self.clock = IdleClock()
+        self.merge: EventTimeMerge[tuple[RawRecord, Event, EventT]] = EventTimeMerge(
+            self.input_names,
+            idle_s=settings.order_idle_s,
+            max_held=settings.order_max_held,
+            clock=self.clock,
+            highwater=self.highwater,
+        )
+        self.acks = InOrderAcks()
+        # the app lets both go at a rebalance or a stop (:class:`_OrderedApp`)
+        self.app.merge, self.app.acks = self.merge, self.acks
+        #: one batch is counted at a time
+        self.counting = asyncio.Lock()
+        #: the task counting beside the intake (:meth:`count_beside`), if any
+        self.counter: asyncio.Future[None] | None = None
+        self._register()
+
+    def _register(self) -> None:
+        """Connect the hook and add the timers and agents to the app, in today's order."""
+        app = self.app
+        # Faust types the receiver as a plain function, not a coroutine function
+        app.on_partitions_assigned.connect(self.load_state_from_store)  # type: ignore[arg-type]
+        app.timer(interval=MARK_EVERY_S)(self.mark_delivered)
+        app.timer(interval=RESEND_EVERY_S)(self.resend_unsent)
+        outcomes_in = app.topic(WINBACK_OUTCOMES, key_serializer="raw", value_serializer="raw")
+        app.agent(outcomes_in, name="outcomes")(self.outcomes)
+        app.agent(self.inputs, name="intake")(self.intake)
+        release_every = max(self.settings.order_idle_s / 2, 0.05)
+        app.timer(interval=release_every)(self.release_quiet_partitions)
+
+    # -- hooks and timers --
+
+    async def load_state_from_store(self, sender: Any, assigned: set[TP], **_: Any) -> None:
+        """Reload the customer states of the input partitions just assigned; resend their outbox."""
+        partitions = sorted({tp.partition for tp in assigned if tp.topic in self.input_names})
+        self.health.lag.clear()
+        count = await asyncio.to_thread(self.committer.reload, partitions)
+        self.app.log.info("loaded %d customer states for partitions %s", count, partitions)
         # what a previous owner stored but did not get to send
-        if sent := await publisher.delivery.resend(partitions):
-            app.log.info("sending %d outbox records left unsent", sent)
+        if sent := await self.publisher.delivery.resend(partitions):
+            self.app.log.info("sending %d outbox records left unsent", sent)
 
-    def owned() -> list[int]:
-        assigned = app.consumer.assignment() if app.consumer else set()
-        return sorted({tp.partition for tp in assigned if tp.topic in input_names})
+    def owned(self) -> list[int]:
+        """The input partitions this worker holds now."""
+        consumer = self.app.consumer
+        assigned = consumer.assignment() if consumer else set()
+        return sorted({tp.partition for tp in assigned if tp.topic in self.input_names})
 
-    @app.timer(interval=MARK_EVERY_S)
-    async def mark_delivered() -> None:
+    async def mark_delivered(self) -> None:
         """Mark in the store what the broker has confirmed."""
-        await publisher.delivery.mark()
+        await self.publisher.delivery.mark()
 
-    @app.timer(interval=RESEND_EVERY_S)
-    async def resend_unsent() -> None:
+    async def resend_unsent(self) -> None:
         """Send again what stayed unsent a while (a failed send), not only at assignment."""
-        if app.rebalancing:
+        if self.app.rebalancing:
             return
-        if sent := await publisher.delivery.resend(owned(), RESEND_AFTER_S):
-            app.log.info("re-sent %d outbox records", sent)
+        if sent := await self.publisher.delivery.resend(self.owned(), RESEND_AFTER_S):
+            self.app.log.info("re-sent %d outbox records", sent)
+
+    async def release_quiet_partitions(self) -> None:
+        """Let go of what waited on topics that have since gone quiet."""
+        if len(self.merge):
+            self.count_beside()  # the counter runs on its own; a timer tick need not wait for it
+
+    # -- the store --
 
     async def until_stored(
+        self,
         step: Callable[[Sequence[Any]], R],
         items: Sequence[Any],
         record_of: Callable[[Any], RawRecord],
@@ -182,127 +237,62 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> _OrderedAp
             try:
                 # SQL runs in a thread so that heartbeats and fetches go on meanwhile.
                 result = await asyncio.to_thread(isolate, step, items, record_of, empty)
-                health.failed_in_row = 0
+                self.health.failed_in_row = 0
                 return result
             except Exception as exc:
-                health.failed()
+                self.health.failed()
                 kind = "transient" if is_transient(exc) else "unexpected"
-                app.log.exception("store step failed; retrying in %.1f s (%s)", delay, kind)
+                self.app.log.exception("store step failed; retrying in %.1f s (%s)", delay, kind)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
 
-    def observe_lag(events: Iterable[EventT]) -> None:
-        """Lag per partition: its end offset minus the position after this batch."""
-        ends: dict[TP, int] = {}
-        for event in events:
-            msg = event.message
-            ends[msg.tp] = max(ends.get(msg.tp, -1), msg.offset)
-        for tp, offset in ends.items():
-            highwater = app.consumer.highwater(tp)
-            if highwater is not None:
-                metrics.set_lag(tp.topic, tp.partition, highwater - offset - 1)
-                health.lag[(tp.topic, tp.partition)] = highwater - offset - 1
+    # -- the outcomes agent --
 
-    outcomes_in = app.topic(WINBACK_OUTCOMES, key_serializer="raw", value_serializer="raw")
-
-    @app.agent(outcomes_in, name="outcomes")
-    async def outcomes(stream: faust.StreamT[Any]) -> None:
+    async def outcomes(self, stream: faust.StreamT[Any]) -> None:
+        """Record the win-back outcomes, batch by batch; dead-letter what cannot be."""
+        settings = self.settings
         batches = cast(faust.Stream[Any], stream).take_events(
             settings.batch_size, within=settings.batch_within_s
         )
         async for events in batches:
             records = [raw_record(event) for event in events]
-            metrics.outcomes.inc(len(records))
-            recorded = await until_stored(
-                partial(record_outcomes, engine, max_future_s=settings.max_future_s),
+            self.metrics.outcomes.inc(len(records))
+            recorded = await self.until_stored(
+                partial(record_outcomes, self.engine, max_future_s=settings.max_future_s),
                 records,
                 _itself,
                 Recorded,
             )
-            await publisher.reject(recorded.dead_letters)
+            await self.publisher.reject(recorded.dead_letters)
 
-    def highwater(topic: str, partition: int) -> int | None:
-        """The high watermark of the latest fetch of an assigned topic partition."""
-        tp = TP(topic, partition)
-        consumer = app.consumer
-        return consumer.highwater(tp) if tp in consumer.assignment() else None
+    # -- the intake agent: take in, order by event time, count beside --
 
-    clock = IdleClock()
-    merge: EventTimeMerge[tuple[RawRecord, Event, EventT]] = EventTimeMerge(
-        input_names,
-        idle_s=settings.order_idle_s,
-        max_held=settings.order_max_held,
-        clock=clock,
-        highwater=highwater,
-    )
-    app.merge = merge
-    acks = app.acks = InOrderAcks()
-    counting = asyncio.Lock()
+    async def intake(self, stream: faust.StreamT[Any]) -> None:
+        """Take in the input topics batch by batch, while health reports the agent running."""
+        batches = cast(faust.Stream[Any], stream).take_events(
+            self.settings.batch_size, within=self.settings.batch_within_s
+        )
+        self.health.agent_running = True
+        try:
+            async for events in batches:
+                with self.clock.busy():
+                    await self.take_in(events)
+        finally:
+            self.health.agent_running = False
 
-    async def count_released() -> bool:
-        """Fold what the merge lets go, publish what it raised, acknowledge it.
-
-        Returns whether there was anything to count.
-        """
-        async with counting:
-            ready = merge.release(force=app.rebalancing)
-            if not ready:
-                return False
-            started = time.perf_counter()
-            # the batch in flight waits too, until it commits
-            health.consumed(len(merge) + len(ready))
-            accepted = [(r, e) for r, e, _ in ready]
-            result = await until_stored(committer.commit, accepted, _first, Committed)
-            health.committed(len(merge))
-            metrics.observe_batch(result, time.perf_counter() - started)
-            await publisher.publish(result)
-            for _, _, held in ready:
-                acks.done(held)
-            return True
-
-    counter: asyncio.Future[None] | None = None
-
-    async def count_until_held() -> None:
-        """Count what the merge lets go, batch after batch, until it holds back the rest."""
-        with clock.busy():
-            while await count_released():
-                pass
-
-    def count_beside() -> asyncio.Future[None]:
-        """Counting beside the intake: the running counter, or a new one.
-
-        While a batch folds (in the fold process, or in a thread) the event loop
-        goes on taking in and ordering the next records. A failure of counting
-        ends the intake agent, as it would have inline.
-        """
-        nonlocal counter
-        if counter is not None and counter.done():
-            failed = None if counter.cancelled() else counter.exception()
-            counter = None
-            if failed is not None:
-                raise failed
-        if counter is None:
-            counter = asyncio.ensure_future(count_until_held())
-            counter.add_done_callback(_log_failure)
-        return counter
-
-    def _log_failure(task: asyncio.Future[None]) -> None:
-        if not task.cancelled() and (failed := task.exception()) is not None:
-            app.log.error("counting failed: %r", failed, exc_info=failed)
-
-    async def take_in(batch: Sequence[EventT[Any]]) -> None:
+    async def take_in(self, batch: Sequence[EventT[Any]]) -> None:
         """Decode a consumed batch, hold its valid records, count what may go."""
         # acknowledged in offset order only, or Faust commits past held records
-        events = acks.track(batch)
+        events = self.acks.track(batch)
         records = [raw_record(e) for e in events]
         # inline: a thread for it measured no faster, as the GIL is shared anyway
-        decoded = intake_step.decode(records)
-        metrics.observe_consumed(Counter(r.topic for r in records), decoded)
-        await publisher.reject(decoded.dead_letters, decoded.misrouted)
+        decoded = self.intake_step.decode(records)
+        self.metrics.observe_consumed(Counter(r.topic for r in records), decoded)
+        await self.publisher.reject(decoded.dead_letters, decoded.misrouted)
         event_of = {id(record): e for record, e in zip(records, events, strict=True)}
         for record, event in decoded.accepted:
             held = event_of.pop(id(record))
-            merge.add(
+            self.merge.add(
                 record.topic,
                 record.partition,
                 (event.epoch_s, event.event_id),
@@ -311,35 +301,89 @@ def create_app(settings: Settings, bootstrap: str, engine: Engine) -> _OrderedAp
             )
         for rejected in event_of.values():  # dead-lettered or re-keyed: sent
             tp = rejected.message.tp
-            merge.passed(tp.topic, tp.partition, rejected.message.offset)
-            acks.done(rejected)
-        observe_lag(events)
-        health.consumed(len(merge))
-        running = count_beside()
+            self.merge.passed(tp.topic, tp.partition, rejected.message.offset)
+            self.acks.done(rejected)
+        self.observe_lag(events)
+        self.health.consumed(len(self.merge))
+        running = self.count_beside()
         # back-pressure: the intake runs at most a few batches ahead of the fold
-        if len(merge) >= AHEAD_BATCHES * settings.batch_size:
+        if len(self.merge) >= AHEAD_BATCHES * self.settings.batch_size:
             await asyncio.shield(running)
 
-    @app.agent(inputs, name="intake")
-    async def intake(stream: faust.StreamT[Any]) -> None:
-        batches = cast(faust.Stream[Any], stream).take_events(
-            settings.batch_size, within=settings.batch_within_s
-        )
-        health.agent_running = True
-        try:
-            async for events in batches:
-                with clock.busy():
-                    await take_in(events)
-        finally:
-            health.agent_running = False
+    def observe_lag(self, events: Iterable[EventT]) -> None:
+        """Lag per partition: its end offset minus the position after this batch."""
+        ends: dict[TP, int] = {}
+        for event in events:
+            msg = event.message
+            ends[msg.tp] = max(ends.get(msg.tp, -1), msg.offset)
+        for tp, offset in ends.items():
+            highwater = self.app.consumer.highwater(tp)
+            if highwater is not None:
+                self.metrics.set_lag(tp.topic, tp.partition, highwater - offset - 1)
+                self.health.lag[(tp.topic, tp.partition)] = highwater - offset - 1
 
-    @app.timer(interval=max(settings.order_idle_s / 2, 0.05))
-    async def release_quiet_partitions() -> None:
-        """Let go of what waited on topics that have since gone quiet."""
-        if len(merge):
-            count_beside()  # the counter runs on its own; a timer tick need not wait for it
+    def highwater(self, topic: str, partition: int) -> int | None:
+        """The high watermark of the latest fetch of an assigned topic partition."""
+        tp = TP(topic, partition)
+        consumer = self.app.consumer
+        return consumer.highwater(tp) if tp in consumer.assignment() else None
 
-    return app
+    def count_beside(self) -> asyncio.Future[None]:
+        """Counting beside the intake: the running counter, or a new one.
+
+        While a batch folds (in the fold process, or in a thread) the event loop
+        goes on taking in and ordering the next records. A failure of counting
+        ends the intake agent, as it would have inline.
+        """
+        counter = self.counter
+        if counter is not None and counter.done():
+            failed = None if counter.cancelled() else counter.exception()
+            self.counter = None
+            if failed is not None:
+                raise failed
+        if self.counter is None:
+            self.counter = asyncio.ensure_future(self.count_until_held())
+            self.counter.add_done_callback(self._log_failure)
+        return self.counter
+
+    def _log_failure(self, task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and (failed := task.exception()) is not None:
+            self.app.log.error("counting failed: %r", failed, exc_info=failed)
+
+    async def count_until_held(self) -> None:
+        """Count what the merge lets go, batch after batch, until it holds back the rest."""
+        with self.clock.busy():
+            while await self.count_released():
+                pass
+
+    async def count_released(self) -> bool:
+        """Fold what the merge lets go, publish what it raised, acknowledge it.
+
+        Returns whether there was anything to count.
+        """
+        async with self.counting:
+            ready = self.merge.release(force=self.app.rebalancing)
+            if not ready:
+                return False
+            started = time.perf_counter()
+            # the batch in flight waits too, until it commits
+            self.health.consumed(len(self.merge) + len(ready))
+            accepted = [(r, e) for r, e, _ in ready]
+            result = await self.until_stored(self.committer.commit, accepted, _first, Committed)
+            self.health.committed(len(self.merge))
+            self.metrics.observe_batch(result, time.perf_counter() - started)
+            await self.publisher.publish(result)
+            for _, _, held in ready:
+                self.acks.done(held)
+            return True
+
+
+def create_app(settings: Settings, bootstrap: str, engine: Engine) -> _OrderedApp:
+    """Build the worker's Faust app against ``bootstrap`` and the store ``engine``.
+
+    The app of a :class:`Worker`, which its agents, timers and hook keep alive.
+    """
+    return Worker(settings, bootstrap, engine).app
 
 
 def _itself(record: RawRecord) -> RawRecord:

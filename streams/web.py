@@ -37,6 +37,10 @@ contract; ``tests/unit/test_openapi.py`` fails when it and this module differ.
 
 SQL runs on a small pool and executor of the web views' own, so that neither
 the agents' event loop nor their store connections wait on a crowd of browsers.
+
+Each route is a view class of this module; :data:`ROUTE_TABLE` lists them, and
+each takes what it needs (the guard, that pool, the metrics ...) from the one
+:class:`WebContext` that :func:`register_web` builds for the worker's web server.
 """
 
 from __future__ import annotations
@@ -46,9 +50,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib.resources import files
-from typing import Any, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 import faust
 import orjson
@@ -267,6 +272,335 @@ def _quiet_refusals() -> None:
         logger.addFilter(QuietRefusals())
 
 
+@dataclass
+class WebContext:
+    """What the web views need, one per worker's web server (:func:`register_web`)."""
+
+    app: faust.App
+    settings: Settings
+    guard: auth.Guard
+    metrics: WorkerMetrics
+    #: the worker's progress (``/health``); ``None``: no such route
+    health: Health | None
+    #: the live page (``live.html``)
+    page: str
+    #: the views' own pool and threads: browsers cannot starve the fold of connections
+    engine: Engine
+    executor: ThreadPoolExecutor
+    #: event streams open now (at most :data:`MAX_STREAMS`)
+    streams_open: int = 0
+
+    @classmethod
+    def build(
+        cls,
+        app: faust.App,
+        engine: Engine,
+        metrics: WorkerMetrics,
+        settings: Settings,
+        health: Health | None,
+    ) -> WebContext:
+        """The views' context on the store of ``engine``; refuses a web server without a token."""
+        guard = guard_for(settings)
+        page = files("churnwatch.streams").joinpath("live.html").read_text(encoding="utf-8")
+        web_engine = store.make_engine(
+            engine.url.render_as_string(hide_password=False),
+            pool_size=WEB_POOL,
+            max_overflow=0,
+            pool_timeout=10,
+        )
+        executor = ThreadPoolExecutor(max_workers=WEB_POOL, thread_name_prefix="web")
+        return cls(app, settings, guard, metrics, health, page, web_engine, executor)
+
+    async def in_thread(self, work: Callable[..., T], *args: Any, write: bool = False) -> T:
+        """``work(conn, *args)`` in a web thread, in a transaction when it writes."""
+
+        def run() -> T:
+            with self.engine.begin() if write else self.engine.connect() as conn:
+                return work(conn, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(self.executor, run)
+
+
+#: where :func:`register_web` keeps the views' :class:`WebContext` on the aiohttp app
+CONTEXT = aiohttp_web.AppKey("churnwatch_web", WebContext)
+
+
+class ContextView(faust.web.View):
+    """A view that answers from the :class:`WebContext` of the web server it is added to."""
+
+    def __init__(self, app: Any, web: Any) -> None:
+        super().__init__(app, web)
+        # Faust types its web driver abstractly; the worker's is aiohttp's (web_app)
+        self.ctx: WebContext = web.web_app[CONTEXT]
+
+    def reply(self, value: Any, status: int = 200) -> Response:
+        """``value`` as a JSON answer."""
+        return self.bytes(orjson.dumps(value), content_type=JSON, status=status)
+
+    async def found(self, read: Callable[[Any, str], Any], key: str, what: str) -> Response:
+        """``read(conn, key)`` as JSON, or a 404 naming the ``what`` not found."""
+        view = await self.ctx.in_thread(read, key)
+        if view is None:
+            return self.reply({"error": f"no {what} {key!r}"}, 404)
+        return self.reply(view)
+
+
+class Guarded(ContextView):
+    """A view that needs a token: ``read`` to ``GET``, ``act`` to ``POST``."""
+
+    #: the page redirects to the login instead of answering 401
+    login_redirect: ClassVar[bool] = False
+    #: open to all when ``CHURNWATCH_WEB_METRICS_OPEN`` is on (``/metrics``, ``/health``)
+    open_with_metrics: ClassVar[bool] = False
+
+    async def dispatch(self, request: Any) -> Any:
+        """Answer ``request`` if its token may; a 401 or 403 if not; a 400 for a bad parameter."""
+        if self.open_with_metrics and self.ctx.settings.web_metrics_open:
+            return await super().dispatch(request)
+        identity = self.ctx.guard.identify(request.headers, request.cookies)
+        if identity is None:
+            if self.login_redirect:
+                raise aiohttp_web.HTTPSeeOther("/login")
+            return self.reply({"error": "a token is required (docs/security.md)"}, 401)
+        if request.method == "POST":
+            by_cookie = auth.bearer(request.headers) is None
+            if reason := self.ctx.guard.refuse_post(request.headers, by_cookie=by_cookie):
+                return self.reply({"error": reason}, 403)
+        needs = "act" if request.method == "POST" else "read"
+        if not identity.may(needs):
+            return self.reply({"error": f"the {identity.role!r} role may not do this"}, 403)
+        request["identity"] = identity
+        try:
+            return await super().dispatch(request)
+        except BadParameter as exc:
+            body = {"error": str(exc), "parameter": exc.parameter, "allowed": list(exc.allowed)}
+            return self.reply(body, 400)
+
+
+class Login(ContextView):
+    """``GET /login?token=`` or ``POST /login`` (a form): the token as a cookie."""
+
+    async def get(self, request: Request) -> Any:
+        """Log in with ``?token=``, or show the form."""
+        presented = request.query.get("token")
+        if presented:
+            return self._login(presented)
+        return self.bytes(_LOGIN_FORM, content_type="text/html")
+
+    async def post(self, request: Request) -> Any:
+        """Log in with the form's token."""
+        if not self.ctx.guard.host_allowed(request.headers.get("Host")):
+            return self.reply({"error": "this Host is not allowed"}, 403)
+        try:
+            form = await request.post()
+        except ValueError as exc:  # a malformed form (a multipart body without a boundary)
+            return self.reply({"error": f"not a form: {exc}"}, 400)
+        return self._login(str(form.get("token", "")))
+
+    def _login(self, presented: str) -> Any:
+        if self.ctx.guard.match(presented) is None:
+            return self.reply({"error": "unknown token"}, 401)
+        response = aiohttp_web.HTTPSeeOther("/alerts")
+        response.set_cookie(auth.COOKIE, presented, httponly=True, samesite="Strict", path="/")
+        return response
+
+
+class LivePage(Guarded):
+    """``GET /alerts``: the retention worklist."""
+
+    login_redirect = True
+
+    async def get(self, request: Request) -> Response:
+        """The page; it asks the JSON API for its rows."""
+        return self.html(self.ctx.page)
+
+
+class Alerts(Guarded):
+    """``GET /api/alerts``."""
+
+    async def get(self, request: Request) -> Response:
+        """Alerts, most value at risk first."""
+        flt = _filter(request)
+        rows = await self.ctx.in_thread(alert_feed.list_alerts, flt)
+        return self.reply(rows)
+
+
+class AlertStream(Guarded):
+    """``GET /api/alerts/stream``: server-sent events, one per new alert."""
+
+    async def get(self, request: Request) -> aiohttp_web.StreamResponse | Response:
+        """The stream, unless :data:`MAX_STREAMS` are open already (503)."""
+        ctx = self.ctx
+        if ctx.streams_open >= MAX_STREAMS:
+            return self.reply({"error": "too many open streams; retry later"}, 503)
+        ctx.streams_open += 1
+        try:
+            return await self._stream(request)
+        finally:
+            ctx.streams_open -= 1
+
+    async def _stream(self, request: Request) -> aiohttp_web.StreamResponse:
+        flt = _filter(request)
+        # a reconnecting browser sends the id of the last event it received
+        since = _since(request.headers.get("Last-Event-ID") or request.query.get("since"))
+        now = utcnow()
+        cursor = FeedCursor(since=max(since or now, now - MAX_SINCE))
+        response = aiohttp_web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(cast(Any, request))
+        await response.write(b"retry: 1000\n\n")
+        ends = time.monotonic() + STREAM_LIFETIME_S
+        try:
+            while time.monotonic() < ends:
+                rows = await self.ctx.in_thread(alert_feed.alerts_since, cursor.poll_from, flt)
+                for row in cursor.take(rows):
+                    stamp = row["created_at"].isoformat()
+                    message = b"id: %s\nevent: alert\ndata: %s\n\n" % (
+                        stamp.encode(),
+                        orjson.dumps(row),
+                    )
+                    await response.write(message)
+                await response.write(b": keep-alive\n\n")
+                await asyncio.sleep(POLL_S)
+        except ConnectionResetError:
+            pass  # the page was closed
+        return response
+
+
+class Acknowledge(Guarded):
+    """``POST /api/alerts/{alert_id}/ack``."""
+
+    async def post(self, request: Request, alert_id: str) -> Response:
+        """Acknowledge the alert as the caller's identity."""
+        # who acknowledges is who authenticated; a ``by`` in the body is ignored
+        by = cast(Any, request)["identity"].name
+        now = utcnow()
+        ack = await self.ctx.in_thread(alert_feed.acknowledge, alert_id, by, now, write=True)
+        if ack is None:
+            return self.reply({"error": f"no alert {alert_id!r}"}, 404)
+        return self.reply(ack)
+
+
+class Cases(Guarded):
+    """``GET /api/cases``."""
+
+    async def get(self, request: Request) -> Response:
+        """One row per case, most value at risk first, with counts for the filters."""
+        flt = _case_filter(request)
+        return self.reply(await self.ctx.in_thread(alert_feed.list_cases, flt))
+
+
+class Case(Guarded):
+    """``GET /api/cases/{case_id}``."""
+
+    async def get(self, request: Request, case_id: str) -> Response:
+        """The case's alerts, oldest first, with their tasks."""
+        return await self.found(alert_feed.case_view, case_id, "case")
+
+
+class Assign(Guarded):
+    """``POST /api/cases/{case_id}/assign``."""
+
+    async def post(self, request: Request, case_id: str) -> Response:
+        """Give the case to ``{"owner": ...}`` (``""``: to nobody) as the caller's identity."""
+        try:
+            body = orjson.loads(await cast(Any, request).read() or b"{}")
+            owner = body.get("owner", "") if isinstance(body, dict) else None
+        except orjson.JSONDecodeError:
+            owner = None
+        if not isinstance(owner, str):
+            return self.reply({"error": 'send {"owner": "name"} ("" to unassign)'}, 400)
+        by = cast(Any, request)["identity"].name
+        try:
+            done = await self.ctx.in_thread(
+                alert_feed.assign, case_id, owner, by, utcnow(), write=True
+            )
+        except ValueError as exc:
+            return self.reply({"error": str(exc)}, 400)
+        if done is None:
+            return self.reply({"error": f"no case {case_id!r}"}, 404)
+        return self.reply(done)
+
+
+class Tasks(Guarded):
+    """``GET /api/tasks``."""
+
+    async def get(self, request: Request) -> Response:
+        """The newest win-back tasks."""
+        status = request.query.get("status") or None
+        rows = await self.ctx.in_thread(alert_feed.list_tasks, status, _limit(request))
+        return self.reply(rows)
+
+
+class Customer(Guarded):
+    """``GET /api/customers/{customer_id}``."""
+
+    async def get(self, request: Request, customer_id: str) -> Response:
+        """The customer's stage, tier, score, feature row and recent alerts."""
+        return await self.found(alert_feed.customer_view, customer_id, "customer")
+
+
+class Worker(Guarded):
+    """``GET /api/worker``."""
+
+    async def get(self, request: Request) -> Response:
+        """This worker's app id, the input partitions it holds, its open streams."""
+        app = self.ctx.app
+        assigned = app.consumer.assignment() if app.consumer else set()
+        # input topics are co-partitioned: one topic's partitions name them all
+        partitions = sorted({tp.partition for tp in assigned if tp.topic == PURCHASES})
+        body = {
+            "app_id": app.conf.id,
+            "partitions": partitions,
+            "streams": self.ctx.streams_open,
+            "currency": self.ctx.settings.currency,
+        }
+        return self.reply(body)
+
+
+class HealthCheck(Guarded):
+    """``GET /health``: 200 while the worker makes progress, 503 when it is stuck."""
+
+    open_with_metrics = True
+
+    async def get(self, request: Request) -> Response:
+        """The worker's progress report."""
+        status, body = cast(Health, self.ctx.health).report()
+        return self.reply(body, status)
+
+
+class Metrics(Guarded):
+    """``GET /metrics``: Prometheus text format."""
+
+    open_with_metrics = True
+
+    async def get(self, request: Request) -> Response:
+        """The worker's metrics."""
+        # aiohttp refuses a charset in ``content_type``; Prometheus's type carries one
+        body = self.ctx.metrics.exposition()
+        return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+#: the routes :func:`register_web` adds, in order: path, the query parameters it
+#: takes (any other is a 400, :func:`edge_middleware`) and its view
+ROUTE_TABLE: tuple[tuple[str, tuple[str, ...], type[ContextView]], ...] = (
+    ("/login", ("token",), Login),
+    ("/alerts", PAGE_QUERY, LivePage),
+    ("/api/alerts", ALERT_QUERY, Alerts),
+    ("/api/alerts/stream", (*ALERT_QUERY, "since"), AlertStream),
+    ("/api/alerts/{alert_id}/ack", (), Acknowledge),
+    ("/api/cases", CASE_QUERY, Cases),
+    ("/api/cases/{case_id}", (), Case),
+    ("/api/cases/{case_id}/assign", (), Assign),
+    ("/api/tasks", ("status", "limit"), Tasks),
+    ("/api/customers/{customer_id}", (), Customer),
+    ("/api/worker", (), Worker),
+    ("/health", (), HealthCheck),
+    ("/metrics", (), Metrics),
+)
+
+
 def register_web(
     app: faust.App,
     engine: Engine,
@@ -274,237 +608,23 @@ def register_web(
     settings: Settings,
     health: Health | None = None,
 ) -> None:
-    """Add the live page, the JSON API, ``/metrics`` and ``/health`` to ``app``'s web server."""
-    guard = guard_for(settings)
-    page = files("churnwatch.streams").joinpath("live.html").read_text(encoding="utf-8")
-    # a pool and threads of their own: browsers cannot starve the fold of connections
-    web_engine = store.make_engine(
-        engine.url.render_as_string(hide_password=False),
-        pool_size=WEB_POOL,
-        max_overflow=0,
-        pool_timeout=10,
-    )
-    executor = ThreadPoolExecutor(max_workers=WEB_POOL, thread_name_prefix="web")
-    streams_open = 0
+    """Add the live page, the JSON API, ``/metrics`` and ``/health`` to ``app``'s web server.
+
+    The views of :data:`ROUTE_TABLE` share one :class:`WebContext`; without
+    ``health`` there is no ``/health``.
+    """
+    context = WebContext.build(app, engine, metrics, settings, health)
     # the paths served here and their query parameters; the edge answers 404 on
     # any other route (Faust's own) and 400 on a parameter a route does not take
     ours: dict[str, tuple[str, ...]] = {}
-
-    def route(path: str, *query: str) -> Callable[[type[faust.web.View]], type[faust.web.View]]:
-        ours[path] = query
-        return app.page(path)
-
     # Faust types its web driver abstractly; the worker's is aiohttp's (web_app)
     web_app = cast(Any, app.web).web_app
     web_app[ROUTES] = ours
+    web_app[CONTEXT] = context
     web_app.middlewares.append(edge_middleware(ours))
     _quiet_refusals()
-
-    async def in_thread(work: Callable[..., T], *args: Any, write: bool = False) -> T:
-        """``work(conn, *args)`` in a web thread, in a transaction when it writes."""
-
-        def run() -> T:
-            with web_engine.begin() if write else web_engine.connect() as conn:
-                return work(conn, *args)
-
-        return await asyncio.get_running_loop().run_in_executor(executor, run)
-
-    def reply(view: faust.web.View, value: Any, status: int = 200) -> Response:
-        return view.bytes(orjson.dumps(value), content_type=JSON, status=status)
-
-    class Guarded(faust.web.View):
-        """A view that needs a token: ``read`` to ``GET``, ``act`` to ``POST``."""
-
-        #: the page redirects to the login instead of answering 401
-        login_redirect = False
-
-        async def dispatch(self, request: Any) -> Any:
-            identity = guard.identify(request.headers, request.cookies)
-            if identity is None:
-                if self.login_redirect:
-                    raise aiohttp_web.HTTPSeeOther("/login")
-                return reply(self, {"error": "a token is required (docs/security.md)"}, 401)
-            if request.method == "POST":
-                by_cookie = auth.bearer(request.headers) is None
-                if reason := guard.refuse_post(request.headers, by_cookie=by_cookie):
-                    return reply(self, {"error": reason}, 403)
-            needs = "act" if request.method == "POST" else "read"
-            if not identity.may(needs):
-                return reply(self, {"error": f"the {identity.role!r} role may not do this"}, 403)
-            request["identity"] = identity
-            try:
-                return await super().dispatch(request)
-            except BadParameter as exc:
-                return reply(
-                    self,
-                    {"error": str(exc), "parameter": exc.parameter, "allowed": list(exc.allowed)},
-                    400,
-                )
-
-    @route("/login", "token")
-    class Login(faust.web.View):
-        async def get(self, request: Request) -> Any:
-            presented = request.query.get("token")
-            if presented:
-                return self._login(presented)
-            return self.bytes(_LOGIN_FORM, content_type="text/html")
-
-        async def post(self, request: Request) -> Any:
-            if not guard.host_allowed(request.headers.get("Host")):
-                return reply(self, {"error": "this Host is not allowed"}, 403)
-            try:
-                form = await request.post()
-            except ValueError as exc:  # a malformed form (a multipart body without a boundary)
-                return reply(self, {"error": f"not a form: {exc}"}, 400)
-            return self._login(str(form.get("token", "")))
-
-        def _login(self, presented: str) -> Any:
-            if guard.match(presented) is None:
-                return reply(self, {"error": "unknown token"}, 401)
-            response = aiohttp_web.HTTPSeeOther("/alerts")
-            response.set_cookie(auth.COOKIE, presented, httponly=True, samesite="Strict", path="/")
-            return response
-
-    @route("/alerts", *PAGE_QUERY)
-    class LivePage(Guarded):
-        login_redirect = True
-
-        async def get(self, request: Request) -> Response:
-            return self.html(page)
-
-    @route("/api/alerts", *ALERT_QUERY)
-    class Alerts(Guarded):
-        async def get(self, request: Request) -> Response:
-            flt = _filter(request)
-            rows = await in_thread(alert_feed.list_alerts, flt)
-            return reply(self, rows)
-
-    @route("/api/alerts/stream", *ALERT_QUERY, "since")
-    class AlertStream(Guarded):
-        async def get(self, request: Request) -> aiohttp_web.StreamResponse | Response:
-            nonlocal streams_open
-            if streams_open >= MAX_STREAMS:
-                return reply(self, {"error": "too many open streams; retry later"}, 503)
-            streams_open += 1
-            try:
-                return await self._stream(request)
-            finally:
-                streams_open -= 1
-
-        async def _stream(self, request: Request) -> aiohttp_web.StreamResponse:
-            flt = _filter(request)
-            # a reconnecting browser sends the id of the last event it received
-            since = _since(request.headers.get("Last-Event-ID") or request.query.get("since"))
-            now = utcnow()
-            cursor = FeedCursor(since=max(since or now, now - MAX_SINCE))
-            response = aiohttp_web.StreamResponse(
-                headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-            )
-            await response.prepare(cast(Any, request))
-            await response.write(b"retry: 1000\n\n")
-            ends = time.monotonic() + STREAM_LIFETIME_S
-            try:
-                while time.monotonic() < ends:
-                    rows = await in_thread(alert_feed.alerts_since, cursor.poll_from, flt)
-                    for row in cursor.take(rows):
-                        stamp = row["created_at"].isoformat()
-                        message = b"id: %s\nevent: alert\ndata: %s\n\n" % (
-                            stamp.encode(),
-                            orjson.dumps(row),
-                        )
-                        await response.write(message)
-                    await response.write(b": keep-alive\n\n")
-                    await asyncio.sleep(POLL_S)
-            except ConnectionResetError:
-                pass  # the page was closed
-            return response
-
-    @route("/api/alerts/{alert_id}/ack")
-    class Acknowledge(Guarded):
-        async def post(self, request: Request, alert_id: str) -> Response:
-            # who acknowledges is who authenticated; a ``by`` in the body is ignored
-            by = cast(Any, request)["identity"].name
-            now = utcnow()
-            ack = await in_thread(alert_feed.acknowledge, alert_id, by, now, write=True)
-            if ack is None:
-                return reply(self, {"error": f"no alert {alert_id!r}"}, 404)
-            return reply(self, ack)
-
-    @route("/api/cases", *CASE_QUERY)
-    class Cases(Guarded):
-        async def get(self, request: Request) -> Response:
-            flt = _case_filter(request)
-            return reply(self, await in_thread(alert_feed.list_cases, flt))
-
-    @route("/api/cases/{case_id}")
-    class Case(Guarded):
-        async def get(self, request: Request, case_id: str) -> Response:
-            view = await in_thread(alert_feed.case_view, case_id)
-            if view is None:
-                return reply(self, {"error": f"no case {case_id!r}"}, 404)
-            return reply(self, view)
-
-    @route("/api/cases/{case_id}/assign")
-    class Assign(Guarded):
-        async def post(self, request: Request, case_id: str) -> Response:
-            try:
-                body = orjson.loads(await cast(Any, request).read() or b"{}")
-                owner = body.get("owner", "") if isinstance(body, dict) else None
-            except orjson.JSONDecodeError:
-                owner = None
-            if not isinstance(owner, str):
-                return reply(self, {"error": 'send {"owner": "name"} ("" to unassign)'}, 400)
-            by = cast(Any, request)["identity"].name
-            try:
-                done = await in_thread(alert_feed.assign, case_id, owner, by, utcnow(), write=True)
-            except ValueError as exc:
-                return reply(self, {"error": str(exc)}, 400)
-            if done is None:
-                return reply(self, {"error": f"no case {case_id!r}"}, 404)
-            return reply(self, done)
-
-    @route("/api/tasks", "status", "limit")
-    class Tasks(Guarded):
-        async def get(self, request: Request) -> Response:
-            status = request.query.get("status") or None
-            rows = await in_thread(alert_feed.list_tasks, status, _limit(request))
-            return reply(self, rows)
-
-    @route("/api/customers/{customer_id}")
-    class Customer(Guarded):
-        async def get(self, request: Request, customer_id: str) -> Response:
-            view = await in_thread(alert_feed.customer_view, customer_id)
-            if view is None:
-                return reply(self, {"error": f"no customer {customer_id!r}"}, 404)
-            return reply(self, view)
-
-    @route("/api/worker")
-    class Worker(Guarded):
-        async def get(self, request: Request) -> Response:
-            assigned = app.consumer.assignment() if app.consumer else set()
-            # input topics are co-partitioned: one topic's partitions name them all
-            partitions = sorted({tp.partition for tp in assigned if tp.topic == PURCHASES})
-            body = {
-                "app_id": app.conf.id,
-                "partitions": partitions,
-                "streams": streams_open,
-                "currency": settings.currency,
-            }
-            return reply(self, body)
-
-    metrics_base: type[faust.web.View] = faust.web.View if settings.web_metrics_open else Guarded
-
-    if health is not None:
-        progress = health
-
-        @route("/health")
-        class HealthCheck(metrics_base):  # type: ignore[valid-type,misc]
-            async def get(self, request: Request) -> Response:
-                status, body = progress.report()
-                return reply(self, body, status)
-
-    @route("/metrics")
-    class Metrics(metrics_base):  # type: ignore[valid-type,misc]
-        async def get(self, request: Request) -> Response:
-            # aiohttp refuses a charset in ``content_type``; Prometheus's type carries one
-            return self.bytes(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    for path, query, view in ROUTE_TABLE:
+        if view is HealthCheck and health is None:
+            continue
+        ours[path] = query
+        app.page(path)(view)
