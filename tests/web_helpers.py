@@ -18,6 +18,7 @@ from churnwatch.sim.demo import worker_process
 from churnwatch.topics import ensure_topics
 from tests.e2e.test_outbox import PARTITIONS, _customer_in, _raise
 from tests.kafka_helpers import TEST_TOKEN, wait_for
+from tests.pg import pg_schema
 
 #: a token of the ``read`` role, named ``rita``
 READER = "reader-token-0123456789abcdef"
@@ -126,3 +127,17 @@ def live_worker(tmp: Path, db_url: str) -> Iterator[Worker]:
                 yield w
     finally:
         engine.dispose()
+
+
+@contextmanager
+def live_worker_on(store_kind: str, tmp: Path) -> Iterator[Worker]:
+    """:func:`live_worker` on a SQLite file (``"sqlite"``) or a fresh PostgreSQL schema;
+    on the way out, fail if a client made the worker log a traceback."""
+    if store_kind == "sqlite":
+        with live_worker(tmp, f"sqlite:///{tmp / 'store.db'}") as w:
+            yield w
+    else:
+        with pg_schema() as url, live_worker(tmp, url) as w:
+            yield w
+    log = w.log.read_text(errors="replace")
+    assert "Traceback" not in log, log[-4000:]

@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 import pytest
 import sqlalchemy as sa
 
-
-def _run(
-    args: list[str], cwd: Path, timeout: float = 300, **settings: str
-) -> subprocess.CompletedProcess:
-    # a clean environment, but for the clock every test runs on (tests/reference.py)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("CHURNWATCH_") or k == "CHURNWATCH_CLOCK_OFFSET_S"
-    }
-    env.update(settings)
-    return subprocess.run(
-        [sys.executable, "-m", "churnwatch", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from tests.cli_helpers import run_cli as _run
 
 
 def test_help_lists_the_commands(tmp_path: Path) -> None:

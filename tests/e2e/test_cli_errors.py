@@ -8,38 +8,20 @@ traceback is shown, and that the message names the problem.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from tests.cli_helpers import run_cli as _run
+
 #: exit codes (docs/operations.md, "Exit codes")
 UNAVAILABLE, USAGE = 1, 2
 #: a short wait for the unreachable broker, so that its tests are quick
 TIMEOUT_S = "2"
-
-
-def _run(args: list[str], cwd: Path, **settings: str) -> subprocess.CompletedProcess:
-    # a clean environment, but for the clock every test runs on (tests/reference.py)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("CHURNWATCH_") or k == "CHURNWATCH_CLOCK_OFFSET_S"
-    }
-    env.update(settings)
-    return subprocess.run(
-        [sys.executable, "-m", "churnwatch", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def _failed(out: subprocess.CompletedProcess, code: int, *words: str) -> None:

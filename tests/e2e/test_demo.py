@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
@@ -14,15 +13,7 @@ from pathlib import Path
 
 import pytest
 
-
-def _env(**settings: str) -> dict[str, str]:
-    # a clean environment, but for the clock every test runs on (tests/reference.py)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("CHURNWATCH_") or k == "CHURNWATCH_CLOCK_OFFSET_S"
-    }
-    return {**env, **settings}
+from tests.cli_helpers import clean_env
 
 
 def _free_port() -> int:
@@ -52,7 +43,7 @@ def test_the_demo_says_its_port_is_taken_before_starting_anything(tmp_path: Path
         out = subprocess.run(
             [sys.executable, "-m", "churnwatch", "demo", "--events", "100"],
             cwd=tmp_path,
-            env=_env(CHURNWATCH_WEB_PORT=str(port)),
+            env=clean_env(CHURNWATCH_WEB_PORT=str(port)),
             capture_output=True,
             text=True,
             timeout=120,
@@ -85,7 +76,7 @@ def test_the_demo_says_when_the_history_is_played_and_serves_until_ctrl_c(
             "20000",
         ],
         cwd=tmp_path,
-        env=_env(CHURNWATCH_WEB_PORT=str(port)),
+        env=clean_env(CHURNWATCH_WEB_PORT=str(port)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

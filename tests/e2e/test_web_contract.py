@@ -27,8 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.kafka_helpers import TEST_TOKEN
-from tests.pg import pg_schema
-from tests.web_helpers import Worker, live_worker
+from tests.web_helpers import Worker, live_worker_on
 
 pytestmark = pytest.mark.kafka
 DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
@@ -54,14 +53,8 @@ def worker(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Worker]:
     tmp = tmp_path_factory.mktemp(f"contract-{request.param}")
-    if request.param == "sqlite":
-        with live_worker(tmp, f"sqlite:///{tmp / 'store.db'}") as w:
-            yield w
-    else:
-        with pg_schema() as url, live_worker(tmp, url) as w:
-            yield w
-    log = w.log.read_text(errors="replace")
-    assert "Traceback" not in log, log[-4000:]
+    with live_worker_on(request.param, tmp) as w:
+        yield w
 
 
 @SCHEMA.parametrize()
