@@ -105,10 +105,6 @@ def test_one_worker_two_workers_and_replay_raise_the_same_alerts(
             web_token=TEST_TOKEN,
             allowed_lateness_s=KEEP_DAYS * 86400.0,
             cache_customers=cache_customers,
-            # on a loaded machine a 2 s session can lapse mid-stream; the rebalance that
-            # follows lets records held for event-time order go in arrival order (a
-            # documented limit, the README's Limits), which is not what this test is about
-            session_timeout_s=20.0,
         )
 
     def stored(url: str) -> int:
