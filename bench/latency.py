@@ -42,7 +42,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 #: the bench worker's own web token, for its ``/metrics``
-TOKEN = "bench-latency"
+TOKEN = "bench-latency-metrics"
 
 
 def counters(port: int) -> dict[str, float]:
