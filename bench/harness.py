@@ -22,10 +22,11 @@ from churnwatch.topics import ensure_topics
 PARTITIONS = 4
 
 
-def year_of(events: int, seed: int) -> Simulation:
-    """A population sized for ``events`` records over the year up to now."""
+def year_of(events: int, seed: int, customers: int | None = None) -> Simulation:
+    """A population sized for ``events`` records over the year up to now (or ``customers``)."""
     now = datetime.now(UTC).replace(microsecond=0)
-    return Simulation(customers_for(events, 365), now - timedelta(days=365), now, seed=seed)
+    size = customers or customers_for(events, 365)
+    return Simulation(size, now - timedelta(days=365), now, seed=seed)
 
 
 @dataclass
