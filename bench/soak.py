@@ -30,7 +30,7 @@ from pathlib import Path
 import orjson
 import sqlalchemy as sa
 
-from bench.harness import rig, year_of
+from bench.harness import descendants, rig, year_of
 from churnwatch import store
 from churnwatch.sim.demo import worker_process
 from churnwatch.sim.producing import produce
@@ -39,12 +39,12 @@ from churnwatch.sim.simulator import records
 
 def rss_mib(pid: int) -> float:
     """Resident memory of process ``pid`` and its descendants (Linux ``/proc``)."""
-    own = 0.0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            own = int(line.split()[1]) / 1024
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return own + sum(rss_mib(int(child)) for child in children)
+    total = 0.0
+    for each in (pid, *descendants(pid)):
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def _state_bytes(engine: sa.Engine) -> int:
