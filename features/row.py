@@ -183,6 +183,13 @@ FEATURES: tuple[Feature, ...] = (
         "empty as frequency_trend",
         "engagement",
     ),
+    Feature(
+        "email_trend",
+        "30 d vs 90 d before",
+        "email_open and email_click events in the last 30 d against the monthly rate of the "
+        "90 d before; empty as frequency_trend, or when the 90 d before hold none",
+        "communication (response to messages)",
+    ),
     *(Feature(f"{kind}_30d", "30 d", f"{kind} events", "engagement") for kind in _ENGAGEMENT_TYPES),
     Feature(
         "days_since_engagement",
@@ -393,6 +400,11 @@ def feature_row(state: CustomerState, as_of_s: float | None = None) -> dict[str,
     row["engagement_30d"] = w30[s.ENGAGEMENT]
     row["engagement_90d"] = w90[s.ENGAGEMENT]
     row["engagement_trend"] = _trend(w30[s.ENGAGEMENT], base[s.ENGAGEMENT], per_base)
+    row["email_trend"] = _trend(
+        sum(w30[slot] for slot in s.EMAIL_RESPONSE_SLOTS),
+        sum(base[slot] for slot in s.EMAIL_RESPONSE_SLOTS),
+        per_base,
+    )
     for name, slot in _ENGAGEMENT_KEYS:
         row[name] = w30[slot]
     row["days_since_engagement"] = _days(t, state.last_engagement_s)

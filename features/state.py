@@ -55,17 +55,21 @@ N_SLOTS = 33
 #: slots that keep a maximum rather than a sum
 MAX_SLOTS = frozenset({RESOLUTION_MS_MAX})
 
+#: the engagement types that answer a message: their trend reads 120 days back
+EMAIL_RESPONSE_SLOTS = (ENGAGEMENT_BY_TYPE["email_open"], ENGAGEMENT_BY_TYPE["email_click"])
+
 #: Days a slot's cells are kept before the newest event: the longest window of
 #: :mod:`churnwatch.features.row` that reads the slot (the year-long windows read
-#: purchases, spend, refunded amounts and complaints; the trend baseline reaches
-#: 120 days back for engagement; the per-type engagement counts are 30-day ones).
+#: purchases, spend, refunded amounts and complaints; the trend baselines reach
+#: 120 days back for engagement and for the responses to emails; the other
+#: per-type engagement counts are 30-day ones).
 #: A test checks that keeping every slot for the whole year gives the same rows
 #: as of the newest event or later (rows as of an earlier day may miss cells).
 HORIZON_DAYS: tuple[int, ...] = tuple(
     KEEP_DAYS
     if slot in (PURCHASES, PURCHASE_MILLI, REFUND_MILLI, COMPLAINTS)
     else 120
-    if slot == ENGAGEMENT
+    if slot in (ENGAGEMENT, *EMAIL_RESPONSE_SLOTS)
     else 30
     if slot in (*ENGAGEMENT_BY_TYPE.values(), UNANSWERED_CONTACTS)
     else 90

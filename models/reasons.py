@@ -8,10 +8,12 @@ most evidence; with none at all, a customer drifting away has changed needs.
     service_quality  complaints about service, product, delivery or other (1 each, ≤ 2),
                      post-resolution satisfaction ≤ 2 (2), resolution slower than 7 days (1)
     competitor       price complaints (2 each, ≤ 4),
-                     spend down by half while engagement does not fall (1)
+                     spend down by half while engagement is not down by a third (1)
     communication    complaints about communication (2 each, ≤ 4),
                      unanswered support contacts (1 each, ≤ 3),
-                     two or more support contacts in 30 days (1)
+                     two or more support contacts in 30 days (1),
+                     emails opened or clicked down to under a third of the customer's
+                     own rate while they still log in (2)
     needs_changed    purchases down by a third with no complaint in 90 days (1),
                      engagement down by a third with no complaint (0.5)
 
@@ -28,6 +30,8 @@ from typing import Any
 REASONS = ("service_quality", "competitor", "needs_changed", "communication")
 SLOW_RESOLUTION_HOURS = 7 * 24.0
 _SERVICE_CATEGORIES = ("service_quality", "product", "delivery", "other")
+#: a trend (30 days against the 90 before) below this has fallen by a third
+FALLEN = 2 / 3
 
 
 def _n(row: Mapping[str, Any], name: str) -> float:
@@ -57,9 +61,12 @@ def indicators(row: Mapping[str, Any]) -> list[Indicator]:
     """Every scorecard line that gives a reason points for a feature row, in reason order."""
     service_complaints = sum(_n(row, f"complaints_90d_{c}") for c in _SERVICE_CATEGORIES)
     quiet = _n(row, "complaints_90d") == 0
-    # still active elsewhere: engagement measured against a baseline and no lower
+    # still active elsewhere: engagement measured against a baseline and not down
+    # by a third (the needs_changed line below reads the same trend the other way)
     trend = row.get("engagement_trend")
-    holds_engagement = trend is not None and trend == trend and trend >= 1.0
+    holds_engagement = trend is not None and trend == trend and trend >= FALLEN
+    # messages no longer answered: the customer stopped opening emails, not coming
+    emails_ignored = _below(row, "email_trend", 1 / 3) and _n(row, "login_30d") > 0
     lines = [
         Indicator(
             "service_quality",
@@ -91,7 +98,7 @@ def indicators(row: Mapping[str, Any]) -> list[Indicator]:
         ),
         Indicator(
             "competitor",
-            "spend down by half while still engaged (30 days against before)",
+            "spend down by half while engagement is not down by a third (30 days against before)",
             "spend_trend",
             row.get("spend_trend"),
             float(_below(row, "spend_trend", 0.5) and holds_engagement),
@@ -118,18 +125,26 @@ def indicators(row: Mapping[str, Any]) -> list[Indicator]:
             float(_n(row, "support_contact_30d") >= 2),
         ),
         Indicator(
+            "communication",
+            "emails opened or clicked down to under a third while still logging in "
+            "(30 days against before)",
+            "email_trend",
+            row.get("email_trend"),
+            2.0 * emails_ignored,
+        ),
+        Indicator(
             "needs_changed",
             "purchases down by a third, no complaint in 90 days (30 days against before)",
             "frequency_trend",
             row.get("frequency_trend"),
-            float(quiet and _below(row, "frequency_trend", 2 / 3)),
+            float(quiet and _below(row, "frequency_trend", FALLEN)),
         ),
         Indicator(
             "needs_changed",
             "engagement down by a third, no complaint in 90 days (30 days against before)",
             "engagement_trend",
             trend,
-            0.5 * (quiet and _below(row, "engagement_trend", 2 / 3)),
+            0.5 * (quiet and _below(row, "engagement_trend", FALLEN)),
         ),
     ]
     return [line for line in lines if line.points > 0]

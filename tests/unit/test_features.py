@@ -129,6 +129,8 @@ ENGAGEMENT_EXPECTED = {
     "engagement_90d": 12,
     # 9 in 30 d against 5 in the 90 d before, of which the customer was seen in 75
     "engagement_trend": pytest.approx(9 / (5 * 30 / 75)),
+    # the click in 30 d against the open at T - 30.5 d, in the same 75 days seen
+    "email_trend": pytest.approx(1 / (1 * 30 / 75)),
     "login_30d": 2,
     "email_open_30d": 0,
     "email_click_30d": 1,

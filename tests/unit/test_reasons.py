@@ -68,6 +68,33 @@ def test_unanswered_contacts_and_communication_complaints_are_communication() ->
     assert primary_reason(row_after(history, 120)) == "communication"
 
 
+def test_emails_no_longer_opened_while_logging_in_are_communication() -> None:
+    # opened an email every 5 days for 90 days, none in the last 30; logs in throughout
+    history = [
+        *buys(range(0, 120, 10)),
+        *[ev(d + 0.5, "email_open") for d in range(0, 90, 5)],
+        *[ev(d + 0.25, "login") for d in range(0, 120, 4)],
+    ]
+    row = row_after(history, 120)
+    assert row["email_trend"] == 0.0 and row["login_30d"] > 0
+    assert evidence(row)["communication"] == 2.0
+    assert primary_reason(row) == "communication"
+
+
+def test_emails_fading_with_everything_else_give_communication_nothing() -> None:
+    # the same emails, but the customer no longer logs in either: no sign of a message unheard
+    history = [*buys(range(0, 120, 10)), *[ev(d + 0.5, "email_open") for d in range(0, 90, 5)]]
+    row = row_after(history, 120)
+    assert row["email_trend"] == 0.0 and row["login_30d"] == 0
+    assert evidence(row)["communication"] == 0.0
+
+
+def test_spend_down_while_engagement_dips_less_than_a_third_is_competitor_evidence() -> None:
+    row = {"spend_trend": 0.3, "engagement_trend": 0.8}
+    assert evidence(row)["competitor"] == 1.0
+    assert evidence({**row, "engagement_trend": 0.6})["competitor"] == 0.0
+
+
 def test_fading_purchases_without_complaints_are_needs_changed() -> None:
     history = [*buys(range(0, 90, 5)), *buys([100])]
     row = row_after(history, 120)
