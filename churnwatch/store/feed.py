@@ -168,44 +168,75 @@ def feed_cases(
         )
         .where(latest.c.nth == 1)
     )
-    narrowed = base
-    if tiers:
-        narrowed = narrowed.where(a.c.value_tier.in_(tiers))
-    if reasons:
-        narrowed = narrowed.where(a.c.reason.in_(reasons))
-    if levels:
-        narrowed = narrowed.where(a.c.risk_level.in_(levels))
-    for dimension in dimensions:
-        chosen = [value for d, value in segments if d == dimension]
-        if chosen:
-            narrowed = narrowed.where(a.c.segments[dimension].as_string().in_(chosen))
-    if owners:
-        named = [owner for owner in owners if owner != UNASSIGNED]
-        nobody = o.c.owner.is_(None) if UNASSIGNED in owners else sa.false()
-        narrowed = narrowed.where(sa.or_(o.c.owner.in_(named), nobody))
-    if search:
-        narrowed = narrowed.where(a.c.customer_id.contains(search, autoescape=True))
+    chosen = _chosen(tiers, reasons, levels, segments, owners, search, dimensions)
+    in_status = _status_clause(status)
     rows = conn.execute(
-        narrowed.where(_status_clause(status))
+        base.where(in_status, *chosen)
         .order_by(a.c.value_at_risk.desc().nulls_last(), a.c.ts.desc(), a.c.alert_id)
         .limit(limit)
     )
-    in_status = base.where(_status_clause(status)).subquery()
-    by_status = narrowed.subquery()
-    counts: dict[str, dict[str, int]] = {}
-    for name, column in (
-        ("value_tier", in_status.c.value_tier),
-        ("reason", in_status.c.reason),
-        ("risk_level", in_status.c.risk_level),
-        *((d, in_status.c.segments[d].as_string()) for d in dimensions),
-        ("owner", sa.func.coalesce(in_status.c.owner, UNASSIGNED)),
-    ):
-        grouped = sa.select(column, sa.func.count()).group_by(column)
-        counts[name] = {str(k): int(n) for k, n in conn.execute(grouped) if k is not None}
-    ended = sa.case((by_status.c.ended_at.is_(None), "open"), else_=by_status.c.status)
-    grouped = sa.select(ended, sa.func.count()).group_by(ended)
-    counts["status"] = {str(k): int(n) for k, n in conn.execute(grouped)}
-    return {"cases": [_aware(row) for row in rows], "counts": counts}
+    cases = [_aware(row) for row in rows]
+    # The counts read every case once, here, rather than in a query per count that
+    # would rank every alert again: with 100,000 alerts that took 8 of 9 queries' time.
+    counted = {
+        "value_tier": a.c.value_tier,
+        "reason": a.c.reason,
+        "risk_level": a.c.risk_level,
+        **{d: a.c.segments[d].as_string() for d in dimensions},
+        "owner": sa.func.coalesce(o.c.owner, UNASSIGNED),
+    }
+    summary = base.with_only_columns(
+        *(column.label(f"by_{name}") for name, column in counted.items()),
+        sa.case((a.c.ended_at.is_(None), "open"), else_=a.c.status).label("by_status"),
+        _flag(in_status).label("in_status"),
+        _flag(sa.and_(sa.true(), *chosen)).label("chosen"),
+    )
+    counts: dict[str, dict[str, int]] = {name: {} for name in (*counted, "status")}
+    for row in conn.execute(summary).mappings():
+        if row["in_status"]:
+            for name in counted:
+                if (key := row[f"by_{name}"]) is not None:
+                    counts[name][str(key)] = counts[name].get(str(key), 0) + 1
+        if row["chosen"]:
+            key = str(row["by_status"])
+            counts["status"][key] = counts["status"].get(key, 0) + 1
+    return {"cases": cases, "counts": counts}
+
+
+def _chosen(
+    tiers: Sequence[str],
+    reasons: Sequence[str],
+    levels: Sequence[str],
+    segments: Sequence[tuple[str, str]],
+    owners: Sequence[str],
+    search: str,
+    dimensions: Sequence[str],
+) -> list[sa.ColumnElement[bool]]:
+    """The worklist's filters other than status, as conditions on a case's latest alert."""
+    a, o = alerts, case_owners
+    chosen: list[sa.ColumnElement[bool]] = []
+    if tiers:
+        chosen.append(a.c.value_tier.in_(tiers))
+    if reasons:
+        chosen.append(a.c.reason.in_(reasons))
+    if levels:
+        chosen.append(a.c.risk_level.in_(levels))
+    for dimension in dimensions:
+        values = [value for d, value in segments if d == dimension]
+        if values:
+            chosen.append(a.c.segments[dimension].as_string().in_(values))
+    if owners:
+        named = [owner for owner in owners if owner != UNASSIGNED]
+        nobody = o.c.owner.is_(None) if UNASSIGNED in owners else sa.false()
+        chosen.append(sa.or_(o.c.owner.in_(named), nobody))
+    if search:
+        chosen.append(a.c.customer_id.contains(search, autoescape=True))
+    return chosen
+
+
+def _flag(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+    """1 where ``condition`` holds, else 0 (as SQLite and PostgreSQL both read it)."""
+    return sa.case((condition, 1), else_=0)
 
 
 def case_alerts(conn: Connection, case_id: str) -> list[dict[str, Any]]:
