@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from itertools import zip_longest
 from typing import Any
 
@@ -61,13 +61,14 @@ MAX_SLOTS = frozenset({RESOLUTION_MS_MAX})
 #: 120 days back for engagement; the per-type engagement counts are 30-day ones).
 #: A test checks that keeping every slot for the whole year gives the same rows
 #: as of the newest event or later (rows as of an earlier day may miss cells).
+_MONTH_SLOTS = frozenset(ENGAGEMENT_BY_TYPE.values()) | {UNANSWERED_CONTACTS}
 HORIZON_DAYS: tuple[int, ...] = tuple(
     KEEP_DAYS
     if slot in (PURCHASES, PURCHASE_MILLI, REFUND_MILLI, COMPLAINTS)
     else 120
     if slot == ENGAGEMENT
     else 30
-    if slot in (*ENGAGEMENT_BY_TYPE.values(), UNANSWERED_CONTACTS)
+    if slot in _MONTH_SLOTS
     else 90
     for slot in range(N_SLOTS)
 )
@@ -183,15 +184,16 @@ class CustomerState:
         and drops what the slots' horizons no longer keep.
         """
         known = set(_STORED)
-        state = cls(**{k: v for k, v in data.items() if k in known})
-        # JSON has lists; the records are tuples (smaller, and compared as such)
+        values = {k: v for k, v in data.items() if k in known}
+        # JSON has lists; the records are tuples (smaller, and compared as such). Made
+        # before the state: compiled (churnwatch.native), its fields take their types only
         for name in _RECORDS:
-            record = getattr(state, name)
-            if record is not None:
-                setattr(state, name, tuple(record))
-        opened = state.open_complaints or {}
-        state.open_complaints = {c: (at, cat) for c, (at, cat) in opened.items()} or None
-        state.early_resolutions = state.early_resolutions or None
+            if values.get(name) is not None:
+                values[name] = tuple(values[name])
+        opened = values.get("open_complaints") or {}
+        values["open_complaints"] = {c: (at, cat) for c, (at, cat) in opened.items()} or None
+        values["early_resolutions"] = values.get("early_resolutions") or None
+        state = cls(**values)
         pairs = [
             (cell_key(slot, int(day)), count)
             for day, flat in data.get("cells", {}).items()
@@ -212,8 +214,9 @@ class CustomerState:
 
 
 _RECORDS = ("last_complaint", "last_satisfaction", "last_nps", "profile", "last_channel")
+# fields(), not __slots__: a class compiled by mypyc (churnwatch.native) has no __slots__
 _STORED: tuple[str, ...] = tuple(
-    name for name in CustomerState.__slots__ if name not in ("totals", "cell_keys", "cell_counts")
+    f.name for f in fields(CustomerState) if f.name not in ("totals", "cell_keys", "cell_counts")
 )
 
 
