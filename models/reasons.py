@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 REASONS = ("service_quality", "competitor", "needs_changed", "communication")
-SLOW_RESOLUTION_HOURS = 7 * 24.0
+SLOW_RESOLUTION_HOURS: Final = 7 * 24.0
 _SERVICE_CATEGORIES = ("service_quality", "product", "delivery", "other")
 
 
