@@ -69,7 +69,10 @@ def check(manifest: Path = MANIFEST) -> tuple[dict[str, Path], str]:
     """
     if not manifest.is_file():
         return {}, "no compiled build (make native)"
-    built = json.loads(manifest.read_text())
+    try:
+        built = json.loads(manifest.read_text())
+    except (OSError, ValueError) as error:
+        return {}, f"unreadable {manifest}: {error}"
     if built.get("suffix") != SUFFIX:
         return {}, f"compiled for {built.get('suffix')}, not {SUFFIX}"
     sources: dict[str, str] = built.get("sources", {})
@@ -110,8 +113,9 @@ def pure_requested() -> bool:
 def install() -> str:
     """Load the compiled modules when they fit the sources; return :data:`BUILD`.
 
-    A stale build is reported on stderr, once: it is the one case that would
-    otherwise run other code than the checkout's.
+    A build that is there but does not fit (a source changed since, another
+    Python) is reported on stderr: the process runs other code than it was
+    built to run. No build at all is silent: ``make native`` said why.
     """
     global BUILD, REASON
     if any(isinstance(finder, NativeFinder) for finder in sys.meta_path):
@@ -122,7 +126,7 @@ def install() -> str:
     files, REASON = check()
     if not files:
         BUILD = "pure"
-        if "changed since" in REASON:
+        if MANIFEST.is_file():
             print(f"churnwatch: running pure Python: {REASON}", file=sys.stderr)
         return BUILD
     sys.meta_path.insert(0, NativeFinder(files))

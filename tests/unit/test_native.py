@@ -83,3 +83,10 @@ def test_a_current_manifest_without_its_extension_files_is_not_loaded(tmp_path: 
 
 def test_no_manifest_means_the_pure_build(tmp_path: Path) -> None:
     assert native.check(tmp_path / "none.json") == ({}, "no compiled build (make native)")
+
+
+def test_an_unreadable_manifest_means_the_pure_build(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text("{not json")
+    files, reason = native.check(manifest)
+    assert files == {} and reason.startswith(f"unreadable {manifest}")
