@@ -3,6 +3,7 @@ embedded broker, store and worker settings to run them through."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,10 +23,11 @@ from churnwatch.topics import ensure_topics
 PARTITIONS = 4
 
 
-def year_of(events: int, seed: int) -> Simulation:
-    """A population sized for ``events`` records over the year up to now."""
+def year_of(events: int, seed: int, customers: int | None = None) -> Simulation:
+    """A population sized for ``events`` records over the year up to now (or ``customers``)."""
     now = datetime.now(UTC).replace(microsecond=0)
-    return Simulation(customers_for(events, 365), now - timedelta(days=365), now, seed=seed)
+    size = customers or customers_for(events, 365)
+    return Simulation(size, now - timedelta(days=365), now, seed=seed)
 
 
 @dataclass
@@ -68,3 +70,16 @@ def rig(db_url: str | None = None) -> Iterator[Rig]:
         )
         yield Rig(broker, engine, settings, Path(tmp))
         engine.dispose()
+
+
+def descendants(pid: int) -> list[int]:
+    """The ids of ``pid``'s child processes and theirs (Linux ``/proc``)."""
+    children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return children + [d for child in children for d in descendants(child)]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds process ``pid`` has used so far (Linux ``/proc``)."""
+    # the fields after the command's closing parenthesis; utime and stime are 14 and 15
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

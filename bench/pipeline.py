@@ -43,7 +43,7 @@ import orjson
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.harness import Rig, rig, year_of
+from bench.harness import Rig, cpu_seconds, descendants, rig, year_of
 from churnwatch import native, store
 from churnwatch.events import INPUT_TOPICS
 from churnwatch.sim.broker import free_port
@@ -78,14 +78,48 @@ async def _bare_consumer(bootstrap: str, expected: int) -> float:
         await consumer.stop()
 
 
-def _faust_floor_seconds(bootstrap: str, expected: int) -> float:
-    """Seconds a bare Faust agent takes over ``expected`` records, first batch to last."""
+def _faust_floor_seconds(bootstrap: str, expected: int) -> tuple[float, float]:
+    """Wall and CPU seconds a bare Faust agent takes over ``expected`` records, first
+    batch to last."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "seconds"
         command = [sys.executable, "-m", "bench.faust_floor", "--broker", bootstrap]
         command += ["--events", str(expected), "--out", str(out)]
         subprocess.run(command, check=True, timeout=600, capture_output=True)
-        return float(out.read_text())
+        wall, cpu = out.read_text().split()
+        return float(wall), float(cpu)
+
+
+class CpuMeter:
+    """CPU seconds of the worker, its fold process and the broker between two readings."""
+
+    def __init__(self, worker: int, broker: int | None) -> None:
+        self.worker, self.broker = worker, broker
+        self.start = self.reading()
+
+    def reading(self) -> dict[str, float]:
+        """CPU seconds so far, per part: ``worker``, ``fold`` (its children), ``broker``."""
+        parts = {
+            "worker": cpu_seconds(self.worker),
+            "fold": sum(cpu_seconds(child) for child in descendants(self.worker)),
+        }
+        if self.broker is not None:
+            parts["broker"] = cpu_seconds(self.broker)
+        return parts
+
+    def per_event_us(self, events: int) -> dict[str, float]:
+        """Microseconds of CPU per event of each part since this meter started."""
+        now = self.reading()
+        return {part: round((now[part] - self.start[part]) / events * 1e6, 1) for part in now}
+
+
+def _first_stored(engine: sa.Engine, log: Path) -> None:
+    """Wait until the worker has stored its first batch."""
+    deadline = time.monotonic() + 300
+    while not store.count_rows(engine, store.events):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the worker stored nothing; see {log}")
+        time.sleep(0.05)
 
 
 def _pipeline_seconds(engine: sa.Engine, dead: TopicCounter, total: int, log: Path) -> float:
@@ -228,12 +262,16 @@ def main() -> None:
         records_ = records(sim, limit=args.events, bad_share=0.01)
         produced = produce(records_, bootstrap).total()
         baseline_s = asyncio.run(_bare_consumer(bootstrap, produced))
-        floor_s = _faust_floor_seconds(bootstrap, produced)
+        floor_s, floor_cpu_s = _faust_floor_seconds(bootstrap, produced)
         dead = TopicCounter(bootstrap, DEAD_LETTERS)
         dead.start()
         try:
-            with worker_process(r.settings, bootstrap, r.log):
+            with worker_process(r.settings, bootstrap, r.log) as worker:
+                _first_stored(engine, r.log)
+                meter = CpuMeter(worker.pid, r.broker.pid)
+                counted_before = store.count_rows(engine, store.events) + dead.count
                 pipeline_s = _pipeline_seconds(engine, dead, produced, r.log)
+                cpu_us = meter.per_event_us(produced - counted_before)
         finally:
             dead.stop()
         stored = store.count_rows(engine, store.events)
@@ -256,6 +294,10 @@ def main() -> None:
                 "ratio": round(events_per_s / baseline_per_s, 4),
                 "faust_floor_events_per_s": round(floor_per_s),
                 "faust_floor_ratio": round(events_per_s / floor_per_s, 4),
+                # where the CPU goes, per event: the worker's processes and the broker,
+                # from its first stored batch to the last; the bare agent's own process
+                "cpu_us_per_event": cpu_us,
+                "faust_floor_cpu_us_per_event": round(floor_cpu_s / produced * 1e6, 1),
             }
         ).decode()
     )

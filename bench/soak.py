@@ -9,10 +9,14 @@ in that time, next to the growth of the stored state (its JSON). A customer's
 state grows with the days of history it holds (up to a year of day buckets),
 so memory may grow with the state; memory that grows while neither the
 population nor the state does is a leak. With ``--cache`` below the
-population, the worker holds that many records at most (issue 22).
+population, the worker holds that many records at most (issue 22); with
+``--customers`` the population is that large, however few events it has, so
+that the cache fills and stays full (issue 33). Memory is the worker's and its
+fold process's together: the records are held in the fold process.
 
     python -m bench.soak --rate 1000 --seconds 600
     python -m bench.soak --rate 1000 --seconds 600 --cache 500
+    python -m bench.soak --rate 1000 --seconds 300 --cache 10000 --customers 200000
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 import orjson
 import sqlalchemy as sa
 
-from bench.harness import rig, year_of
+from bench.harness import descendants, rig, year_of
 from churnwatch import store
 from churnwatch.sim.demo import worker_process
 from churnwatch.sim.producing import produce
@@ -34,11 +38,13 @@ from churnwatch.sim.simulator import records
 
 
 def rss_mib(pid: int) -> float:
-    """Resident memory of process ``pid`` (Linux ``/proc``)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
+    """Resident memory of process ``pid`` and its descendants (Linux ``/proc``)."""
+    total = 0.0
+    for each in (pid, *descendants(pid)):
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def _state_bytes(engine: sa.Engine) -> int:
@@ -56,9 +62,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=300.0, help="length of the load")
     parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--cache", type=int, help="customers the worker keeps in memory")
+    parser.add_argument(
+        "--customers", type=int, help="population size (default: as the events need)"
+    )
     args = parser.parse_args()
     total = int(args.rate * args.seconds)
-    sim = year_of(total, seed=11)
+    sim = year_of(total, seed=11, customers=args.customers)
     samples = []
     with rig() as r:
         engine = r.engine
@@ -96,6 +105,7 @@ def main() -> None:
                 "rate": args.rate,
                 "seconds": args.seconds,
                 "cache_customers": settings.cache_customers,
+                "population": len(sim.customers),
                 "samples": samples,
                 "rss_growth_mib": round(grown / 1024 / 1024, 1),
                 "state_json_growth_mib": round(state_grown, 2),

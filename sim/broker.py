@@ -152,6 +152,11 @@ class EmbeddedBroker:
             raise
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs (for the benchmarks' CPU accounting)."""
+        return None if self._proc is None else self._proc.pid
+
     def stop(self, timeout_s: float = 10.0) -> None:
         """Terminate the broker (kill it if it does not stop in time)."""
         proc, self._proc = self._proc, None

@@ -362,9 +362,11 @@ class Worker:
         Returns whether there was anything to count.
         """
         async with self.counting:
+            waited = self.merge.waited
             ready = self.merge.release(force=self.app.rebalancing)
             if not ready:
                 return False
+            self.metrics.order_waited.inc(self.merge.waited - waited)
             started = time.perf_counter()
             # the batch in flight waits too, until it commits
             self.health.consumed(len(self.merge) + len(ready))

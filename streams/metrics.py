@@ -64,6 +64,12 @@ class WorkerMetrics:
             buckets=_SECONDS,
             registry=r,
         )
+        self.order_waited = Counter(
+            "churnwatch_order_waited",
+            "Records let go for counting while a topic of their partition was passed over "
+            "for being idle CHURNWATCH_ORDER_IDLE_S, not for being caught up",
+            registry=r,
+        )
         self.lag = Gauge(
             "churnwatch_consumer_lag",
             "Records between the consumer's position and the end of the partition",

@@ -13,17 +13,20 @@ partition is in event-time order itself.
 
 A topic partition that is caught up does not hold the others back: its last
 record delivered is the last the broker had in the latest fetch (offset + 1
-has reached that fetch's high watermark), so nothing earlier is pending for
-it. One fetch asks for every partition at once, so that watermark is no older
-than the fetch that brought the records it would hold back. (The fetch
-response's watermark is exact on the embedded broker too; only its ListOffsets
-answer is not: README.md, "Limits".) A topic partition that is behind, or whose
+has reached that fetch's high watermark), so nothing earlier is in the broker
+for it. (A record still on its way there is counted when it comes, late: a
+stream cannot know it is coming.) One fetch asks for every partition at once,
+so that watermark is no older than the fetch that brought the records it would
+hold back. (The fetch response's watermark is exact on the embedded broker too;
+only its ListOffsets answer is not: README.md, "Limits".) A topic partition that is behind, or whose
 watermark is not known yet, holds the others until it has delivered nothing
 for ``idle_s`` seconds: it has nothing to say, or is too slow to wait for.
 Those seconds are :class:`IdleClock` seconds, which stand still while the
 worker is busy: nothing arrives while it folds, and that silence is its own,
 not the topic's. At most ``max_held`` records are held; past that the oldest
-go out regardless.
+go out regardless. :attr:`EventTimeMerge.waited` counts the records let go
+while a topic of their partition was passed over for being idle, not caught up:
+the records that the idle rule, and so a wait of up to ``idle_s``, let go.
 
 Faust calls ``on_rebalance_start`` from its consumer thread, so a merge may be
 dropped while the event loop releases from it: each call holds a lock.
@@ -101,6 +104,8 @@ class EventTimeMerge(Generic[T]):
         #: the offset after each topic partition's last record delivered
         self._next: dict[tuple[str, int], int] = {}
         self._held = 0
+        #: records let go only once a topic of their partition had fallen idle
+        self.waited = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -166,11 +171,12 @@ class EventTimeMerge(Generic[T]):
     def _release_partition(self, partition: int, now: float, force: bool) -> list[T]:
         queues = [self._queues.get((topic, partition)) for topic in self.topics]
         # a topic with nothing held holds the others back unless it is quiet
-        waiting = not force and any(
-            not queue and not self._quiet(topic, partition, now)
+        empty = [
+            self._quiet_by(topic, partition, now)
             for topic, queue in zip(self.topics, queues, strict=True)
-        )
-        if waiting:
+            if not queue
+        ]
+        if not force and None in empty:
             return []
         heads = [(queue[0][0], i) for i, queue in enumerate(queues) if queue]
         heapq.heapify(heads)
@@ -182,17 +188,25 @@ class EventTimeMerge(Generic[T]):
             self._held -= 1
             if queue:
                 heapq.heappush(heads, (queue[0][0], i))
-            elif not force and not self._quiet(self.topics[i], partition, now):
+            elif not force and self._quiet_by(self.topics[i], partition, now) is None:
                 break  # this topic may still deliver something earlier
+        if not force and "idle" in empty:
+            self.waited += len(out)
         return out
 
-    def _quiet(self, topic: str, partition: int, now: float) -> bool:
-        """Whether ``topic``'s ``partition`` has nothing pending, or has been idle long enough."""
+    def _quiet_by(self, topic: str, partition: int, now: float) -> str | None:
+        """Why ``topic``'s ``partition`` holds nothing back: ``caught-up``, ``idle`` or ``None``.
+
+        ``caught-up``: it has nothing pending in the broker; ``idle``: it has
+        delivered nothing for ``idle_s``; ``None``: it may still deliver earlier records.
+        """
         highwater = self.highwater(topic, partition)
         # never delivered: caught up only if the partition has never held a record
         if highwater is not None and self._next.get((topic, partition), 0) >= highwater:
-            return True
-        return now - self._heard.get((topic, partition), now) >= self.idle_s
+            return "caught-up"
+        if now - self._heard.get((topic, partition), now) >= self.idle_s:
+            return "idle"
+        return None
 
     def _pop_oldest(self) -> list[T]:
         queue = min((q for q in self._queues.values() if q), key=lambda q: q[0][0])

@@ -288,4 +288,7 @@ def test_the_worklist_shows_one_open_case_per_customer_live(
         assert _metric(metrics, "churnwatch_events_stored_total") == 4000
         assert _metric(metrics, "churnwatch_alerts_total") == alerts()
         assert _metric(metrics, "churnwatch_dead_letters_total") == 0
+        # exposed, and a share of what was counted (the idle rule's share varies by run)
+        assert "\nchurnwatch_order_waited_total " in metrics
+        assert 0 <= _metric(metrics, "churnwatch_order_waited_total") <= 4000
         assert "churnwatch_scoring_seconds_bucket" in metrics

@@ -6,10 +6,20 @@ PostgreSQL store) consume the same topics; then replay runs over the store.
 The input topics are fetched in whatever interleaving the broker gives, so
 the alerts agree only because each partition is counted in event-time order
 (:mod:`churnwatch.streams.ordering`) in its own lane (:mod:`churnwatch.engine.lanes`).
+
+That order is exact for records that are in the broker when their partition is
+fetched. A record still on its way while the other topics of its partition have
+been read up to their end is counted when it arrives, after later ones: a live
+stream has no way to know it is coming (``docs/architecture.md``, "Event-time
+order"). So the workers are paused while the history is produced, and then
+count it as it lies in the broker.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from contextlib import ExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,13 +39,15 @@ from churnwatch.sim.broker import EmbeddedBroker, free_port
 from churnwatch.sim.demo import worker_process
 from churnwatch.sim.producing import produce
 from churnwatch.sim.simulator import Simulation, customers_for, records
-from churnwatch.topics import ensure_topics
+from churnwatch.topics import ensure_topics, partition_of
 from tests.kafka_helpers import TEST_TOKEN, partitions_of, wait_for
 from tests.reference import REFERENCE
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 PARTITIONS = 4
 EVENTS = 8_000
+#: longer than any fetch waits at the broker (Faust's consumer asks for up to 1.5 s)
+FETCH_WAIT_S = 2.0
 FIELDS = ("alert_id", "customer_id", "score", "risk_level", "value_tier", "reason", "trigger")
 
 
@@ -52,6 +64,25 @@ def _alerts(engine: sa.Engine) -> list[tuple]:
             (*row[: len(FIELDS)], store.aware(row.ts).isoformat(), _canonical(row.reason_codes))
             for row in rows
         )
+
+
+def _counted_late(engine: sa.Engine) -> int:
+    """Events stored (so counted) after a later event of their lane: 0 when in order."""
+    e = store.events
+    newest: dict[int, tuple[float, str]] = {}
+    late = 0
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(e.c.event_id, e.c.customer_id, e.c.ts).order_by(e.c.seq))
+        for event_id, customer_id, ts in rows:
+            lane, key = (
+                partition_of(customer_id, PARTITIONS),
+                (store.aware(ts).timestamp(), event_id),
+            )
+            if key < newest.get(lane, key):
+                late += 1
+            else:
+                newest[lane] = key
+    return late
 
 
 def _replay(engine: sa.Engine) -> Replayed:
@@ -105,20 +136,25 @@ def test_one_worker_two_workers_and_replay_raise_the_same_alerts(
             web_token=TEST_TOKEN,
             allowed_lateness_s=KEEP_DAYS * 86400.0,
             cache_customers=cache_customers,
+            # outlasts the pause while the history is produced, so no rebalance follows it
+            session_timeout_s=10.0,
         )
 
     def stored(url: str) -> int:
         return store.count_rows(engines[url], store.events)
 
     log = tmp_path / "workers.log"
+    procs = []
     with ExitStack() as workers:
         for app_id, url, port in (
             ("solo", solo_url, ports[0]),
             ("pair", pair_url, ports[1]),
             ("pair", pair_url, ports[2]),
         ):
-            workers.enter_context(
-                worker_process(settings(app_id, url, port), kafka_broker.bootstrap, log)
+            procs.append(
+                workers.enter_context(
+                    worker_process(settings(app_id, url, port), kafka_broker.bootstrap, log)
+                )
             )
         # the pair settles its split before any event flows, so no rebalance
         # falls mid-stream (one that does lets held records go out of order)
@@ -132,12 +168,25 @@ def test_one_worker_two_workers_and_replay_raise_the_same_alerts(
             "the solo worker and the pair holding every partition",
             log,
         )
-        produce(recs, kafka_broker.bootstrap)
+        # Paused, the workers fetch nothing while the history goes in; the fetches
+        # already waiting at the broker come back empty before it starts.
+        for proc in procs:
+            os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(FETCH_WAIT_S)
+            produce(recs, kafka_broker.bootstrap)
+        finally:
+            for proc in procs:
+                os.kill(proc.pid, signal.SIGCONT)
         # an event is stored when it is counted, in the transaction that stores
         # its alerts: once every event is in, held ones included, the alerts are final
         for url in engines:
             wait_for(lambda url=url: stored(url) == len(recs), f"every event in {url}", log)
 
+    # the premise: every lane counted its events in event-time order, as replay does
+    assert {url: _counted_late(engine) for url, engine in engines.items()} == dict.fromkeys(
+        engines, 0
+    )
     solo, pair = _alerts(engines[solo_url]), _alerts(engines[pair_url])
     assert len(solo) > 30  # a history that alerts, or the test proves nothing
     assert len({a[4] for a in solo}) > 1  # ranked tiers, not all one

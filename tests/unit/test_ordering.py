@@ -58,6 +58,7 @@ def test_a_quiet_topic_stops_holding_the_others_back_after_idle_s() -> None:
     assert m.release() == []
     clock.now = 1.0
     assert m.release() == ["a", "b"] and len(m) == 0
+    assert m.waited == 2  # both went only because the other topics fell idle
 
 
 def test_force_and_the_cap_let_records_go_oldest_first() -> None:
@@ -160,6 +161,7 @@ def test_a_caught_up_topic_does_not_hold_the_others_back() -> None:
     m.add("purchases", 0, (2.0, "p2"), "p2", offset=0)
     m.add("purchases", 0, (3.0, "p3"), "p3", offset=1)
     assert m.release() == ["c1", "p2", "p3"] and len(m) == 0  # no idle time passed
+    assert m.waited == 0
 
 
 def test_a_topic_behind_its_watermark_holds_the_others_until_its_records_come() -> None:
@@ -196,12 +198,13 @@ def test_without_a_watermark_or_offsets_a_topic_waits_idle_s() -> None:
     marks.known[("engagement", 0)] = 0
     assert m.release() == []  # complaints is still owed offsets 0-6
     clock.now = 1.0
-    assert m.release() == ["p3"]
+    assert m.release() == ["p3"] and m.waited == 1
     # a record added without its offset never makes its topic caught up
     m.add("engagement", 0, (4.0, "e4"), "e4")
     m.add("purchases", 0, (5.0, "p5"), "p5", offset=1)
     marks.known[("engagement", 0)] = 1
     assert m.release() == ["e4"]
+    assert m.waited == 2  # complaints, owed records, was passed over for being idle
 
 
 def test_the_watermarks_keep_event_time_order_while_records_are_still_produced() -> None:
