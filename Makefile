@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: demo test test-fast typecheck bench lint venv clean
+.PHONY: demo test test-fast typecheck bench lint venv native clean
 
 venv: $(STAMP)
 
@@ -22,7 +22,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The hot layers compiled with mypyc (churnwatch/native.py); a no-op while current, and
+# pure Python, said in one line, where there is no C compiler. CHURNWATCH_PURE=1 runs pure.
+native: $(STAMP)
+	$(BIN)/python build_native.py
+
+demo: $(STAMP) native
 	$(BIN)/churnwatch demo $(if $(EVENTS),--events $(EVENTS) --json,)
 
 $(CHROMIUM):
@@ -30,14 +35,22 @@ $(CHROMIUM):
 	$(APT) install -y --no-install-recommends chromium || \
 		{ $(APT) update && $(APT) install -y --no-install-recommends chromium; }
 
-test: $(STAMP) $(CHROMIUM)
+# The pure pass: the parity and property tests again on the pure-Python build, the
+# fallback that must give the compiled build's results.
+PURE_TESTS := tests/unit/test_native.py tests/unit/test_fold_properties.py \
+	tests/unit/test_features.py tests/unit/test_state_bounds.py tests/unit/test_policy.py \
+	tests/unit/test_lifecycle_tier.py tests/unit/test_reasons.py \
+	tests/integration/test_lanes_parity.py tests/e2e/test_worker_parity.py
+
+test: $(STAMP) native $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m tests.mapped_tree mypy
 	$(BIN)/python -m pytest
+	CHURNWATCH_PURE=1 $(BIN)/python -m pytest -q $(PURE_TESTS)
 
 # The unit tests only: no broker, no database server, no worker process.
-test-fast: $(STAMP)
+test-fast: $(STAMP) native
 	$(BIN)/python -m pytest tests/unit -q
 
 # mypy reads source folders, so it runs on the installed shape of the package.
@@ -45,7 +58,7 @@ typecheck: $(STAMP)
 	$(BIN)/python -m tests.mapped_tree mypy
 
 # Each benchmark prints one JSON object as its last line (docs/benchmarks.md).
-bench: $(STAMP)
+bench: $(STAMP) native
 	$(BIN)/python -m bench.pipeline --events 50000
 	$(BIN)/python -m bench.latency --rate 1000 --events 30000
 	$(BIN)/python -m bench.replay --events 200000 --stream-events 20000

@@ -30,14 +30,14 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from churnwatch.alerts.config import LEVELS, Policy
 from churnwatch.features.state import DAY_S
 from churnwatch.models.scoring import Score
 from churnwatch.records import ChurnAlert
 
-_RANK: dict[str | None, int] = {None: 0, **{level: i + 1 for i, level in enumerate(LEVELS)}}
+_RANK: Final[dict[str | None, int]] = {None: 0, **{level: i + 1 for i, level in enumerate(LEVELS)}}
 _ALERT_NAMESPACE = uuid.UUID("6f1c8e9a-3b1d-4c55-9a59-0c1f2f3e4d5a")
 #: statuses an alert can end in without the CRM
 WON_BACK, EXPIRED, ESCALATED = "won_back", "expired", "escalated"

@@ -35,8 +35,11 @@ def deep_size(obj: object, seen: set[int] | None = None) -> int:
         size += sum(deep_size(k, seen) + deep_size(v, seen) for k, v in obj.items())
     elif isinstance(obj, list | tuple | set):
         size += sum(deep_size(item, seen) for item in obj)
-    elif hasattr(obj, "__slots__"):
-        size += sum(deep_size(getattr(obj, name), seen) for name in obj.__slots__)
+    else:
+        # a class compiled by mypyc (churnwatch.native) lists its fields in __mypyc_attrs__
+        cls = type(obj)
+        names = getattr(cls, "__slots__", None) or getattr(cls, "__mypyc_attrs__", ())
+        size += sum(deep_size(getattr(obj, name, None), seen) for name in names)
     return size
 
 

@@ -44,7 +44,7 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.harness import Rig, cpu_seconds, descendants, rig, year_of
-from churnwatch import store
+from churnwatch import native, store
 from churnwatch.events import INPUT_TOPICS
 from churnwatch.sim.broker import free_port
 from churnwatch.sim.demo import TopicCounter, worker_process
@@ -204,7 +204,12 @@ def _scale_out(args: argparse.Namespace) -> None:
     first = runs[0]["events_per_s"]
     for run in runs:
         run["scale"] = round(run["events_per_s"] / first, 3)
-    summary = {"events": len(recs), "store": _dialect(args.db_url), "runs": runs}
+    summary = {
+        "events": len(recs),
+        "store": _dialect(args.db_url),
+        "build": native.BUILD,
+        "runs": runs,
+    }
     print(orjson.dumps(summary).decode())
 
 
@@ -280,6 +285,8 @@ def main() -> None:
                 "stored": stored,
                 "dead_letters": dead.count,
                 "store": engine.dialect.name,
+                # the worker inherits this process's environment, so its build too
+                "build": native.BUILD,
                 "seconds": round(pipeline_s, 2),
                 "events_per_s": round(events_per_s),
                 "baseline_seconds": round(baseline_s, 2),

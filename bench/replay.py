@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from churnwatch import store
+from churnwatch import native, store
 from churnwatch.alerts.config import load_playbook, load_policy
 from churnwatch.events import from_payload, parse_object, payload_of
 from churnwatch.models.rule import RuleScorer
@@ -73,6 +73,7 @@ def _rate(replayed: Replayed, seconds: float) -> dict:
         "alerts": len(replayed.alerts),
         "seconds": round(seconds, 1),
         "events_per_s": round(replayed.replayed / seconds),
+        "us_per_event": round(seconds / replayed.replayed * 1e6, 1),
     }
 
 
@@ -120,6 +121,11 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=default_workers(), help="processes (default: the cores)"
     )
+    parser.add_argument(
+        "--single-only",
+        action="store_true",
+        help="only the single-process replay: compiled against pure (CHURNWATCH_PURE=1)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         db_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -127,12 +133,17 @@ def main() -> None:
         stored = load_store(db_url, args.events, args.days)
         load_s = time.perf_counter() - started
         before, expected = replay_rate(db_url)
+        if args.single_only:
+            single = {"stored_events": stored, "build": native.BUILD, "single_process": before}
+            print(orjson.dumps(single).decode())
+            return
         one = split_rate(db_url, expected, workers=1)
         split = split_rate(db_url, expected, workers=args.workers)
         dask = dask_rate(db_url, expected, args.workers)
         out: dict[str, Any] = {
             "stored_events": stored,
             "store_load_s": round(load_s, 1),
+            "build": native.BUILD,
             "workers": args.workers,
             "single_process_before": before,
             "replay_1_worker": one,

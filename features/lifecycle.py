@@ -16,15 +16,18 @@ lists the changes a silent customer goes through.
 
 from __future__ import annotations
 
+from typing import Final
+
 from churnwatch.features.state import DAY_S, CustomerState
 
 STAGES = ("prospect", "new", "active", "won_back", "cooling", "at_risk", "lapsed")
-NEW_DAYS = 30.0
-WON_BACK_DAYS = 30.0
-LAPSED_DAYS = 90.0
+NEW_DAYS: Final = 30.0
+WON_BACK_DAYS: Final = 30.0
+LAPSED_DAYS: Final = 90.0
 #: typical gap assumed for a customer with a single purchase
-DEFAULT_INTERVAL_DAYS = 30.0
-#: (multiple of the typical gap, floor days, cap days)
+DEFAULT_INTERVAL_DAYS: Final = 30.0
+#: (multiple of the typical gap, floor days, cap days); not Final: compiled, mypyc 2.4
+#: leaves a Final tuple of floats unset ("value for final name was not set")
 COOLING = (2.0, 14.0, 60.0)
 AT_RISK = (3.0, 30.0, 75.0)
 

@@ -14,16 +14,17 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import repeat
 from operator import sub
-from typing import Any
+from typing import Any, Final
 
 from churnwatch.events import COMPLAINT_CATEGORIES
 from churnwatch.features import state as s
 from churnwatch.features.state import DAY_S, CustomerState, bucket_of
 
 #: Open complaints older than this many days count as overdue.
-OVERDUE_COMPLAINT_DAYS = 7.0
+OVERDUE_COMPLAINT_DAYS: Final = 7.0
 #: Trend baseline: the 90 days before the last 30.
-_BASE_FROM, _BASE_TO = 30, 120
+_BASE_FROM: Final = 30
+_BASE_TO: Final = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,11 +227,15 @@ FEATURES: tuple[Feature, ...] = (
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 
 # Column names built once: a row is built for every event.
-_WINDOW_KEYS = tuple(
+_WINDOW_KEYS: Final = tuple(
     (f"frequency_{n}d", f"monetary_{n}d", f"complaints_{n}d") for n in (30, 90, 365)
 )
-_CATEGORY_KEYS = tuple((f"complaints_90d_{c}", slot) for c, slot in s.COMPLAINT_BY_CATEGORY.items())
-_ENGAGEMENT_KEYS = tuple((f"{kind}_30d", slot) for kind, slot in s.ENGAGEMENT_BY_TYPE.items())
+_CATEGORY_KEYS: Final = tuple(
+    (f"complaints_90d_{c}", slot) for c, slot in s.COMPLAINT_BY_CATEGORY.items()
+)
+_ENGAGEMENT_KEYS: Final = tuple(
+    (f"{kind}_30d", slot) for kind, slot in s.ENGAGEMENT_BY_TYPE.items()
+)
 
 
 def _ratio(num: float, den: float) -> float | None:

@@ -20,9 +20,9 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from itertools import zip_longest
-from typing import Any
+from typing import Any, Final
 
 from churnwatch.events import (
     COMPLAINT_CATEGORIES,
@@ -36,24 +36,40 @@ from churnwatch.events import (
     SurveyResponse,
 )
 
-DAY_S = 86400.0
+# The constants are Final: compiled (churnwatch.native), a Final number is a C constant
+# and any other Final a C static, where a plain global is a dict lookup at each use.
+DAY_S: Final = 86400.0
 #: Longest window; buckets older than this (before the newest event) are dropped.
-KEEP_DAYS = 365
+KEEP_DAYS: Final = 365
 
 # Bucket slots. Purchases come first so that a purchase-only day is a 4-slot list.
-PURCHASES, PURCHASE_MILLI, REFUNDS, REFUND_MILLI = 0, 1, 2, 3
-COMPLAINTS = 4
+PURCHASES: Final = 0
+PURCHASE_MILLI: Final = 1
+REFUNDS: Final = 2
+REFUND_MILLI: Final = 3
+COMPLAINTS: Final = 4
 #: complaints opened per category, in COMPLAINT_CATEGORIES order
-COMPLAINT_BY_CATEGORY = {cat: 5 + i for i, cat in enumerate(COMPLAINT_CATEGORIES)}
-RESOLVED, RESOLUTION_MS_SUM, RESOLUTION_MS_MAX = 11, 12, 13
-SAT_SUM, SAT_N, POST_SAT_SUM, POST_SAT_N, NPS_SUM, NPS_N = 14, 15, 16, 17, 18, 19
-ENGAGEMENT = 20
+COMPLAINT_BY_CATEGORY: Final = {cat: 5 + i for i, cat in enumerate(COMPLAINT_CATEGORIES)}
+RESOLVED: Final = 11
+RESOLUTION_MS_SUM: Final = 12
+RESOLUTION_MS_MAX: Final = 13
+SAT_SUM: Final = 14
+SAT_N: Final = 15
+POST_SAT_SUM: Final = 16
+POST_SAT_N: Final = 17
+NPS_SUM: Final = 18
+NPS_N: Final = 19
+ENGAGEMENT: Final = 20
 #: engagement-topic events per type (survey responses included)
-ENGAGEMENT_BY_TYPE = {t: 21 + i for i, t in enumerate((*ENGAGEMENT_TYPES, "survey_response"))}
-UNANSWERED_CONTACTS, POINTS_EARNED, POINTS_REDEEMED = 30, 31, 32
-N_SLOTS = 33
+ENGAGEMENT_BY_TYPE: Final = {
+    t: 21 + i for i, t in enumerate((*ENGAGEMENT_TYPES, "survey_response"))
+}
+UNANSWERED_CONTACTS: Final = 30
+POINTS_EARNED: Final = 31
+POINTS_REDEEMED: Final = 32
+N_SLOTS: Final = 33
 #: slots that keep a maximum rather than a sum
-MAX_SLOTS = frozenset({RESOLUTION_MS_MAX})
+MAX_SLOTS: Final = frozenset({RESOLUTION_MS_MAX})
 
 #: the engagement types that answer a message: their trend reads 120 days back
 EMAIL_RESPONSE_SLOTS = (ENGAGEMENT_BY_TYPE["email_open"], ENGAGEMENT_BY_TYPE["email_click"])
@@ -65,13 +81,14 @@ EMAIL_RESPONSE_SLOTS = (ENGAGEMENT_BY_TYPE["email_open"], ENGAGEMENT_BY_TYPE["em
 #: per-type engagement counts are 30-day ones).
 #: A test checks that keeping every slot for the whole year gives the same rows
 #: as of the newest event or later (rows as of an earlier day may miss cells).
-HORIZON_DAYS: tuple[int, ...] = tuple(
+_MONTH_SLOTS = frozenset(ENGAGEMENT_BY_TYPE.values()) | {UNANSWERED_CONTACTS}
+HORIZON_DAYS: Final[tuple[int, ...]] = tuple(
     KEEP_DAYS
     if slot in (PURCHASES, PURCHASE_MILLI, REFUND_MILLI, COMPLAINTS)
     else 120
     if slot in (ENGAGEMENT, *EMAIL_RESPONSE_SLOTS)
     else 30
-    if slot in (*ENGAGEMENT_BY_TYPE.values(), UNANSWERED_CONTACTS)
+    if slot in _MONTH_SLOTS
     else 90
     for slot in range(N_SLOTS)
 )
@@ -79,8 +96,8 @@ HORIZON_DAYS: tuple[int, ...] = tuple(
 # A cell's key packs its slot above its day, so that the cells of one slot are
 # contiguous and sorted by day. The day range covers every date Python can
 # represent, so the keys fit a 32-bit signed array.
-DAY_BITS = 23
-_DAY_BIAS = 1 << (DAY_BITS - 1)
+DAY_BITS: Final = 23
+_DAY_BIAS: Final = 1 << (DAY_BITS - 1)
 
 
 def cell_key(slot: int, day: int) -> int:
@@ -187,15 +204,16 @@ class CustomerState:
         and drops what the slots' horizons no longer keep.
         """
         known = set(_STORED)
-        state = cls(**{k: v for k, v in data.items() if k in known})
-        # JSON has lists; the records are tuples (smaller, and compared as such)
+        values = {k: v for k, v in data.items() if k in known}
+        # JSON has lists; the records are tuples (smaller, and compared as such). Made
+        # before the state: compiled (churnwatch.native), its fields take their types only
         for name in _RECORDS:
-            record = getattr(state, name)
-            if record is not None:
-                setattr(state, name, tuple(record))
-        opened = state.open_complaints or {}
-        state.open_complaints = {c: (at, cat) for c, (at, cat) in opened.items()} or None
-        state.early_resolutions = state.early_resolutions or None
+            if values.get(name) is not None:
+                values[name] = tuple(values[name])
+        opened = values.get("open_complaints") or {}
+        values["open_complaints"] = {c: (at, cat) for c, (at, cat) in opened.items()} or None
+        values["early_resolutions"] = values.get("early_resolutions") or None
+        state = cls(**values)
         pairs = [
             (cell_key(slot, int(day)), count)
             for day, flat in data.get("cells", {}).items()
@@ -216,12 +234,13 @@ class CustomerState:
 
 
 _RECORDS = ("last_complaint", "last_satisfaction", "last_nps", "profile", "last_channel")
+# fields(), not __slots__: a class compiled by mypyc (churnwatch.native) has no __slots__
 _STORED: tuple[str, ...] = tuple(
-    name for name in CustomerState.__slots__ if name not in ("totals", "cell_keys", "cell_counts")
+    f.name for f in fields(CustomerState) if f.name not in ("totals", "cell_keys", "cell_counts")
 )
 
 
-_ZEROS = (0,) * N_SLOTS
+_ZEROS: Final = (0,) * N_SLOTS
 
 
 def column_totals(buckets: list[list[int]]) -> list[int]:

@@ -20,11 +20,12 @@ import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from churnwatch.features.state import DAY_S
 
-HIGH_RANK = 0.8
-POTENTIAL_RANK = 0.5
+HIGH_RANK: Final = 0.8
+POTENTIAL_RANK: Final = 0.5
 TIERS = ("high", "potential", "general")
 
 

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 REASONS = ("service_quality", "competitor", "needs_changed", "communication")
-SLOW_RESOLUTION_HOURS = 7 * 24.0
+SLOW_RESOLUTION_HOURS: Final = 7 * 24.0
 _SERVICE_CATEGORIES = ("service_quality", "product", "delivery", "other")
 #: a trend (30 days against the 90 before) below this has fallen by a third
 FALLEN = 2 / 3

@@ -10,12 +10,10 @@ from pathlib import Path
 
 def clean_env(**settings: str) -> dict[str, str]:
     """This process's environment without its ``CHURNWATCH_*`` settings, but for the clock
-    every test runs on (tests/reference.py), plus ``settings``."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("CHURNWATCH_") or k == "CHURNWATCH_CLOCK_OFFSET_S"
-    }
+    every test runs on (tests/reference.py) and the build (``CHURNWATCH_PURE``: the pure
+    pass of ``make test`` runs its commands pure too), plus ``settings``."""
+    kept = ("CHURNWATCH_CLOCK_OFFSET_S", "CHURNWATCH_PURE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHURNWATCH_") or k in kept}
     return {**env, **settings}
 
 
