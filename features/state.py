@@ -82,11 +82,12 @@ EMAIL_RESPONSE_SLOTS = (ENGAGEMENT_BY_TYPE["email_open"], ENGAGEMENT_BY_TYPE["em
 #: A test checks that keeping every slot for the whole year gives the same rows
 #: as of the newest event or later (rows as of an earlier day may miss cells).
 _MONTH_SLOTS = frozenset(ENGAGEMENT_BY_TYPE.values()) | {UNANSWERED_CONTACTS}
+_TREND_SLOTS = frozenset({ENGAGEMENT, *EMAIL_RESPONSE_SLOTS})
 HORIZON_DAYS: Final[tuple[int, ...]] = tuple(
     KEEP_DAYS
     if slot in (PURCHASES, PURCHASE_MILLI, REFUND_MILLI, COMPLAINTS)
     else 120
-    if slot in (ENGAGEMENT, *EMAIL_RESPONSE_SLOTS)
+    if slot in _TREND_SLOTS
     else 30
     if slot in _MONTH_SLOTS
     else 90
