@@ -8,6 +8,7 @@ they are plain values.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -191,16 +192,15 @@ def feed_cases(
         _flag(in_status).label("in_status"),
         _flag(sa.and_(sa.true(), *chosen)).label("chosen"),
     )
-    counts: dict[str, dict[str, int]] = {name: {} for name in (*counted, "status")}
+    tally: dict[str, Counter[str]] = {name: Counter() for name in (*counted, "status")}
     for row in conn.execute(summary).mappings():
         if row["in_status"]:
             for name in counted:
                 if (key := row[f"by_{name}"]) is not None:
-                    counts[name][str(key)] = counts[name].get(str(key), 0) + 1
+                    tally[name][str(key)] += 1
         if row["chosen"]:
-            key = str(row["by_status"])
-            counts["status"][key] = counts["status"].get(key, 0) + 1
-    return {"cases": cases, "counts": counts}
+            tally["status"][str(row["by_status"])] += 1
+    return {"cases": cases, "counts": {name: dict(keys) for name, keys in tally.items()}}
 
 
 def _chosen(
