@@ -25,6 +25,7 @@ import faust
 import orjson
 
 from churnwatch.events import INPUT_TOPICS
+from churnwatch.gc_tuning import tune_for_long_run
 from churnwatch.settings import Settings
 from churnwatch.streams.app import app_options
 from churnwatch.streams.consumer import FetchWaitApp
@@ -78,7 +79,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     app = floor_app(args.broker, args.events, args.out)
-    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    worker = faust.Worker(app, loglevel="warning", quiet=True)
+    tune_for_long_run(Settings.from_env().gc_threshold)  # as the worker does
+    worker.execute_from_commandline()
 
 
 if __name__ == "__main__":

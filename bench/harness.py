@@ -63,12 +63,14 @@ def rig(db_url: str | None = None) -> Iterator[Rig]:
             # CHURNWATCH_ORDER_IDLE_S=0 measures the worker without event-time order;
             # CHURNWATCH_LOOP and _FETCH_MAX_WAIT_MS compare loops and fetch waits,
             # CHURNWATCH_FOLD_PROCESS=false the fold in a thread of the worker,
-            # CHURNWATCH_BATCH_WITHIN_S how long a batch may wait to fill
+            # CHURNWATCH_BATCH_WITHIN_S how long a batch may wait to fill,
+            # CHURNWATCH_GC_THRESHOLD the garbage collector's (0: Python's own)
             order_idle_s=env.order_idle_s,
             batch_within_s=env.batch_within_s,
             fetch_max_wait_ms=env.fetch_max_wait_ms,
             loop=env.loop,
             fold_process=env.fold_process,
+            gc_threshold=env.gc_threshold,
         )
         yield Rig(broker, engine, settings, Path(tmp))
         engine.dispose()

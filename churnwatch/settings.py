@@ -164,6 +164,10 @@ class Settings:
     #: Store and fold batches in a child process of the worker's, on a core of its own
     #: (``false``: in a thread of the worker's process, sharing its interpreter lock).
     fold_process: bool = True
+    #: Allocations between collections of the youngest generation of Python's cyclic
+    #: garbage collector in the worker's processes, whose start-up objects are frozen out
+    #: of every collection (0: the collector as Python sets it, 700).
+    gc_threshold: int = 50_000
     #: Longest a batch may take in the fold process before it is killed and restarted.
     fold_timeout_s: float = 300.0
     #: Seconds every reading of the clock is moved by (negative: the past), to judge
@@ -184,6 +188,11 @@ class Settings:
             )
         if self.fold_timeout_s <= 0:
             raise ValueError(f"fold timeout must be positive (got {self.fold_timeout_s} s)")
+        if self.gc_threshold != 0 and not 100 <= self.gc_threshold <= 10_000_000:
+            raise ValueError(
+                "the gc threshold must be 0 (Python's own) or lie between 100 and 10000000 "
+                f"(got {self.gc_threshold})"
+            )
         if self.cache_customers < 1:
             raise ValueError("the customer cache must hold at least 1 customer")
         if self.order_idle_s < 0 or self.order_max_held < 1:
@@ -292,6 +301,7 @@ class Settings:
                 "CHURNWATCH_SHUTDOWN_TIMEOUT_S", cls.shutdown_timeout_s, float
             ),
             fold_process=_env_flag("CHURNWATCH_FOLD_PROCESS", cls.fold_process),
+            gc_threshold=_env_number("CHURNWATCH_GC_THRESHOLD", cls.gc_threshold, int),
             fold_timeout_s=_env_number("CHURNWATCH_FOLD_TIMEOUT_S", cls.fold_timeout_s, float),
             clock_offset_s=_env_number("CHURNWATCH_CLOCK_OFFSET_S", cls.clock_offset_s, float),
             currency=os.environ.get("CHURNWATCH_CURRENCY") or cls.currency,

@@ -48,6 +48,7 @@ from churnwatch.alerts.config import DEFAULT_PLAYBOOK, DEFAULT_POLICY, load_play
 from churnwatch.engine.commit import Committed, Committer
 from churnwatch.engine.model_source import ModelSource
 from churnwatch.events import Event
+from churnwatch.gc_tuning import tune_for_long_run
 from churnwatch.records import RawRecord
 from churnwatch.settings import Settings
 from churnwatch.sim.broker import die_with_parent
@@ -209,6 +210,7 @@ def serve(conn: Connection, settings: Settings, parent_pid: int) -> None:
     ).start()
     engine = store.make_engine(settings.db_url)
     committer = committer_for(settings, engine)
+    tune_for_long_run(settings.gc_threshold)  # a batch's objects die before a collection
     try:
         while True:
             try:

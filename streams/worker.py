@@ -12,6 +12,7 @@ import faust
 import mode.loop
 
 from churnwatch import store
+from churnwatch.gc_tuning import tune_for_long_run
 from churnwatch.settings import DEFAULT_DATA_DIR, Settings
 from churnwatch.sim.broker import EmbeddedBroker
 from churnwatch.streams.app import create_app
@@ -81,4 +82,5 @@ def run_worker(settings: Settings, log_level: str = "warning") -> None:
             app.fold_process.start()  # before the group join, from this long-lived thread
         worker = _Worker(app, loglevel=log_level, quiet=True)
         worker.shutdown_timeout_s = settings.shutdown_timeout_s
+        tune_for_long_run(settings.gc_threshold)  # what start-up built lives until the end
         worker.execute_from_commandline()
