@@ -1,10 +1,11 @@
 """Python's cyclic garbage collector, set for a long-running process with a large heap.
 
-CPython collects its youngest generation after every 700 net allocations of
-container objects, and the whole heap every hundred of those once the objects
-that survived the last full collection have grown by a quarter. A worker holds hundreds of
-thousands of long-lived objects (Faust's and SQLAlchemy's machinery, the lanes,
-the cached customer records), and every full collection walks all of them: in
+CPython 3.11 collects its youngest generation after every 700 net allocations
+of container objects, and the whole heap every hundred of those once the
+objects that survived the last full collection have grown by a quarter. A
+worker holds hundreds of thousands of long-lived objects (Faust's and
+SQLAlchemy's machinery, the lanes, the cached customer records), and every
+full collection walks all of them: in
 ``bench.pipeline --events 50000`` the collector ran 1,340 to 1,980 times in each
 of the worker's two processes and took 2.2 to 2.7 s of CPU in each, most of it in
 9 to 15 full collections of 140 to 200 ms, pauses that land on the batch in flight

@@ -166,7 +166,7 @@ class Settings:
     fold_process: bool = True
     #: Allocations between collections of the youngest generation of Python's cyclic
     #: garbage collector in the worker's processes, whose start-up objects are frozen out
-    #: of every collection (0: the collector as Python sets it, 700).
+    #: of every collection (0: the collector as Python sets it).
     gc_threshold: int = 50_000
     #: Longest a batch may take in the fold process before it is killed and restarted.
     fold_timeout_s: float = 300.0
